@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the test suites need beyond npm packages: Debian's outside SMTP peers and clients,
+# a browser for the delivery page, and the local control plane binaries. Idempotent and quiet when
+# everything is already there; needs root (or sudo) only when something is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v swaks >/dev/null || need+=(swaks)
+[ -x /usr/sbin/smtp-sink ] || need+=(postfix)
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
+command -v chromium >/dev/null || need+=(chromium)
+command -v openssl >/dev/null || need+=(openssl)
+command -v lua5.4 >/dev/null || need+=(lua5.4)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test setup: installing Debian packages: ${need[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # Postfix asks how to configure itself; the tests only use smtp-sink and smtp-source.
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ -f test/controlplane/assets.sh ]; then
+  bash test/controlplane/assets.sh >/dev/null
+fi
