@@ -1,0 +1,272 @@
+/**
+ * The `EmailSender` API (group `mailroom.dev`, version `v1alpha1`): the one source of truth for the
+ * CRD in `crds/`, the controller, `mailroom validate` and the sidecar's rendered config.
+ *
+ * Every field carries a description, so `kubectl explain emailsender.spec` teaches.
+ *
+ * @module
+ */
+import { z } from 'zod';
+import { SECURITY_MODES } from '../smtp/uri.ts';
+import { durationSchema } from './duration.ts';
+
+export const GROUP = 'mailroom.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'EmailSender';
+export const PLURAL = 'emailsenders';
+
+const dnsSubdomain = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
+    error: 'must be a lowercase DNS subdomain name (letters, digits, "-", ".")',
+  });
+
+const secretKey = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[-._a-zA-Z0-9]+$/, { error: 'must be a Secret data key (letters, digits, "-", "_", ".")' });
+
+const secretKeySelector = (what: string, defaultKey: string) =>
+  z
+    .strictObject({
+      name: dnsSubdomain.describe(
+        `Name of the Secret, in the EmailSender's own namespace, that holds ${what}.`,
+      ),
+      key: secretKey.default(defaultKey).describe(`Key in the Secret's data that holds ${what}.`),
+    })
+    .describe(
+      `Reference to ${what} in a Secret of the same namespace (no namespace field: cross-namespace references are not allowed).`,
+    );
+
+const hostname = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$/, {
+    error: 'must be a DNS name such as mail.example.com',
+  });
+
+/** Header names the sender sets itself, or that would let one sender impersonate another. */
+export const RESERVED_HEADERS = [
+  'from',
+  'sender',
+  'to',
+  'cc',
+  'bcc',
+  'subject',
+  'date',
+  'message-id',
+  'return-path',
+  'received',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'dkim-signature',
+] as const;
+
+const headerName = z
+  .string()
+  .min(1)
+  .max(76)
+  .regex(/^[!-9;-~]+$/, { error: 'must be a header field name: printable ASCII without spaces or ":"' })
+  .refine((n) => !(RESERVED_HEADERS as readonly string[]).includes(n.toLowerCase()), {
+    error: `is set by the sender itself and cannot be overridden (reserved: ${RESERVED_HEADERS.join(', ')})`,
+  });
+
+const headerValue = z
+  .string()
+  .max(998)
+  .regex(/^[^\r\n]*$/, { error: 'must not contain CR or LF (header injection)' });
+
+export const smtpSpecSchema = z
+  .strictObject({
+    uriSecretRef: secretKeySelector('the SMTP connection URI (smtp://user:password@host:587/)', 'uri'),
+    localName: hostname
+      .optional()
+      .describe('Name announced in EHLO. Default: the pod host name (never "localhost").'),
+    caSecretRef: secretKeySelector('a PEM bundle of CA certificates trusted for this server', 'ca.crt')
+      .optional()
+      .describe(
+        'Extra trust for a server whose certificate chains to a private CA. Added to the system roots.',
+      ),
+  })
+  .describe('How to reach the SMTP server.');
+
+export const fromSchema = z
+  .strictObject({
+    address: z
+      .email({ error: 'must be an email address such as no-reply@example.com' })
+      .max(254)
+      .describe('Sender address (the From header and MAIL FROM).'),
+    name: z
+      .string()
+      .max(200)
+      .regex(/^[^\r\n]*$/, { error: 'must not contain CR or LF' })
+      .optional()
+      .describe('Display name shown to recipients, e.g. "Example Identity".'),
+  })
+  .describe('The sender identity on every message.');
+
+export const probeSpecSchema = z
+  .strictObject({
+    interval: durationSchema(10_000, 24 * 3_600_000)
+      .default('10m')
+      .describe('How often the server is probed again while nothing changes (10s to 24h).'),
+    timeout: durationSchema(1000, 120_000)
+      .default('10s')
+      .describe('Time limit for one whole probe (1s to 2m).'),
+    authenticate: z.boolean().default(true).describe('Log in with the URI credentials during the probe.'),
+    checkSender: z
+      .boolean()
+      .default(false)
+      .describe('Also send MAIL FROM with the sender address (then RSET) to check the server accepts it.'),
+  })
+  .describe('How the controller checks the server.');
+
+export const deliverySpecSchema = z
+  .strictObject({
+    maxAttempts: z.int().min(1).max(100).default(6).describe('Attempts per message before it is abandoned.'),
+    maxBackoff: durationSchema(1000, 7 * 24 * 3_600_000)
+      .default('1h')
+      .describe('Longest wait between two attempts (exponential backoff with jitter up to this).'),
+    ratePerSecond: z
+      .number()
+      .min(0)
+      .max(10_000)
+      .default(0)
+      .describe('Messages per second at most; 0 means no limit.'),
+  })
+  .describe('How the sidecar sender retries and paces delivery.');
+
+export const emailSenderSpecSchema = z
+  .strictObject({
+    smtp: smtpSpecSchema,
+    from: fromSchema,
+    headers: z
+      .record(headerName, headerValue)
+      .optional()
+      .describe(
+        'Headers added to every message, e.g. X-SES-CONFIGURATION-SET. CR/LF and reserved names are refused.',
+      ),
+    probe: probeSpecSchema.prefault({}),
+    delivery: deliverySpecSchema.prefault({}),
+    suspend: z
+      .boolean()
+      .default(false)
+      .describe('Stop probing and publishing; the last published config stays.'),
+  })
+  .describe('Desired state of an EmailSender: where and as whom an application sends email.');
+
+export type EmailSenderSpec = z.infer<typeof emailSenderSpecSchema>;
+export type EmailSenderSpecInput = z.input<typeof emailSenderSpecSchema>;
+
+export const CONDITION_STATUS = ['True', 'False', 'Unknown'] as const;
+
+export const conditionSchema = z
+  .strictObject({
+    type: z
+      .string()
+      .max(316)
+      .describe('Type of condition: Ready, Reconciling, Stalled, InsecureTLS, CertificateExpiringSoon.'),
+    status: z.enum(CONDITION_STATUS).describe('True, False or Unknown.'),
+    observedGeneration: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('metadata.generation this condition was computed from.'),
+    lastTransitionTime: z.string().describe('When status last changed (RFC 3339).'),
+    reason: z.string().max(1024).describe('One-word CamelCase reason, from a closed documented set.'),
+    message: z.string().max(32768).describe('What happened and what to try; never holds a credential.'),
+  })
+  .describe('A condition, as in metav1.Condition.');
+
+export type Condition = z.infer<typeof conditionSchema>;
+
+const certificateSchema = z.strictObject({
+  subject: z.string().describe('Certificate subject (CN and alternative names).'),
+  issuer: z.string().describe('Issuer of the certificate.'),
+  notAfter: z.string().describe('End of validity (RFC 3339).'),
+  sha256: z.string().describe('SHA-256 fingerprint of the certificate.'),
+});
+
+export const lastProbeSchema = z
+  .strictObject({
+    time: z.string().describe('When the probe ran (RFC 3339).'),
+    durationMs: z.int().min(0).describe('How long it took.'),
+    result: z.string().optional().describe('The reason the probe ended with.'),
+    greeting: z.string().optional().describe('The server greeting (220 line).'),
+    extensions: z.array(z.string()).optional().describe('EHLO extensions announced by the server.'),
+    authMechanisms: z.array(z.string()).optional().describe('AUTH mechanisms announced by the server.'),
+    tls: z
+      .strictObject({
+        version: z.string().describe('Negotiated protocol, e.g. TLSv1.3.'),
+        cipher: z.string().describe('Negotiated cipher suite.'),
+        certificate: certificateSchema.optional().describe('The leaf certificate the server presented.'),
+      })
+      .optional()
+      .describe('TLS facts, when the connection used TLS.'),
+  })
+  .describe('Facts from the most recent probe.');
+
+export const emailSenderStatusSchema = z
+  .strictObject({
+    observedGeneration: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('Last metadata.generation the controller acted on.'),
+    lastHandledReconcileAt: z
+      .string()
+      .optional()
+      .describe('Last value of the reconcile.fluxcd.io/requestedAt annotation that was handled.'),
+    endpoint: z.string().optional().describe('host:port of the SMTP server.'),
+    security: z.enum(SECURITY_MODES).optional().describe('How the connection is protected.'),
+    conditions: z
+      .array(conditionSchema)
+      .optional()
+      .describe('Ready, Reconciling, Stalled and warning conditions.'),
+    lastProbe: lastProbeSchema.optional(),
+    config: z
+      .strictObject({
+        secretName: z.string().describe('Secret holding the rendered config that sidecars read.'),
+        revision: z.string().describe('Revision (content hash) of the published config.'),
+        publishedAt: z.string().describe('When that revision was published (RFC 3339).'),
+        desiredRevision: z
+          .string()
+          .optional()
+          .describe(
+            'Revision of the current spec, when it differs from the published one (it failed its probe).',
+          ),
+      })
+      .optional()
+      .describe('The last known good config published for sidecars.'),
+    consumers: z.int().min(0).optional().describe('Number of pods that use this sender.'),
+  })
+  .describe('Observed state of an EmailSender.');
+
+export type EmailSenderStatus = z.infer<typeof emailSenderStatusSchema>;
+
+/** Object metadata as far as Mailroom reads it. */
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  annotations?: Record<string, string>;
+  labels?: Record<string, string>;
+  creationTimestamp?: string | Date;
+  deletionTimestamp?: string | Date;
+}
+
+export interface EmailSender {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: EmailSenderSpecInput;
+  status?: EmailSenderStatus;
+}
