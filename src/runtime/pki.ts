@@ -6,6 +6,8 @@
  */
 import { webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
+// @peculiar/x509 resolves its ASN.1 providers through tsyringe, which needs this polyfill loaded first.
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto);
@@ -36,7 +38,7 @@ export interface LeafOptions {
 let serial = Date.now();
 const nextSerial = () => (serial++).toString(16).padStart(16, '0');
 
-async function keyPem(key: CryptoKey): Promise<string> {
+async function keyPem(key: webcrypto.CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
   const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n');
   return `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`;
@@ -51,7 +53,10 @@ const generateKeys = () => webcrypto.subtle.generateKey(ALG, true, ['sign', 'ver
  * const ca = await createCA('Mailroom Test CA');
  * const { cert, key } = await ca.issue({ names: ['localhost', '127.0.0.1'] });
  */
-export async function createCA(commonName: string, opts: { notAfter?: Date } = {}): Promise<CertificateAuthority> {
+export async function createCA(
+  commonName: string,
+  opts: { notAfter?: Date } = {},
+): Promise<CertificateAuthority> {
   const keys = await generateKeys();
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: nextSerial(),
@@ -89,7 +94,9 @@ export async function createCA(commonName: string, opts: { notAfter?: Date } = {
             leaf.usage === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth,
           ]),
           new x509.SubjectAlternativeNameExtension(
-            leaf.names.map((n) => (isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n })),
+            leaf.names.map((n) =>
+              isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
+            ),
           ),
           await x509.AuthorityKeyIdentifierExtension.create(caCert),
         ],
