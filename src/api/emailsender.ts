@@ -8,7 +8,8 @@
  */
 import { z } from 'zod';
 import { SECURITY_MODES } from '../smtp/uri.ts';
-import { durationSchema } from './duration.ts';
+import { durationRangeRule, keysNotInRule } from './cel.ts';
+import { durationSchema, formatDuration } from './duration.ts';
 
 export const GROUP = 'mailroom.dev';
 export const VERSION = 'v1alpha1';
@@ -23,6 +24,23 @@ const dnsSubdomain = z
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
     error: 'must be a lowercase DNS subdomain name (letters, digits, "-", ".")',
   });
+
+/**
+ * A duration field. The range check is a zod refinement, which JSON Schema cannot carry, so it is
+ * repeated as a CEL rule for the CRD; maxLength keeps that rule's cost bounded.
+ */
+const duration = (minMs: number, maxMs: number) =>
+  durationSchema(minMs, maxMs)
+    .max(32)
+    .meta({
+      'x-kubernetes-validations': [
+        durationRangeRule(
+          minMs,
+          maxMs,
+          `must be between ${formatDuration(minMs)} and ${formatDuration(maxMs)}`,
+        ),
+      ],
+    });
 
 const secretKey = z
   .string()
@@ -68,13 +86,18 @@ export const RESERVED_HEADERS = [
   'dkim-signature',
 ] as const;
 
+/** At most this many extra headers: bounds the cost of the CRD's CEL rules on header names. */
+export const MAX_HEADERS = 64;
+
+const reservedHeaderMessage = `is set by the sender itself and cannot be overridden (reserved: ${RESERVED_HEADERS.join(', ')})`;
+
 const headerName = z
   .string()
   .min(1)
   .max(76)
   .regex(/^[!-9;-~]+$/, { error: 'must be a header field name: printable ASCII without spaces or ":"' })
   .refine((n) => !(RESERVED_HEADERS as readonly string[]).includes(n.toLowerCase()), {
-    error: `is set by the sender itself and cannot be overridden (reserved: ${RESERVED_HEADERS.join(', ')})`,
+    error: reservedHeaderMessage,
   });
 
 const headerValue = z
@@ -113,12 +136,10 @@ export const fromSchema = z
 
 export const probeSpecSchema = z
   .strictObject({
-    interval: durationSchema(10_000, 24 * 3_600_000)
+    interval: duration(10_000, 24 * 3_600_000)
       .default('10m')
       .describe('How often the server is probed again while nothing changes (10s to 24h).'),
-    timeout: durationSchema(1000, 120_000)
-      .default('10s')
-      .describe('Time limit for one whole probe (1s to 2m).'),
+    timeout: duration(1000, 120_000).default('10s').describe('Time limit for one whole probe (1s to 2m).'),
     authenticate: z.boolean().default(true).describe('Log in with the URI credentials during the probe.'),
     checkSender: z
       .boolean()
@@ -130,7 +151,7 @@ export const probeSpecSchema = z
 export const deliverySpecSchema = z
   .strictObject({
     maxAttempts: z.int().min(1).max(100).default(6).describe('Attempts per message before it is abandoned.'),
-    maxBackoff: durationSchema(1000, 7 * 24 * 3_600_000)
+    maxBackoff: duration(1000, 7 * 24 * 3_600_000)
       .default('1h')
       .describe('Longest wait between two attempts (exponential backoff with jitter up to this).'),
     ratePerSecond: z
@@ -148,6 +169,14 @@ export const emailSenderSpecSchema = z
     from: fromSchema,
     headers: z
       .record(headerName, headerValue)
+      .refine((h) => Object.keys(h).length <= MAX_HEADERS, {
+        error: `must hold at most ${MAX_HEADERS} headers`,
+      })
+      // The key refinement above is invisible to JSON Schema; the CRD repeats it in CEL.
+      .meta({
+        maxProperties: MAX_HEADERS,
+        'x-kubernetes-validations': [keysNotInRule(RESERVED_HEADERS, reservedHeaderMessage)],
+      })
       .optional()
       .describe(
         'Headers added to every message, e.g. X-SES-CONFIGURATION-SET. CR/LF and reserved names are refused.',
@@ -227,6 +256,9 @@ export const emailSenderStatusSchema = z
     security: z.enum(SECURITY_MODES).optional().describe('How the connection is protected.'),
     conditions: z
       .array(conditionSchema)
+      .max(16)
+      // One entry per type, so server-side apply and strategic merges key them by type.
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
       .optional()
       .describe('Ready, Reconciling, Stalled and warning conditions.'),
     lastProbe: lastProbeSchema.optional(),

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { describe, test } from 'node:test';
+import { parse } from 'yaml';
+import { CRD_PATH, emailSenderCrd, emailSenderCrdYaml, type SchemaNode, toStructural } from './crd.ts';
+
+const repoFile = (path: string) => new URL(`../../${path}`, import.meta.url);
+
+/** Every schema node with its dotted path. */
+function* walk(node: SchemaNode, path = ''): Generator<[string, SchemaNode]> {
+  yield [path, node];
+  for (const [name, child] of Object.entries((node.properties as Record<string, SchemaNode>) ?? {}))
+    yield* walk(child, path ? `${path}.${name}` : name);
+  if (node.items) yield* walk(node.items as SchemaNode, `${path}[]`);
+  if (typeof node.additionalProperties === 'object')
+    yield* walk(node.additionalProperties as SchemaNode, `${path}{}`);
+}
+
+const version = () => (emailSenderCrd().spec as { versions: SchemaNode[] }).versions[0]!;
+const openApi = () => (version().schema as { openAPIV3Schema: SchemaNode }).openAPIV3Schema;
+const at = (path: string) => {
+  const found = [...walk(openApi())].find(([p]) => p === path);
+  assert.ok(found, `no schema at ${path}`);
+  return found[1];
+};
+
+describe('EmailSender CRD', () => {
+  test(`${CRD_PATH} is what the generator makes (run npm run gen:crds)`, async () => {
+    assert.equal(await readFile(repoFile(CRD_PATH), 'utf8'), emailSenderCrdYaml());
+  });
+
+  test('the YAML parses back to the generated object', () => {
+    assert.deepEqual(parse(emailSenderCrdYaml()), emailSenderCrd());
+  });
+
+  test('names, scope, status subresource and printer columns', () => {
+    const spec = emailSenderCrd().spec as SchemaNode;
+    assert.equal(spec.group, 'mailroom.dev');
+    assert.equal(spec.scope, 'Namespaced');
+    assert.deepEqual(spec.names, {
+      kind: 'EmailSender',
+      listKind: 'EmailSenderList',
+      plural: 'emailsenders',
+      singular: 'emailsender',
+      shortNames: ['esender'],
+      categories: ['mailroom'],
+    });
+    const v = version();
+    assert.equal(v.name, 'v1alpha1');
+    assert.deepEqual(v.subresources, { status: {} });
+    const columns = v.additionalPrinterColumns as { name: string; jsonPath: string; priority?: number }[];
+    assert.deepEqual(
+      columns.map((c) => c.name),
+      ['Ready', 'Reason', 'Endpoint', 'Security', 'Age', 'Message'],
+    );
+    assert.equal(columns[0]!.jsonPath, '.status.conditions[?(@.type=="Ready")].status');
+    assert.equal(columns.find((c) => c.name === 'Message')!.priority, 1);
+    assert.ok(columns.filter((c) => c.name !== 'Message').every((c) => !c.priority));
+  });
+
+  test('every field has a description, including nested ones', () => {
+    for (const [path, node] of walk(openApi())) {
+      if (path.endsWith('[]') || path.endsWith('{}')) continue; // list items and map values are not fields
+      assert.equal(typeof node.description, 'string', `${path || '<root>'} lacks a description`);
+    }
+  });
+
+  test('the schema is structural: typed nodes, nothing Kubernetes refuses', () => {
+    for (const [path, node] of walk(openApi())) {
+      assert.equal(typeof node.type, 'string', `${path} has no type`);
+      for (const banned of ['$schema', 'propertyNames', 'anyOf', 'oneOf', 'allOf', '$ref', 'const'])
+        assert.ok(!(banned in node), `${path} holds ${banned}`);
+      assert.notEqual(node.additionalProperties, false, `${path}: additionalProperties: false`);
+      assert.ok(!('x-kubernetes-preserve-unknown-fields' in node), `${path} preserves unknown fields`);
+      if (node.type === 'integer') assert.equal(node.format, 'int64', `${path} integer without int64`);
+    }
+  });
+
+  test('every CEL rule sits on a bounded string or map', () => {
+    for (const [path, node] of walk(openApi())) {
+      if (!node['x-kubernetes-validations']) continue;
+      if (node.type === 'string') assert.equal(typeof node.maxLength, 'number', `${path} needs maxLength`);
+      else if (node.type === 'object')
+        assert.equal(typeof node.maxProperties, 'number', `${path} needs maxProperties`);
+      else assert.fail(`${path}: rule on a ${String(node.type)}`);
+    }
+  });
+
+  test('defaults are kept, so the apiserver fills them', () => {
+    assert.equal(at('spec.probe.interval').default, '10m');
+    assert.equal(at('spec.probe.timeout').default, '10s');
+    assert.deepEqual(at('spec.probe').default, {});
+    assert.equal(at('spec.delivery.maxAttempts').default, 6);
+    assert.equal(at('spec.smtp.uriSecretRef.key').default, 'uri');
+    assert.equal(at('spec.suspend').default, false);
+    assert.deepEqual(at('spec').required, ['smtp', 'from']);
+    assert.deepEqual(at('spec.smtp').required, ['uriSecretRef']);
+  });
+
+  test('headers: CR/LF, reserved names and bad names are CEL rules with clear messages', () => {
+    const headers = at('spec.headers');
+    const rules = headers['x-kubernetes-validations'] as { rule: string; message: string }[];
+    assert.ok(rules.some((r) => r.rule.includes('"dkim-signature"') && r.rule.includes('lowerAscii()')));
+    assert.ok(rules.some((r) => /header field name/.test(r.message)));
+    const value = headers.additionalProperties as SchemaNode;
+    assert.equal(value.type, 'string');
+    assert.match(JSON.stringify(value['x-kubernetes-validations']), /CR or LF/);
+    assert.equal(value.pattern, undefined, 'the pattern became a rule with a message');
+  });
+
+  test('durations carry a range rule; conditions are a map keyed by type', () => {
+    const rules = JSON.stringify(at('spec.probe.interval')['x-kubernetes-validations']);
+    assert.match(rules, /duration\(\\"10s\\"\).*duration\(\\"24h\\"\)/);
+    const conditions = at('status.conditions');
+    assert.equal(conditions['x-kubernetes-list-type'], 'map');
+    assert.deepEqual(conditions['x-kubernetes-list-map-keys'], ['type']);
+    assert.ok((conditions.items as SchemaNode).required);
+  });
+
+  test('toStructural refuses what it cannot translate, naming the path', () => {
+    assert.throws(
+      () => toStructural({ type: 'object', properties: { a: { description: 'x', anyOf: [] } } }),
+      /^Error: a: cannot express "anyOf"/,
+    );
+    assert.throws(
+      () => toStructural({ type: 'object', properties: { a: { type: 'string' } } }),
+      /a: every field needs a description/,
+    );
+  });
+});
