@@ -12,6 +12,7 @@ command -v swaks >/dev/null || need+=(swaks)
 command -v chromium >/dev/null || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
 command -v lua5.4 >/dev/null || need+=(lua5.4)
+[ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "test setup: installing Debian packages: ${need[*]}" >&2
@@ -19,8 +20,8 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   # Postfix asks how to configure itself; the tests only use smtp-sink and smtp-source.
   echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 if [ -f test/controlplane/assets.sh ]; then

@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+/**
+ * `mailroom`: one binary for the controller, the sidecar sender and the tools around them.
+ *
+ * @module
+ */
+import { Command } from 'commander';
+import { registerProbeCommand } from './probe.ts';
+
+const program = new Command('mailroom')
+  .description('Email sender configurations for Kubernetes: validate, probe and deliver through SMTP')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerProbeCommand(program);
+
+await program.parseAsync(process.argv);

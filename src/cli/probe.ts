@@ -1,0 +1,127 @@
+/**
+ * `mailroom probe URI`: the controller's probe, run by hand, with the same diagnosis.
+ *
+ * Exit codes: 0 Verified, 1 the server side failed, 2 invalid input (reason `InvalidURI`).
+ *
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { parseDuration } from '../api/duration.ts';
+import { redactUris } from '../runtime/redact.ts';
+import { probeUri } from '../smtp/probe.ts';
+import type { ProbeResult } from '../smtp/probe-result.ts';
+import { parsePemBundle } from '../smtp/trust.ts';
+
+interface ProbeFlags {
+  from?: string;
+  localName?: string;
+  timeout: number;
+  auth: boolean;
+  checkSender: boolean;
+  caFile?: string;
+  uriFile?: string;
+  output: 'text' | 'json';
+}
+
+function durationArg(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError('expected a duration such as 10s or 1m');
+  return ms;
+}
+
+/** Adds `probe` to the program. */
+export function registerProbeCommand(program: Command): void {
+  program
+    .command('probe')
+    .description(
+      'Connect to an SMTP server as Mailroom will (TCP, greeting, EHLO, STARTTLS/TLS, certificate, AUTH) and say what works or what to fix. Never sends a message.',
+    )
+    .argument(
+      '[uri]',
+      'smtp://user:password@host:587/ (or use --uri-file / MAILROOM_SMTP_URI to keep it out of shell history)',
+    )
+    .option('--uri-file <path>', 'read the URI from a file (e.g. a mounted Secret)')
+    .option('--from <address>', 'sender address for --check-sender')
+    .option('--local-name <name>', 'EHLO name (default: this host name)')
+    .option('--timeout <duration>', 'time limit for the whole probe', durationArg, 10_000)
+    .option('--no-auth', 'do not log in, even when the URI has credentials')
+    .option('--check-sender', 'also send MAIL FROM:<--from> (then RSET)', false)
+    .option(
+      '--ca-file <pem>',
+      'extra trusted CA certificates (PEM), besides the system roots and NODE_EXTRA_CA_CERTS',
+    )
+    .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addHelpText(
+      'after',
+      '\nExit status: 0 verified, 1 the server side failed, 2 invalid input.\n\nExample:\n  mailroom probe --check-sender --from no-reply@example.com smtp://apikey:SECRET@smtp.example.com:587/',
+    )
+    .action(async (uriArg: string | undefined, flags: ProbeFlags) => {
+      const result = await runProbe(uriArg, flags);
+      process.stdout.write(
+        flags.output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : formatText(result),
+      );
+      process.exitCode = result.ok ? 0 : result.reason === 'InvalidURI' ? 2 : 1;
+    });
+}
+
+async function runProbe(uriArg: string | undefined, flags: ProbeFlags): Promise<ProbeResult> {
+  const invalid = (message: string): ProbeResult => ({
+    ok: false,
+    reason: 'InvalidURI',
+    message,
+    step: 'parse',
+    durationMs: 0,
+    extensions: [],
+    authMechanisms: [],
+    warnings: [],
+  });
+  let uri = uriArg;
+  try {
+    if (uri === undefined && flags.uriFile) uri = await readFile(flags.uriFile, 'utf8');
+  } catch (err) {
+    return invalid(
+      `cannot read --uri-file ${flags.uriFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  uri ??= process.env.MAILROOM_SMTP_URI;
+  if (!uri)
+    return invalid('no URI given: pass it as an argument, with --uri-file PATH, or in MAILROOM_SMTP_URI');
+  if (flags.checkSender && !flags.from) return invalid('--check-sender needs --from ADDRESS');
+  let ca: string | undefined;
+  if (flags.caFile) {
+    try {
+      ca = await readFile(flags.caFile, 'utf8');
+      parsePemBundle(ca, `--ca-file ${flags.caFile}`);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return invalid(e.code ? `cannot read --ca-file ${flags.caFile}: ${e.code}` : redactUris(e.message));
+    }
+  }
+  return probeUri(uri, {
+    timeoutMs: flags.timeout,
+    authenticate: flags.auth,
+    checkSender: flags.checkSender,
+    ...(flags.from ? { from: flags.from } : {}),
+    ...(flags.localName ? { localName: flags.localName } : {}),
+    ...(ca ? { ca } : {}),
+  });
+}
+
+function formatText(r: ProbeResult): string {
+  const lines = [`${r.ok ? '✔' : '✘'} ${r.reason}: ${r.message}`];
+  if (r.endpoint) lines.push(`  endpoint:   ${r.endpoint} (${r.security})`);
+  if (r.greeting) lines.push(`  greeting:   ${r.greeting}`);
+  if (r.extensions.length) lines.push(`  extensions: ${r.extensions.join(', ')}`);
+  if (r.tls) {
+    lines.push(`  tls:        ${r.tls.version}, ${r.tls.cipher}`);
+    const c = r.tls.certificate;
+    if (c)
+      lines.push(
+        `  cert:       ${c.subject} (${c.altNames.join(', ')}), issuer ${c.issuer}, until ${c.notAfter}`,
+      );
+  }
+  for (const w of r.warnings) lines.push(`  warning:    ${w.code}: ${w.message}`);
+  if (!r.ok && r.step !== 'parse') lines.push(`  failed at:  ${r.step} after ${r.durationMs} ms`);
+  return `${lines.join('\n')}\n`;
+}
