@@ -60,7 +60,8 @@ describe('EmailSender CRD', () => {
 
   test('every field has a description, including nested ones', () => {
     for (const [path, node] of walk(openApi())) {
-      if (path.endsWith('[]') || path.endsWith('{}')) continue; // list items and map values are not fields
+      // List items and map values are not fields; metadata may hold nothing but its type.
+      if (path.endsWith('[]') || path.endsWith('{}') || path === 'metadata') continue;
       assert.equal(typeof node.description, 'string', `${path || '<root>'} lacks a description`);
     }
   });

@@ -184,7 +184,8 @@ export function emailSenderOpenApiSchema(): SchemaNode {
         type: 'string',
       },
       kind: { description: 'Kind of this object: EmailSender.', type: 'string' },
-      metadata: { description: 'Standard object metadata (name, namespace, labels).', type: 'object' },
+      // The apiserver allows nothing but `type` here (not even a description).
+      metadata: { type: 'object' },
       spec: openApi(emailSenderSpecSchema),
       status: openApi(emailSenderStatusSchema),
     },
