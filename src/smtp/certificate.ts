@@ -85,7 +85,8 @@ export function verifyCertificate(
       message: `the certificate of ${facts.subject} is not valid before ${notBefore.toISOString()}: check the clocks of the server and of this machine`,
     };
   }
-  if (!socket.authorized) {
+  // Node folds its own name check into `authorized` when SNI was sent; the name is judged below.
+  if (!socket.authorized && authError !== 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return {
       reason: 'CertificateUntrusted',
       message: `the certificate of ${facts.subject}, issued by ${facts.issuer || 'an unknown issuer'}, does not chain to a trusted CA (${authError ?? 'unverified'}): give the private CA with spec.smtp.caSecretRef (or --ca-file / NODE_EXTRA_CA_CERTS), make the server send its intermediate certificates, or, only for testing, use skip_ssl_verify=true`,
