@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v swaks >/dev/null || need+=(swaks)
+# swaks speaks TLS and AUTH only with these (Recommends, which --no-install-recommends skips).
+perl -MNet::SSLeay -MIO::Socket::SSL -MAuthen::SASL -e1 2>/dev/null || need+=(libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl)
 [ -x /usr/sbin/smtp-sink ] || need+=(postfix)
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
 command -v chromium >/dev/null || need+=(chromium)
