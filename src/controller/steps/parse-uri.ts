@@ -1,0 +1,54 @@
+/**
+ * Step 2: parse the URI and render the config it would publish (its revision goes to status as the
+ * desired revision, so a failed change is visible before it is published).
+ *
+ * @module
+ */
+
+import { parseDuration } from '../../api/duration.ts';
+import { API_VERSION } from '../../api/emailsender.ts';
+import { configRevision, RENDERED_CONFIG_KIND, type RenderedConfig } from '../../api/rendered-config.ts';
+import { redactSecrets } from '../../runtime/redact.ts';
+import { InvalidUriError, parseSmtpUri } from '../../smtp/uri.ts';
+import { StalledError } from '../errors.ts';
+import type { ReconcileState, Step } from '../types.ts';
+
+/** The config a successful probe of `state` publishes. Pure. */
+export function renderConfig(state: ReconcileState & { uri: string }): RenderedConfig {
+  const { spec, sender } = state;
+  const body: Omit<RenderedConfig, 'revision'> = {
+    apiVersion: API_VERSION,
+    kind: RENDERED_CONFIG_KIND,
+    sender: { namespace: sender.metadata.namespace, name: sender.metadata.name },
+    smtp: {
+      uri: state.uri.trim(),
+      ...(spec.smtp.localName ? { localName: spec.smtp.localName } : {}),
+      ...(state.ca ? { ca: state.ca } : {}),
+    },
+    from: spec.from,
+    headers: spec.headers ?? {},
+    delivery: {
+      maxAttempts: spec.delivery.maxAttempts,
+      maxBackoffMs: parseDuration(spec.delivery.maxBackoff) ?? 3_600_000,
+      ratePerSecond: spec.delivery.ratePerSecond,
+    },
+  };
+  return { ...body, revision: configRevision(body) };
+}
+
+/** Parses `state.uri` into `state.parsed` and renders `state.desired`. */
+export const parseUri: Step = async (state) => {
+  const uri = state.uri ?? '';
+  try {
+    state.parsed = parseSmtpUri(uri);
+  } catch (err) {
+    if (!(err instanceof InvalidUriError)) throw err;
+    const ref = state.spec.smtp.uriSecretRef;
+    throw new StalledError(
+      'InvalidURI',
+      `the URI in Secret "${ref.name}" key "${ref.key}" is invalid (${err.field}): ${redactSecrets(err.message, [uri])}`,
+      { cause: err },
+    );
+  }
+  state.desired = renderConfig({ ...state, uri });
+};

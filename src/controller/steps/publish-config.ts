@@ -1,0 +1,38 @@
+/**
+ * Step 4: publish the rendered config Secret (`<name>-mailroom`, owned by the EmailSender). Runs
+ * only after a successful probe, so the Secret always holds the last known good config.
+ *
+ * @module
+ */
+import { renderedSecretName } from '../../api/rendered-config.ts';
+import { rfc3339 } from '../conditions.ts';
+import type { Step } from '../types.ts';
+
+/** Writes `state.desired` unless the Secret already holds that revision; sets `state.published`. */
+export const publishConfig: Step = async (state, deps) => {
+  const desired = state.desired;
+  if (!desired || !state.probe?.ok) throw new Error('publish-config step needs a verified config');
+  const { namespace, name, uid } = state.sender.metadata;
+  const secretName = renderedSecretName(name);
+  const current = deps.published(namespace, secretName);
+  if (current?.revision === desired.revision) {
+    state.published = current;
+    return;
+  }
+  const publishedAt = rfc3339(deps.clock.now());
+  await deps.kube.writeConfigSecret({
+    namespace,
+    name: secretName,
+    owner: { name, uid: uid ?? '' },
+    revision: desired.revision,
+    publishedAt,
+    body: `${JSON.stringify(desired, null, 2)}\n`,
+  });
+  state.published = { secretName, revision: desired.revision, publishedAt };
+  state.notes.push({
+    type: 'Normal',
+    reason: 'ConfigPublished',
+    action: 'Publish',
+    note: `published config revision ${desired.revision} to Secret ${secretName}`,
+  });
+};

@@ -1,0 +1,114 @@
+/**
+ * The contract between the reconcile steps, the reconciler and the Kubernetes API: what a step sees,
+ * what it may call, and what a reconcile returns.
+ *
+ * @module
+ */
+import type { EmailSender, EmailSenderSpec } from '../api/emailsender.ts';
+import type { RenderedConfig } from '../api/rendered-config.ts';
+import type { ProbeResult } from '../smtp/probe-result.ts';
+import type { ParsedUri, SmtpEndpoint } from '../smtp/uri.ts';
+import type { Clock } from './conditions.ts';
+import type { ProbeCache } from './probe-cache.ts';
+
+/** Options the controller passes to the probe (a subset of the probe module's `ProbeOptions`). */
+export interface ProbeOptions {
+  localName?: string;
+  timeoutMs?: number;
+  authenticate?: boolean;
+  checkSender?: boolean;
+  from?: string;
+  ca?: string;
+  signal?: AbortSignal;
+}
+
+/** The SMTP probe: never rejects; every failure is a {@link ProbeResult} with a reason. */
+export type ProbeFn = (endpoint: SmtpEndpoint, opts?: ProbeOptions) => Promise<ProbeResult>;
+
+/** The published config Secret as status reports it. */
+export interface PublishedConfig {
+  secretName: string;
+  revision: string;
+  publishedAt: string;
+}
+
+/** An event to record (events.k8s.io/v1), before the controller fills in who and when. */
+export interface EventNote {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  note: string;
+  action: string;
+}
+
+/** The rendered config Secret the controller writes. */
+export interface ConfigSecret {
+  namespace: string;
+  name: string;
+  owner: { name: string; uid: string };
+  revision: string;
+  publishedAt: string;
+  /** The JSON body of `config.json`. */
+  body: string;
+}
+
+/** What the reconciler needs from the API server; the real one wraps client-node, tests use a fake. */
+export interface KubeClient {
+  /** The decoded (UTF-8) data of a Secret, or undefined when it does not exist. */
+  readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /** Creates the rendered config Secret, or replaces it when it exists. */
+  writeConfigSecret(secret: ConfigSecret): Promise<void>;
+  /**
+   * Merge-patches `status` (the whole object, so `conditions` is replaced whole) through the status
+   * subresource, guarded by `resourceVersion`. Returns the new resourceVersion.
+   */
+  patchStatus(
+    namespace: string,
+    name: string,
+    resourceVersion: string | undefined,
+    status: unknown,
+  ): Promise<string | undefined>;
+}
+
+/** Everything a step may use besides the state. */
+export interface StepDeps {
+  kube: KubeClient;
+  probe: ProbeFn;
+  probeCache: ProbeCache;
+  clock: Clock;
+  /** EHLO name when the spec gives none: the pod's host name, never "localhost". */
+  localName: string;
+  /** The published config as the Secret cache knows it (annotations), or undefined. */
+  published(namespace: string, secretName: string): PublishedConfig | undefined;
+}
+
+/** The working state of one reconcile, filled in by the steps in order. */
+export interface ReconcileState {
+  readonly sender: EmailSender;
+  readonly spec: EmailSenderSpec;
+  /** A reconcile was requested (annotation) or the generation is new: do not reuse a cached probe. */
+  readonly force: boolean;
+  uri?: string;
+  ca?: string;
+  parsed?: ParsedUri;
+  desired?: RenderedConfig;
+  probe?: ProbeResult;
+  /** The probe result came from the shared cache. */
+  probeShared?: boolean;
+  /** When the probe finished (shared results share it). */
+  probeAt?: Date;
+  published?: PublishedConfig;
+  /** Events to record besides Ready transitions. */
+  notes: EventNote[];
+}
+
+/** One reconcile step. Throws a `ReconcileError` to stop the chain; the first failure wins. */
+export type Step = (state: ReconcileState, deps: StepDeps) => Promise<void>;
+
+/**
+ * What a reconcile returns (controller-runtime's contract): `requeueAfterMs` ⇒ a timed requeue;
+ * nothing ⇒ wait for the next watch event. A thrown error ⇒ rate-limited requeue, except
+ * `TerminalError` ⇒ no retry.
+ */
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}

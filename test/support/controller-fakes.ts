@@ -1,0 +1,131 @@
+/**
+ * Fakes for reconciler unit tests: an in-memory API server for the calls the reconciler makes, a
+ * sender builder and a scripted probe.
+ */
+import { API_VERSION, type EmailSender, type EmailSenderSpecInput, KIND } from '../../src/api/emailsender.ts';
+import { ProbeCache } from '../../src/controller/probe-cache.ts';
+import type { ReconcilerDeps } from '../../src/controller/sync.ts';
+import type {
+  ConfigSecret,
+  EventNote,
+  KubeClient,
+  ProbeOptions,
+  PublishedConfig,
+} from '../../src/controller/types.ts';
+import { createLogger } from '../../src/runtime/logger.ts';
+import type { ProbeResult } from '../../src/smtp/probe-result.ts';
+import type { SmtpEndpoint } from '../../src/smtp/uri.ts';
+
+/** An in-memory stand-in for the API calls of the reconciler. */
+export class FakeKube implements KubeClient {
+  secrets = new Map<string, Record<string, string>>();
+  configs = new Map<string, ConfigSecret>();
+  statusPatches: Array<{ key: string; resourceVersion?: string; status: unknown }> = [];
+  #rv = 100;
+
+  setSecret(namespace: string, name: string, data: Record<string, string> | undefined): void {
+    if (data) this.secrets.set(`${namespace}/${name}`, data);
+    else this.secrets.delete(`${namespace}/${name}`);
+  }
+
+  async readSecret(namespace: string, name: string) {
+    return this.secrets.get(`${namespace}/${name}`);
+  }
+
+  async writeConfigSecret(secret: ConfigSecret) {
+    this.configs.set(`${secret.namespace}/${secret.name}`, secret);
+  }
+
+  async patchStatus(namespace: string, name: string, resourceVersion: string | undefined, status: unknown) {
+    this.statusPatches.push({
+      key: `${namespace}/${name}`,
+      ...(resourceVersion ? { resourceVersion } : {}),
+      status: structuredClone(status),
+    });
+    return String(++this.#rv);
+  }
+
+  published(namespace: string, secretName: string): PublishedConfig | undefined {
+    const c = this.configs.get(`${namespace}/${secretName}`);
+    return c && { secretName: c.name, revision: c.revision, publishedAt: c.publishedAt };
+  }
+}
+
+/** An EmailSender with sensible defaults. */
+export function sender(
+  name: string,
+  spec: Partial<EmailSenderSpecInput> = {},
+  meta: Partial<EmailSender['metadata']> = {},
+): EmailSender {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: { name, namespace: 'mail', uid: `uid-${name}`, generation: 1, resourceVersion: '1', ...meta },
+    spec: {
+      smtp: { uriSecretRef: { name: 'smtp', key: 'uri' } },
+      from: { address: 'no-reply@example.com' },
+      ...spec,
+    },
+  };
+}
+
+/** A successful probe result for an endpoint. */
+export function okResult(endpoint: SmtpEndpoint, extra: Partial<ProbeResult> = {}): ProbeResult {
+  return {
+    ok: true,
+    reason: 'Verified',
+    message: `STARTTLS (TLSv1.3) to ${endpoint.host}:${endpoint.port}; AUTH PLAIN accepted; 12 ms`,
+    step: 'quit',
+    security: endpoint.security,
+    endpoint: `${endpoint.host}:${endpoint.port}`,
+    durationMs: 12,
+    greeting: '220 test ESMTP',
+    extensions: ['STARTTLS', 'AUTH PLAIN LOGIN'],
+    authMechanisms: ['PLAIN', 'LOGIN'],
+    tls: { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' },
+    warnings: [],
+    ...extra,
+  };
+}
+
+/** A probe that answers from `script` (default: success) and counts its calls. */
+export function scriptedProbe(
+  script?: (endpoint: SmtpEndpoint, opts?: ProbeOptions) => Partial<ProbeResult>,
+) {
+  const calls: Array<{ endpoint: SmtpEndpoint; opts?: ProbeOptions }> = [];
+  const fn = async (endpoint: SmtpEndpoint, opts?: ProbeOptions): Promise<ProbeResult> => {
+    calls.push({ endpoint, ...(opts ? { opts } : {}) });
+    return okResult(endpoint, script?.(endpoint, opts));
+  };
+  return { fn, calls };
+}
+
+/** A clock the test moves. */
+export function manualClock(start = '2026-05-01T10:00:00Z') {
+  let t = new Date(start).getTime();
+  return { now: () => new Date(t), advance: (ms: number) => (t += ms) };
+}
+
+/** Reconciler dependencies wired to fakes. */
+export function fakeDeps(opts: {
+  senders: Map<string, EmailSender>;
+  kube?: FakeKube;
+  probe?: ReconcilerDeps['probe'];
+}) {
+  const kube = opts.kube ?? new FakeKube();
+  const clock = manualClock();
+  const events: Array<{ sender: string; note: EventNote }> = [];
+  const lines: string[] = [];
+  const deps: ReconcilerDeps = {
+    kube,
+    probe: opts.probe ?? scriptedProbe().fn,
+    probeCache: new ProbeCache(clock),
+    clock,
+    localName: 'controller.test',
+    published: (ns, name) => kube.published(ns, name),
+    getSender: (ns, name) => opts.senders.get(`${ns}/${name}`),
+    recordEvent: (s, note) => events.push({ sender: `${s.metadata.namespace}/${s.metadata.name}`, note }),
+    log: createLogger({ level: 'debug', destination: { write: (l: string) => lines.push(l) } }),
+  };
+  return { deps, kube, clock, events, lines };
+}
