@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { formatPath, validateManifests } from './validate.ts';
+
+const sender = (spec: string, meta = '{ name: s, namespace: ns }') => `apiVersion: mailroom.dev/v1alpha1
+kind: EmailSender
+metadata: ${meta}
+spec:
+${spec}`;
+const minimal = '  smtp: { uriSecretRef: { name: smtp } }\n  from: { address: a@example.com }\n';
+const secret = (body: string) => `apiVersion: v1
+kind: Secret
+metadata: { name: smtp, namespace: ns }
+${body}`;
+const check = (...texts: string[]) =>
+  validateManifests(texts.map((text, i) => ({ file: `f${i}.yaml`, text })));
+const errors = (r: ReturnType<typeof check>) =>
+  r.findings.filter((f) => f.severity === 'error').map((f) => `${f.document} ${f.path ?? ''}: ${f.message}`);
+
+describe('validateManifests', () => {
+  test('a minimal EmailSender is valid; other kinds are skipped with an info', () => {
+    const r = check(`${sender(minimal)}---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: c }\n---\n`);
+    assert.equal(r.valid, true);
+    assert.equal(r.emailSenders, 1);
+    assert.equal(r.skipped, 1);
+    assert.ok(
+      r.findings.some((f) => f.severity === 'info' && f.document === 2 && /ConfigMap/.test(f.message)),
+    );
+  });
+
+  test('schema errors name file, document and field path', () => {
+    const r = check(
+      `${sender(minimal)}---\n${sender(`${minimal.replace('a@example.com', 'nope')}  headers: { Bcc: x, X-Ok: "a\\nb" }\n  extra: 1\n`, '{ name: t, namespace: ns }')}`,
+    );
+    assert.equal(r.valid, false);
+    assert.deepEqual(errors(r), [
+      '2 spec.from.address: must be an email address such as no-reply@example.com',
+      '2 spec.headers[Bcc]: is set by the sender itself and cannot be overridden (reserved: from, sender, to, cc, bcc, subject, date, message-id, return-path, received, mime-version, content-type, content-transfer-encoding, dkim-signature)',
+      '2 spec.headers[X-Ok]: must not contain CR or LF (header injection)',
+      '2 spec.extra: unknown field',
+    ]);
+    assert.ok(r.findings.every((f) => f.file === 'f0.yaml'));
+  });
+
+  test('one message per field: a non-duration is not also "out of range"', () => {
+    const r = check(sender(`${minimal}  probe: { interval: soon }\n`));
+    assert.deepEqual(errors(r), [
+      '1 spec.probe.interval: must be a duration such as 30s, 10m or 1h30m (units ms, s, m, h)',
+    ]);
+  });
+
+  test('metadata, apiVersion and duplicates are checked too', () => {
+    assert.deepEqual(errors(check(sender(minimal, '{ namespace: ns }'))), [
+      '1 metadata.name: Required value',
+    ]);
+    assert.match(
+      errors(check(sender(minimal).replace('v1alpha1', 'v9')))[0]!,
+      /^1 apiVersion: unsupported version/,
+    );
+    assert.match(errors(check(sender(minimal), sender(minimal)))[0]!, /also defined in f0\.yaml, document 1/);
+  });
+
+  test('the URI in a Secret of the set is parsed: stringData, base64 data, errors and warnings', () => {
+    const good = check(
+      sender(minimal),
+      secret('stringData: { uri: "smtp://u:pw-123456@mail.example.com/" }'),
+    );
+    assert.equal(good.valid, true);
+    const info = good.findings.find((f) => f.code === 'URI');
+    assert.equal(info?.message, 'Secret smtp key uri: smtp://u:***@mail.example.com:587/ (StartTLS)');
+
+    const b64 = Buffer.from('smtp://u:pw-123456@mail.example.com:465/').toString('base64');
+    const warned = check(sender(minimal), secret(`data: { uri: ${b64} }`));
+    assert.equal(warned.valid, true);
+    assert.deepEqual(
+      warned.findings.filter((f) => f.severity === 'warning').map((f) => f.code),
+      ['StartTLSOnImplicitTLSPort'],
+    );
+
+    const bad = check(
+      sender(minimal),
+      secret('stringData: { uri: "smtp://u:pw-123456@mail.example.com/?tls=yes" }'),
+    );
+    assert.match(
+      errors(bad)[0]!,
+      /^1 spec\.smtp\.uriSecretRef: Secret smtp key uri: query: unknown query parameter "tls"/,
+    );
+  });
+
+  test('a Secret without the key, or with bad base64, is an error; a Secret elsewhere is not checked', () => {
+    assert.deepEqual(errors(check(sender(minimal), secret('stringData: { url: x }'))), [
+      '1 spec.smtp.uriSecretRef.key: Secret smtp has no key "uri" in data or stringData',
+    ]);
+    assert.match(
+      errors(check(sender(minimal), secret('data: { uri: "%%%" }')))[0]!,
+      /data\.uri is not base64/,
+    );
+    const other = check(sender(minimal, '{ name: s, namespace: other }'), secret('stringData: { url: x }'));
+    assert.equal(other.valid, true);
+    assert.ok(other.findings.some((f) => f.code === 'SecretNotInSet'));
+  });
+
+  test('caSecretRef: the bundle must hold a PEM certificate', () => {
+    const spec = minimal.replace('{ name: smtp } }', '{ name: smtp }, caSecretRef: { name: ca } }');
+    const ca =
+      'apiVersion: v1\nkind: Secret\nmetadata: { name: ca, namespace: ns }\nstringData: { ca.crt: nothing }\n';
+    assert.match(errors(check(sender(spec), ca))[0]!, /holds no PEM certificate/);
+  });
+
+  test('no finding ever holds the password, whatever breaks', () => {
+    const password = 'hunter2-s3cret';
+    for (const uri of [
+      `smtp://u:${password}@mail.example.com/`,
+      `smtp://u:${password}/x@mail.example.com/`,
+      `smtp://u:${password}@mail.example.com/?skip_ssl_verify=maybe`,
+      `smtps://u:${password}@mail.example.com:587/?skip_ssl_verify=true`,
+      `ftp://u:${password}@mail.example.com/`,
+      `smtp://u:${password}@mail.example.com:99999/`,
+    ]) {
+      const r = check(sender(minimal), secret(`stringData: { uri: ${JSON.stringify(uri)} }`));
+      assert.doesNotMatch(JSON.stringify(r), /hunter2/, uri);
+    }
+  });
+
+  test('YAML syntax errors and non-objects are reported per document', () => {
+    const r = check(`${sender(minimal)}---\nmetadata: { name: [\n`, '- a list\n');
+    assert.equal(r.valid, false);
+    const yaml = r.findings.filter((f) => f.code === 'YAML');
+    assert.ok(yaml.some((f) => f.file === 'f0.yaml' && f.document === 2));
+    assert.ok(yaml.some((f) => f.file === 'f1.yaml' && f.document === 1 && /not a mapping/.test(f.message)));
+  });
+});
+
+test('formatPath writes paths as the apiserver does', () => {
+  assert.equal(formatPath(['spec', 'headers', 'Foo']), 'spec.headers[Foo]');
+  assert.equal(formatPath(['status', 'conditions', 0, 'type']), 'status.conditions[0].type');
+  assert.equal(formatPath(['spec', 'from', 'address']), 'spec.from.address');
+});

@@ -1,0 +1,351 @@
+/**
+ * Offline checks of EmailSender manifests, for GitOps CI (`mailroom validate`): the same zod schema
+ * the controller uses, plus the SMTP URI when the manifest set carries the referenced Secret.
+ * Pure: takes texts, returns findings; reading files and printing belong to the CLI.
+ *
+ * @module
+ */
+import { type Document, parseAllDocuments } from 'yaml';
+import type { z } from 'zod';
+import { redactSecrets } from '../runtime/redact.ts';
+import { InvalidUriError, parseSmtpUri, redactedUri } from '../smtp/uri.ts';
+import { emailSenderSpecSchema, GROUP, KIND, VERSION } from './emailsender.ts';
+
+/** One manifest file's text; `file` is how findings name it (`-` reads as `<stdin>`). */
+export interface Source {
+  file: string;
+  text: string;
+}
+
+/** `error` makes the set invalid; `warning` and `info` do not. */
+export type Severity = 'error' | 'warning' | 'info';
+
+/** One thing found in one document. */
+export interface Finding {
+  severity: Severity;
+  file: string;
+  /** 1-based index of the YAML document in its file (the first `---` section is 1). */
+  document: number;
+  /** `Kind namespace/name` (or `Kind name`) of the object, when it has one. */
+  object?: string;
+  /** Field path as the apiserver writes it, e.g. `spec.headers[X-Tag]`. */
+  path?: string;
+  /** Stable code for scripts: `Schema`, `YAML`, `InvalidURI`, `SecretKeyNotFound`, a URI warning code… */
+  code: string;
+  message: string;
+}
+
+/** What {@link validateManifests} found. */
+export interface ValidationReport {
+  /** True when no finding is an error. */
+  valid: boolean;
+  emailSenders: number;
+  /** Documents that are not EmailSenders (Secrets included). */
+  skipped: number;
+  findings: Finding[];
+}
+
+interface Located {
+  file: string;
+  document: number;
+  object: Record<string, unknown>;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Fields that are maps: the segment after them is a key, written in brackets as the apiserver does. */
+const MAP_FIELDS = new Set(['spec.headers']);
+
+/** `spec.headers[X-Tag]`, `status.conditions[0]`: the apiserver's way of writing a path. */
+export function formatPath(segments: readonly PropertyKey[]): string {
+  let out = '';
+  for (const s of segments) {
+    const text = String(s);
+    if (typeof s === 'number' || MAP_FIELDS.has(out) || !/^[A-Za-z_$][\w$]*$/.test(text)) out += `[${text}]`;
+    else out += out === '' ? text : `.${text}`;
+  }
+  return out;
+}
+
+const describeObject = (o: Record<string, unknown>): string | undefined => {
+  const meta = isObject(o.metadata) ? o.metadata : {};
+  const name = typeof meta.name === 'string' ? meta.name : undefined;
+  const kind = typeof o.kind === 'string' ? o.kind : 'object';
+  if (!name) return typeof o.kind === 'string' ? kind : undefined;
+  return typeof meta.namespace === 'string' ? `${kind} ${meta.namespace}/${name}` : `${kind} ${name}`;
+};
+
+/**
+ * zod issues as findings: one per unknown key so each names its field, the reason a map key was
+ * refused rather than zod's "Invalid key", and only the first message per field (the range check of
+ * a duration that is no duration at all adds nothing).
+ */
+function schemaFindings(
+  error: z.ZodError,
+  prefix: string[],
+  at: Omit<Finding, 'severity' | 'code' | 'message'>,
+) {
+  const out: Finding[] = [];
+  const add = (segments: readonly PropertyKey[], message: string) => {
+    const path = formatPath([...prefix, ...segments]);
+    if (!out.some((f) => f.path === path))
+      out.push({ ...at, severity: 'error', code: 'Schema', path, message });
+  };
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys')
+      for (const key of issue.keys) add([...issue.path, key], 'unknown field');
+    else if (issue.code === 'invalid_key') for (const inner of issue.issues) add(issue.path, inner.message);
+    else add(issue.path, issue.message);
+  }
+  return out;
+}
+
+/** Reads every YAML document of every source; syntax errors become findings. */
+function readDocuments(sources: readonly Source[], findings: Finding[]): Located[] {
+  const out: Located[] = [];
+  for (const { file, text } of sources) {
+    const docs: Document.Parsed[] = parseAllDocuments(text) as Document.Parsed[];
+    docs.forEach((doc, i) => {
+      const document = i + 1;
+      if (doc.errors.length > 0) {
+        for (const e of doc.errors)
+          findings.push({
+            severity: 'error',
+            file,
+            document,
+            code: 'YAML',
+            message: e.message.split('\n')[0]!.replace(/:$/, ''),
+          });
+        return;
+      }
+      const value: unknown = doc.toJS();
+      if (value === null || value === undefined) return; // an empty document, e.g. a trailing ---
+      if (!isObject(value)) {
+        findings.push({
+          severity: 'error',
+          file,
+          document,
+          code: 'YAML',
+          message: 'the document is not a mapping (a Kubernetes object)',
+        });
+        return;
+      }
+      out.push({ file, document, object: value });
+    });
+  }
+  return out;
+}
+
+const secretKey = (ns: string | undefined, name: string) => `${ns ?? ''}/${name}`;
+
+/** The value of `key` in a Secret manifest (stringData wins, as the apiserver merges it last). */
+function secretValue(secret: Record<string, unknown>, key: string): { value?: string; problem?: string } {
+  const stringData = isObject(secret.stringData) ? secret.stringData : {};
+  if (typeof stringData[key] === 'string') return { value: stringData[key] };
+  const data = isObject(secret.data) ? secret.data : {};
+  const encoded = data[key];
+  if (encoded === undefined) return {};
+  if (typeof encoded !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded.replace(/\s/g, '')))
+    return { problem: `data.${key} is not base64` };
+  return { value: Buffer.from(encoded, 'base64').toString('utf8') };
+}
+
+/**
+ * Checks a set of manifests: each EmailSender against the schema, and its URI when the set also
+ * holds the referenced Secret. No finding ever holds a password: URI errors come from
+ * {@link InvalidUriError} (which never quotes it) and URIs are shown through {@link redactedUri}.
+ *
+ * @example
+ * validateManifests([{ file: 'sender.yaml', text }]).valid
+ */
+export function validateManifests(sources: readonly Source[]): ValidationReport {
+  const findings: Finding[] = [];
+  const docs = readDocuments(sources, findings);
+  const secrets = new Map<string, Record<string, unknown>>();
+  for (const d of docs) {
+    const meta = isObject(d.object.metadata) ? d.object.metadata : {};
+    if (d.object.apiVersion === 'v1' && d.object.kind === 'Secret' && typeof meta.name === 'string')
+      secrets.set(secretKey(meta.namespace as string | undefined, meta.name), d.object);
+  }
+
+  let emailSenders = 0;
+  let skipped = 0;
+  const uris: string[] = [];
+  const seen = new Map<string, Located>();
+  for (const d of docs) {
+    const o = d.object;
+    const object = describeObject(o);
+    const at = { file: d.file, document: d.document, ...(object ? { object } : {}) };
+    const apiVersion = typeof o.apiVersion === 'string' ? o.apiVersion : '';
+    if (o.kind !== KIND || !apiVersion.startsWith(`${GROUP}/`)) {
+      skipped++;
+      findings.push({
+        ...at,
+        severity: 'info',
+        code: 'Skipped',
+        message: `skipped: ${apiVersion || '<no apiVersion>'} ${String(o.kind ?? '<no kind>')} is not an EmailSender`,
+      });
+      continue;
+    }
+    emailSenders++;
+    if (apiVersion !== `${GROUP}/${VERSION}`) {
+      findings.push({
+        ...at,
+        severity: 'error',
+        code: 'Schema',
+        path: 'apiVersion',
+        message: `unsupported version: this mailroom knows ${GROUP}/${VERSION}`,
+      });
+      continue;
+    }
+    const meta = isObject(o.metadata) ? o.metadata : {};
+    if (typeof meta.name !== 'string' || meta.name === '') {
+      findings.push({
+        ...at,
+        severity: 'error',
+        code: 'Schema',
+        path: 'metadata.name',
+        message: 'Required value',
+      });
+    } else if (meta.name.length > 253 || !DNS_SUBDOMAIN.test(meta.name)) {
+      findings.push({
+        ...at,
+        severity: 'error',
+        code: 'Schema',
+        path: 'metadata.name',
+        message: 'must be a lowercase DNS subdomain name (letters, digits, "-", ".")',
+      });
+    } else {
+      const id = secretKey(meta.namespace as string | undefined, meta.name);
+      const first = seen.get(id);
+      if (first)
+        findings.push({
+          ...at,
+          severity: 'error',
+          code: 'Duplicate',
+          path: 'metadata.name',
+          message: `the same EmailSender is also defined in ${first.file}, document ${first.document}`,
+        });
+      else seen.set(id, d);
+    }
+    for (const key of Object.keys(o)) {
+      if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(key))
+        findings.push({ ...at, severity: 'error', code: 'Schema', path: key, message: 'unknown field' });
+    }
+    const parsed = emailSenderSpecSchema.safeParse(o.spec);
+    if (!parsed.success) {
+      findings.push(...schemaFindings(parsed.error, ['spec'], at));
+      continue;
+    }
+    findings.push(...uriFindings(parsed.data.smtp, meta.namespace as string | undefined, secrets, at, uris));
+  }
+  // Belt and braces: the messages are built never to quote a URI, but should one ever do so, the
+  // raw values read from Secrets are cut out here, before anything can print them.
+  for (const f of findings) f.message = redactSecrets(f.message, uris);
+  return { valid: !findings.some((f) => f.severity === 'error'), emailSenders, skipped, findings };
+}
+
+/** The URI (and CA bundle) checks, when the referenced Secrets are in the set. */
+function uriFindings(
+  smtp: z.infer<typeof emailSenderSpecSchema>['smtp'],
+  namespace: string | undefined,
+  secrets: Map<string, Record<string, unknown>>,
+  at: Omit<Finding, 'severity' | 'code' | 'message'>,
+  uris: string[],
+): Finding[] {
+  const out: Finding[] = [];
+  const ref = smtp.uriSecretRef;
+  const path = 'spec.smtp.uriSecretRef';
+  const secret = secrets.get(secretKey(namespace, ref.name));
+  if (!secret) {
+    out.push({
+      ...at,
+      severity: 'info',
+      code: 'SecretNotInSet',
+      path,
+      message: `Secret ${ref.name} is not among these manifests: the URI was not checked`,
+    });
+  } else {
+    const { value, problem } = secretValue(secret, ref.key);
+    if (problem)
+      out.push({
+        ...at,
+        severity: 'error',
+        code: 'InvalidURI',
+        path,
+        message: `Secret ${ref.name}: ${problem}`,
+      });
+    else if (value === undefined)
+      out.push({
+        ...at,
+        severity: 'error',
+        code: 'SecretKeyNotFound',
+        path: `${path}.key`,
+        message: `Secret ${ref.name} has no key "${ref.key}" in data or stringData`,
+      });
+    else {
+      uris.push(value);
+      try {
+        const { endpoint, warnings } = parseSmtpUri(value);
+        out.push({
+          ...at,
+          severity: 'info',
+          code: 'URI',
+          path,
+          message: `Secret ${ref.name} key ${ref.key}: ${redactedUri(endpoint)} (${endpoint.security})`,
+        });
+        for (const w of warnings)
+          out.push({
+            ...at,
+            severity: 'warning',
+            code: w.code,
+            path,
+            message: `Secret ${ref.name} key ${ref.key}: ${w.message}`,
+          });
+      } catch (err) {
+        if (!(err instanceof InvalidUriError)) throw err;
+        out.push({
+          ...at,
+          severity: 'error',
+          code: 'InvalidURI',
+          path,
+          message: `Secret ${ref.name} key ${ref.key}: ${err.field}: ${err.message}`,
+        });
+      }
+    }
+  }
+  const ca = smtp.caSecretRef;
+  const caSecret = ca && secrets.get(secretKey(namespace, ca.name));
+  if (ca && caSecret) {
+    const { value, problem } = secretValue(caSecret, ca.key);
+    const caPath = 'spec.smtp.caSecretRef';
+    if (problem)
+      out.push({
+        ...at,
+        severity: 'error',
+        code: 'InvalidCA',
+        path: caPath,
+        message: `Secret ${ca.name}: ${problem}`,
+      });
+    else if (value === undefined)
+      out.push({
+        ...at,
+        severity: 'error',
+        code: 'SecretKeyNotFound',
+        path: `${caPath}.key`,
+        message: `Secret ${ca.name} has no key "${ca.key}" in data or stringData`,
+      });
+    else if (!value.includes('-----BEGIN CERTIFICATE-----'))
+      out.push({
+        ...at,
+        severity: 'error',
+        code: 'InvalidCA',
+        path: caPath,
+        message: `Secret ${ca.name} key ${ca.key} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+      });
+  }
+  return out;
+}
