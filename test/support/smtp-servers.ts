@@ -86,6 +86,8 @@ export async function startSmtpServer(opts: TestSmtpServerOptions = {}): Promise
     allowInsecureAuth: mode === 'plain',
     authMethods: opts.authMethods ?? ['PLAIN', 'LOGIN', 'CRAM-MD5'],
     logger: false,
+    // smtp-server looks up the client's name in DNS by default: keep tests off the network (and fast).
+    disableReverseLookup: true,
     banner: 'Mailroom test server',
     size: 20 * 1024 * 1024,
     onAuth(auth, _session, cb) {
