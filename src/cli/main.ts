@@ -6,6 +6,7 @@
  */
 import { Command } from 'commander';
 import { registerProbeCommand } from './probe.ts';
+import { registerValidateCommand } from './validate.ts';
 
 const program = new Command('mailroom')
   .description('Email sender configurations for Kubernetes: validate, probe and deliver through SMTP')
@@ -13,5 +14,6 @@ const program = new Command('mailroom')
   .showHelpAfterError();
 
 registerProbeCommand(program);
+registerValidateCommand(program);
 
 await program.parseAsync(process.argv);
