@@ -1,0 +1,197 @@
+/**
+ * The HTTP front door and the sidecar's own endpoints:
+ *
+ * | route                        | answer |
+ * |------------------------------|--------|
+ * | `POST /v1/messages`          | `202 {id, state}` once committed; `200 {id, duplicate: true}` for a repeated idempotency key |
+ * | `GET /v1/messages/{id}`      | `{id, state, attempts: [{at, code, reply, durationMs}], …}` |
+ * | `GET /v1/messages?state=&recipient=&limit=&cursor=` | `{messages, nextCursor?}`, newest first |
+ * | `GET /v1/stats`              | `{counts, config, inFlight}` |
+ * | `GET /healthz`, `/readyz`    | liveness; readiness (a config is loaded) with the reason when not |
+ * | `GET /metrics`               | Prometheus |
+ * | `GET /`                      | the delivery log page |
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from '../runtime/logger.ts';
+import { endpointAddress } from '../smtp/uri.ts';
+import type { ConfigState } from './config-watcher.ts';
+import { MessageRejectedError, parseJsonMessage } from './message.ts';
+import type { SidecarMetrics } from './metrics.ts';
+import { renderPage } from './page.ts';
+import type { QueueStore } from './store.ts';
+import { MESSAGE_STATES, type MessageState } from './types.ts';
+
+export interface HttpDoorOptions {
+  store: QueueStore;
+  logger: Logger;
+  metrics: SidecarMetrics;
+  maxMessageBytes: number;
+  /** The config state, for `/readyz`, `/v1/stats` and the page. */
+  configState: () => ConfigState;
+  inFlight: () => number;
+  onQueued?: () => void;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly field?: string;
+  constructor(status: number, code: string, message: string, field?: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    if (field !== undefined) this.field = field;
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  const text = type === 'application/json' ? `${JSON.stringify(body)}\n` : String(body);
+  res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) return Promise.reject(tooLarge(declared, limit));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(tooLarge(size, limit));
+        req.pause();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+function tooLarge(size: number, limit: number): HttpError {
+  return new HttpError(
+    413,
+    'MessageTooLarge',
+    `the message is ${size > limit ? `over ${limit}` : size} bytes; the limit is ${limit} bytes (--max-message-size)`,
+  );
+}
+
+/** Creates the HTTP server (not yet listening). */
+export function createHttpDoor(o: HttpDoorOptions): Server {
+  const readiness = () => {
+    const s = o.configState();
+    if (!s.current)
+      return { status: 503, body: { ready: false, reason: s.problem ?? 'no config loaded yet' } };
+    const { config, endpoint, source, loadedAt } = s.current;
+    return {
+      status: 200,
+      body: {
+        ready: true,
+        config: {
+          revision: config.revision,
+          endpoint: endpointAddress(endpoint),
+          security: endpoint.security,
+          from: config.from.address,
+          source,
+          loadedAt: loadedAt.toISOString(),
+        },
+        ...(s.problem ? { problem: s.problem } : {}),
+      },
+    };
+  };
+
+  async function postMessage(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, o.maxMessageBytes);
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'InvalidJSON', 'the request body is not valid JSON');
+    }
+    const key = req.headers['idempotency-key'];
+    const msg = parseJsonMessage(json, typeof key === 'string' ? key : undefined);
+    if (msg.payload.length > o.maxMessageBytes) throw tooLarge(msg.payload.length, o.maxMessageBytes);
+    const { id, duplicate } = await o.store.enqueue(msg);
+    if (duplicate) return send(res, 200, { id, duplicate: true });
+    o.metrics.accepted.inc({ door: 'http' });
+    o.onQueued?.();
+    send(res, 202, { id, state: 'queued' });
+  }
+
+  function listMessages(url: URL, res: ServerResponse): void {
+    const state = url.searchParams.get('state') ?? undefined;
+    if (state !== undefined && !(MESSAGE_STATES as readonly string[]).includes(state)) {
+      throw new HttpError(400, 'InvalidQuery', `state must be one of ${MESSAGE_STATES.join(', ')}`, 'state');
+    }
+    const limit = url.searchParams.get('limit');
+    const page = o.store.list({
+      ...(state ? { state: state as MessageState } : {}),
+      ...(url.searchParams.get('recipient') ? { recipient: url.searchParams.get('recipient')! } : {}),
+      ...(limit ? { limit: Number(limit) || 50 } : {}),
+      ...(url.searchParams.get('cursor') ? { cursor: url.searchParams.get('cursor')! } : {}),
+    });
+    send(res, 200, page);
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sidecar');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    if (path === '/v1/messages' && method === 'POST') return postMessage(req, res);
+    if (method !== 'GET' && method !== 'HEAD')
+      throw new HttpError(405, 'MethodNotAllowed', `${method} ${path}`);
+    if (path === '/v1/messages') return listMessages(url, res);
+    const one = /^\/v1\/messages\/([0-9a-f-]{36})$/.exec(path);
+    if (one) {
+      const m = o.store.get(one[1]!);
+      if (!m) throw new HttpError(404, 'NotFound', `no message ${one[1]}`);
+      return send(res, 200, m);
+    }
+    if (path === '/v1/stats') {
+      return send(res, 200, { counts: o.store.counts(), inFlight: o.inFlight(), ...readiness().body });
+    }
+    if (path === '/healthz') {
+      o.store.db.prepare('SELECT 1').get();
+      return send(res, 200, { ok: true });
+    }
+    if (path === '/readyz') {
+      const r = readiness();
+      return send(res, r.status, r.body);
+    }
+    if (path === '/metrics') {
+      return send(res, 200, await o.metrics.registry.metrics(), o.metrics.registry.contentType.split(';')[0]);
+    }
+    if (path === '/') {
+      const html = renderPage({
+        counts: o.store.counts(),
+        messages: o.store.list({ limit: 50 }).messages,
+        config: o.configState(),
+      });
+      return send(res, 200, html, 'text/html');
+    }
+    throw new HttpError(404, 'NotFound', `no route ${path}`);
+  }
+
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    route(req, res).catch((err: unknown) => {
+      if (err instanceof MessageRejectedError) {
+        o.metrics.rejected.inc({ door: 'http', reason: err.reason });
+        return send(res, 400, { error: err.reason, message: err.message, field: err.field });
+      }
+      if (err instanceof HttpError) {
+        if (err.code === 'MessageTooLarge') {
+          o.metrics.rejected.inc({ door: 'http', reason: err.code });
+          res.setHeader('connection', 'close');
+        }
+        return send(res, err.status, { error: err.code, message: err.message, field: err.field });
+      }
+      o.logger.error({ err }, 'HTTP request failed');
+      send(res, 503, { error: 'Unavailable', message: 'the queue could not take the request; try again' });
+    });
+  });
+  return server;
+}

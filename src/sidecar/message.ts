@@ -1,0 +1,180 @@
+/**
+ * What the front doors accept: the HTTP API's JSON message and the SMTP door's raw message, each
+ * checked before it is queued, so header injection and oversize mail are refused at the door with an
+ * error that names the field, and nothing of them is ever sent.
+ *
+ * @module
+ */
+import addressparser from 'nodemailer/lib/addressparser';
+import { z } from 'zod';
+import { RESERVED_HEADERS } from '../api/emailsender.ts';
+import type { JsonMessage, NewMessage } from './types.ts';
+
+/** Default largest message, in bytes (HTTP body or SMTP DATA). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+
+/** Why a message was refused at a door; `field` names the offending part. */
+export class MessageRejectedError extends Error {
+  readonly reason: 'InvalidMessage' | 'HeaderInjection' | 'MessageTooLarge';
+  readonly field?: string;
+  constructor(reason: MessageRejectedError['reason'], message: string, field?: string) {
+    super(message);
+    this.name = 'MessageRejectedError';
+    this.reason = reason;
+    if (field !== undefined) this.field = field;
+  }
+}
+
+const CRLF = /[\r\n]/;
+const noCrLf = (what: string) =>
+  z.string().refine((s) => !CRLF.test(s), { error: `${what} contains CR or LF (header injection)` });
+
+/** One address: `a@example.com` or `Name <a@example.com>`, exactly one mailbox. */
+const addressSchema = noCrLf('the address')
+  .pipe(z.string().min(3).max(320))
+  .refine(
+    (s) => {
+      const parsed = addressparser(s);
+      const address = parsed.length === 1 ? parsed[0]!.address : undefined;
+      return address !== undefined && /^[^@\s]+@[^@\s]+$/.test(address);
+    },
+    { error: 'is not one email address (a@example.com or "Name <a@example.com>")' },
+  );
+
+const addressList = z.union([addressSchema.transform((a) => [a]), z.array(addressSchema).max(100)]);
+
+const headerName = z
+  .string()
+  .regex(/^[!-9;-~]{1,76}$/, { error: 'is not a header field name (printable ASCII, no spaces or ":")' })
+  .refine((n) => !(RESERVED_HEADERS as readonly string[]).includes(n.toLowerCase()), {
+    error: `is set by the sender itself (reserved: ${RESERVED_HEADERS.join(', ')})`,
+  });
+
+/** The body of `POST /v1/messages`. */
+export const postMessageSchema = z
+  .strictObject({
+    to: addressList,
+    cc: addressList.optional(),
+    bcc: addressList.optional(),
+    subject: noCrLf('the subject').pipe(z.string().max(998)),
+    text: z.string().optional(),
+    html: z.string().optional(),
+    headers: z.record(headerName, noCrLf('the header value').pipe(z.string().max(998))).optional(),
+    idempotencyKey: z.string().min(1).max(200).optional(),
+  })
+  .refine((m) => m.text !== undefined || m.html !== undefined, {
+    error: 'a message needs text, html or both',
+    path: ['text'],
+  });
+
+export type PostMessage = z.input<typeof postMessageSchema>;
+
+/**
+ * Validates a parsed JSON body into a queueable message. Throws {@link MessageRejectedError}.
+ *
+ * @example
+ * parseJsonMessage({ to: 'a@example.com', subject: 'Hi', text: 'Hello' }, 'key-1')
+ */
+export function parseJsonMessage(body: unknown, idempotencyKey?: string): NewMessage {
+  const r = postMessageSchema.safeParse(body);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.path.map(String).join('.') || undefined;
+    const injection = issue.message.includes('header injection');
+    // An unknown key in `headers` reports its name as the path: say which header was refused.
+    const what = field ? `${field}: ${issue.message}` : issue.message;
+    throw new MessageRejectedError(injection ? 'HeaderInjection' : 'InvalidMessage', what, field);
+  }
+  const m = r.data;
+  const msg: JsonMessage = {
+    to: m.to,
+    cc: m.cc ?? [],
+    bcc: m.bcc ?? [],
+    subject: m.subject,
+    headers: m.headers ?? {},
+  };
+  if (m.text !== undefined) msg.text = m.text;
+  if (m.html !== undefined) msg.html = m.html;
+  const recipients = [...msg.to, ...msg.cc, ...msg.bcc].map(envelopeAddress);
+  const key = idempotencyKey ?? m.idempotencyKey;
+  return {
+    door: 'http',
+    kind: 'json',
+    payload: Buffer.from(JSON.stringify(msg)),
+    recipients: [...new Set(recipients)],
+    subject: msg.subject,
+    ...(key !== undefined ? { idempotencyKey: key } : {}),
+  };
+}
+
+/** The bare address of `Name <a@example.com>`. */
+export function envelopeAddress(display: string): string {
+  const [first] = addressparser(display);
+  return first?.address ?? display;
+}
+
+/** A raw message split at the end of its header block. */
+export interface SplitMessage {
+  /** Header fields, unfolded into name and raw value (continuation lines kept with their CRLF). */
+  headers: Array<{ name: string; value: string }>;
+  /** Everything after the blank line, untouched. */
+  body: Buffer;
+}
+
+/**
+ * Checks and splits the SMTP door's raw message. Refused: a bare CR anywhere in the header block,
+ * line endings mixed between CRLF and LF in it (the two ways one header is read as two by one
+ * server and as one by another), a NUL, and a line that is neither a field nor a continuation.
+ */
+export function splitRawMessage(raw: Buffer): SplitMessage {
+  const crlfEnd = raw.indexOf('\r\n\r\n');
+  const lfEnd = raw.indexOf('\n\n');
+  let headEnd: number;
+  let bodyStart: number;
+  if (crlfEnd >= 0 && (lfEnd < 0 || crlfEnd + 1 <= lfEnd)) {
+    headEnd = crlfEnd;
+    bodyStart = crlfEnd + 4;
+  } else if (lfEnd >= 0) {
+    headEnd = lfEnd;
+    bodyStart = lfEnd + 2;
+  } else {
+    headEnd = raw.length;
+    bodyStart = raw.length;
+  }
+  const head = raw.subarray(0, headEnd).toString('latin1');
+  if (head.includes('\0')) throw injection('the header block contains a NUL byte');
+  if (/\r(?!\n)/.test(head))
+    throw injection('a header contains a bare CR (carriage return without line feed)');
+  const usesCrlf = head.includes('\r\n');
+  if (usesCrlf && /(^|[^\r])\n/.test(head)) {
+    throw injection('a header contains a bare LF (line feed without carriage return) among CRLF lines');
+  }
+  const lines = head === '' ? [] : head.split(usesCrlf ? '\r\n' : '\n');
+  const headers: SplitMessage['headers'] = [];
+  for (const line of lines) {
+    if (/^[ \t]/.test(line) && headers.length > 0) {
+      headers[headers.length - 1]!.value += `\r\n${line}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !/^[!-9;-~]+$/.test(line.slice(0, colon))) {
+      throw new MessageRejectedError(
+        'InvalidMessage',
+        `the header line "${line.slice(0, 40)}" is not a header field (name: value)`,
+        'headers',
+      );
+    }
+    headers.push({ name: line.slice(0, colon), value: line.slice(colon + 1).replace(/^ /, '') });
+  }
+  return { headers, body: raw.subarray(bodyStart) };
+}
+
+function injection(message: string): MessageRejectedError {
+  return new MessageRejectedError('HeaderInjection', `${message} (header injection)`, 'headers');
+}
+
+/** The Subject of a split raw message, for the delivery log (unfolded, undecoded). */
+export function rawSubject(m: SplitMessage): string {
+  const h = m.headers.find((x) => x.name.toLowerCase() === 'subject');
+  return h ? h.value.replace(/\r\n[ \t]/g, ' ').slice(0, 200) : '';
+}

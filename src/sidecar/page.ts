@@ -1,0 +1,81 @@
+/**
+ * The delivery log page at `/` of the HTTP port: state counts, the config in use, and the latest
+ * messages with the reason for each failure. Plain server-rendered HTML (no script), every value
+ * escaped, refreshed by the browser every few seconds.
+ *
+ * @module
+ */
+import { endpointAddress } from '../smtp/uri.ts';
+import type { ConfigState } from './config-watcher.ts';
+import { MESSAGE_STATES, type MessageState, type MessageView } from './types.ts';
+
+export interface PageData {
+  counts: Record<MessageState, number>;
+  messages: MessageView[];
+  config: ConfigState;
+}
+
+/** Escapes text for HTML element content and attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function explain(m: MessageView): string {
+  const last = m.attempts.at(-1);
+  const reply = last ? `${last.code ?? '—'} ${last.reply}` : '';
+  if (m.state === 'abandoned') return `${m.reason ?? 'abandoned'}: ${reply}`;
+  if (m.state === 'deferred') return `${m.reason ?? 'deferred'}: ${reply}`;
+  if (m.state === 'sent') return reply;
+  return m.state === 'queued' ? 'waiting for its turn' : 'being sent';
+}
+
+/** Renders the page. */
+export function renderPage(d: PageData): string {
+  const counts = MESSAGE_STATES.map(
+    (s) => `<li class="count ${s}" data-state="${s}"><b>${d.counts[s]}</b> ${s}</li>`,
+  ).join('');
+  const cur = d.config.current;
+  const config = cur
+    ? `Delivering to <code>${escapeHtml(endpointAddress(cur.endpoint))}</code> (${cur.endpoint.security}) as
+       <code>${escapeHtml(cur.config.from.address)}</code>, config revision <code>${escapeHtml(cur.config.revision)}</code>.`
+    : 'No config yet: mail is accepted and queued, not delivered.';
+  const problem = d.config.problem
+    ? `<p class="problem" role="alert">${escapeHtml(d.config.problem)}</p>`
+    : '';
+  const rows = d.messages
+    .map(
+      (m) => `<tr class="${m.state}" data-id="${m.id}">
+  <td><time datetime="${m.updatedAt}">${m.updatedAt.replace('T', ' ').slice(0, 19)}</time></td>
+  <td class="state">${m.state}</td>
+  <td>${escapeHtml(m.recipients.join(', '))}</td>
+  <td>${escapeHtml(m.subject)}</td>
+  <td>${m.attempts.length}</td>
+  <td class="why">${escapeHtml(explain(m))}</td>
+</tr>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="5">
+<title>Mailroom delivery log</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+ul.counts{display:flex;gap:1em;list-style:none;padding:0}
+li.count{padding:.4em .8em;border-radius:4px;background:#eee}
+li.abandoned b{color:#b00}li.deferred b{color:#a60}li.sent b{color:#070}
+table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3em .5em;border-bottom:1px solid #ddd;vertical-align:top}
+tr.abandoned td.state{color:#b00}tr.deferred td.state{color:#a60}.problem{color:#b00}
+td.why{font-family:ui-monospace,monospace;font-size:12px;word-break:break-word}
+</style></head>
+<body>
+<h1>Mailroom delivery log</h1>
+<p class="config">${config}</p>
+${problem}
+<ul class="counts">${counts}</ul>
+<table><thead><tr><th>Updated</th><th>State</th><th>To</th><th>Subject</th><th>Attempts</th><th>Why</th></tr></thead>
+<tbody>
+${rows || '<tr><td colspan="6">No messages yet.</td></tr>'}
+</tbody></table>
+</body></html>
+`;
+}

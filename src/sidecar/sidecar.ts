@@ -1,0 +1,181 @@
+/**
+ * The sidecar sender, wired: queue store, config (file watcher or flags), delivery worker, SMTP and
+ * HTTP front doors, retention. `mailroom sidecar` and the tests start it through {@link startSidecar}.
+ *
+ * @module
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../runtime/logger.ts';
+import { type ActiveConfig, activateText } from './config.ts';
+import { type ConfigState, ConfigWatcher } from './config-watcher.ts';
+import { createHttpDoor } from './http-door.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './message.ts';
+import { createMetrics } from './metrics.ts';
+import { createSmtpDoor } from './smtp-door.ts';
+import { QueueStore } from './store.ts';
+import { DeliveryWorker } from './worker.ts';
+
+/** `host:port` to listen on. */
+export interface Listen {
+  host: string;
+  port: number;
+}
+
+/** Where the config comes from. */
+export type ConfigSource =
+  | { kind: 'file'; path: string; parse?: (text: string, source: string) => ActiveConfig }
+  | { kind: 'static'; config: ActiveConfig };
+
+export interface SidecarOptions {
+  dataDir: string;
+  config: ConfigSource;
+  logger: Logger;
+  smtpListen?: Listen;
+  httpListen?: Listen;
+  maxMessageBytes?: number;
+  smtpAuth?: { user: string; pass: string };
+  maxInFlight?: number;
+  maxConnections?: number;
+  retryBaseMs?: number;
+  /** How long sent and abandoned messages stay in the log; default 7 days. */
+  retentionMs?: number;
+  /** Group-commit window in ms; default 2. */
+  commitWindowMs?: number;
+  /** Config file re-read interval in ms; default 2000. */
+  configPollMs?: number;
+}
+
+/** A running sidecar. */
+export interface Sidecar {
+  smtpPort: number;
+  httpPort: number;
+  store: QueueStore;
+  worker: DeliveryWorker;
+  configState(): ConfigState;
+  /** Stops accepting, lets deliveries under way finish (up to `timeoutMs`), closes the queue. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+const listen = (server: { listen: (port: number, host: string, cb: () => void) => unknown }, l: Listen) =>
+  new Promise<void>((resolve, reject) => {
+    const s = server as unknown as NodeJS.EventEmitter;
+    s.once('error', reject);
+    server.listen(l.port, l.host, () => {
+      s.off('error', reject);
+      resolve();
+    });
+  });
+
+/** Starts a sidecar and resolves once both doors listen. */
+export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
+  const { logger } = o;
+  const maxMessageBytes = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const store = new QueueStore(o.dataDir, { windowMs: o.commitWindowMs ?? 2 });
+  const { recovered } = store;
+  const metrics = createMetrics(() => store.counts());
+  const worker = new DeliveryWorker({
+    store,
+    logger,
+    metrics,
+    ...(o.maxInFlight ? { maxInFlight: o.maxInFlight } : {}),
+    ...(o.maxConnections ? { maxConnections: o.maxConnections } : {}),
+    ...(o.retryBaseMs !== undefined ? { retryBaseMs: o.retryBaseMs } : {}),
+  });
+
+  let watcher: ConfigWatcher | undefined;
+  let staticState: ConfigState = {};
+  const apply = (cfg: ActiveConfig) => {
+    try {
+      worker.setConfig(cfg);
+      metrics.configReloads.inc({ result: 'applied' });
+      metrics.configInfo.reset();
+      metrics.configInfo.set({ revision: cfg.config.revision, security: cfg.endpoint.security }, 1);
+    } catch (err) {
+      metrics.configReloads.inc({ result: 'refused' });
+      logger.error({ err }, 'the config could not be applied; keeping the previous one');
+    }
+  };
+  if (o.config.kind === 'file') {
+    watcher = new ConfigWatcher({
+      path: o.config.path,
+      parse: o.config.parse ?? activateText,
+      logger,
+      ...(o.configPollMs ? { pollMs: o.configPollMs } : {}),
+    });
+    watcher.on('change', apply);
+  } else {
+    staticState = { current: o.config.config };
+  }
+  const configState = () => watcher?.state ?? staticState;
+
+  const onQueued = () => worker.notify();
+  const smtp = createSmtpDoor({
+    store,
+    logger,
+    metrics,
+    maxMessageBytes,
+    onQueued,
+    ...(o.smtpAuth ? { auth: o.smtpAuth } : {}),
+  });
+  const http = createHttpDoor({
+    store,
+    logger,
+    metrics,
+    maxMessageBytes,
+    configState,
+    inFlight: () => worker.inFlight,
+    onQueued,
+  });
+
+  worker.start();
+  if (watcher) await watcher.start();
+  else if (o.config.kind === 'static') apply(o.config.config);
+
+  await listen(smtp, o.smtpListen ?? { host: '127.0.0.1', port: 1025 });
+  await listen(http, o.httpListen ?? { host: '127.0.0.1', port: 8025 });
+  const smtpPort = (smtp.server.address() as AddressInfo).port;
+  const httpPort = (http.address() as AddressInfo).port;
+
+  const retentionMs = o.retentionMs ?? 7 * 86_400_000;
+  const purge = () => {
+    try {
+      const n = store.purge(Date.now() - retentionMs);
+      if (n) logger.info({ removed: n }, 'removed finished messages past retention');
+    } catch (err) {
+      logger.warn({ err }, 'retention cleanup failed');
+    }
+  };
+  purge();
+  const purgeTimer = setInterval(purge, Math.min(retentionMs, 600_000));
+  purgeTimer.unref();
+
+  logger.info(
+    { smtpPort, httpPort, dataDir: o.dataDir, recovered, queued: store.counts().queued },
+    'sidecar listening',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    smtpPort,
+    httpPort,
+    store,
+    worker,
+    configState,
+    stop(timeoutMs = 10_000) {
+      stopping ??= (async () => {
+        clearInterval(purgeTimer);
+        watcher?.stop();
+        await Promise.all([
+          new Promise<void>((r) => smtp.close(() => r())),
+          new Promise<void>((r) => {
+            http.close(() => r());
+            http.closeAllConnections();
+          }),
+        ]);
+        await worker.stop(timeoutMs);
+        store.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * The SMTP front door: unmodified apps point at `smtp://127.0.0.1:1025/?disable_starttls=true`.
+ * `250` is sent only once the message is committed to the queue. No STARTTLS (the door listens on
+ * loopback); AUTH is optional, and required only when `auth` is configured.
+ *
+ * @module
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { Logger } from '../runtime/logger.ts';
+import { MessageRejectedError, rawSubject, splitRawMessage } from './message.ts';
+import type { SidecarMetrics } from './metrics.ts';
+import type { QueueStore } from './store.ts';
+
+export interface SmtpDoorOptions {
+  store: QueueStore;
+  logger: Logger;
+  metrics?: SidecarMetrics;
+  /** Largest message in bytes (announced with SIZE). */
+  maxMessageBytes: number;
+  /** When set, clients must log in with exactly these credentials. */
+  auth?: { user: string; pass: string };
+  /** Called after each committed message (wakes the delivery worker). */
+  onQueued?: () => void;
+}
+
+/** An SMTP reply error for smtp-server. */
+function smtpError(code: number, message: string): Error & { responseCode: number } {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Creates the SMTP door (not yet listening: call `listen(port, host)`). */
+export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
+  const reject = (reason: string) => o.metrics?.rejected.inc({ door: 'smtp', reason });
+  const server = new SMTPServer({
+    banner: 'Mailroom sidecar: mail is queued durably, then delivered upstream',
+    disabledCommands: o.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+    authOptional: !o.auth,
+    allowInsecureAuth: true,
+    authMethods: ['PLAIN', 'LOGIN'],
+    size: o.maxMessageBytes,
+    logger: false,
+    // Apps send in bursts over a few connections; the defaults would refuse the 101st parallel client.
+    maxClients: 1000,
+    // On shutdown, idle client connections are cut after this instead of smtp-server's 30 s.
+    closeTimeout: 2000,
+    onAuth(auth, _session, callback) {
+      const ok = o.auth && same(auth.username ?? '', o.auth.user) && same(auth.password ?? '', o.auth.pass);
+      if (ok) callback(null, { user: auth.username });
+      else callback(smtpError(535, '5.7.8 Authentication credentials invalid'));
+    },
+    onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback) {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      stream.on('data', (c: Buffer) => {
+        size += c.length;
+        // Past the limit smtp-server keeps reading (to find the end of DATA); keep nothing of it.
+        if (size <= o.maxMessageBytes) chunks.push(c);
+      });
+      stream.on('error', (err) => callback(err));
+      stream.on('end', () => {
+        if (stream.sizeExceeded || size > o.maxMessageBytes) {
+          reject('MessageTooLarge');
+          callback(
+            smtpError(
+              552,
+              `5.3.4 Message too big: the limit is ${o.maxMessageBytes} bytes (--max-message-size)`,
+            ),
+          );
+          return;
+        }
+        const raw = Buffer.concat(chunks, size);
+        let subject: string;
+        try {
+          subject = rawSubject(splitRawMessage(raw));
+        } catch (err) {
+          if (!(err instanceof MessageRejectedError)) throw err;
+          reject(err.reason);
+          o.logger.info({ reason: err.reason }, `SMTP message refused: ${err.message}`);
+          callback(smtpError(554, `5.6.0 ${err.message}`));
+          return;
+        }
+        const recipients = session.envelope.rcptTo.map((r) => r.address);
+        o.store.enqueue({ door: 'smtp', kind: 'raw', payload: raw, recipients, subject }).then(
+          ({ id }) => {
+            o.metrics?.accepted.inc({ door: 'smtp' });
+            o.onQueued?.();
+            callback(null, `2.0.0 Queued as ${id}`);
+          },
+          (err: unknown) => {
+            o.logger.error({ err }, 'could not queue a message');
+            callback(smtpError(451, '4.3.0 The queue could not store the message; try again'));
+          },
+        );
+      });
+    },
+  });
+  server.on('error', (err) => o.logger.warn({ err }, 'SMTP door error'));
+  return server;
+}

@@ -1,0 +1,84 @@
+/**
+ * The message model shared by the front doors, the queue store, the delivery worker and the API.
+ *
+ * @module
+ */
+
+/** Delivery states: `queued → sending → sent | deferred (→ sending …) | abandoned`. */
+export const MESSAGE_STATES = ['queued', 'sending', 'sent', 'deferred', 'abandoned'] as const;
+export type MessageState = (typeof MESSAGE_STATES)[number];
+
+/** Which front door accepted a message. */
+export type Door = 'http' | 'smtp';
+
+/** The app's message as the HTTP API took it (validated; stored as JSON). */
+export interface JsonMessage {
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  subject: string;
+  text?: string;
+  html?: string;
+  headers: Record<string, string>;
+}
+
+/** What a front door hands to the queue. */
+export interface NewMessage {
+  door: Door;
+  /** `json`: a {@link JsonMessage}; `raw`: the RFC 5322 bytes from the SMTP door. */
+  kind: 'json' | 'raw';
+  payload: Buffer;
+  /** Envelope recipients (for `json`: to + cc + bcc). */
+  recipients: string[];
+  /** For the delivery log only. */
+  subject: string;
+  idempotencyKey?: string;
+}
+
+/** One delivery attempt, as recorded and as the API returns it. */
+export interface Attempt {
+  /** ISO time the attempt started. */
+  at: string;
+  /** SMTP reply code, or null when no reply came (connection, TLS or time-out failure). */
+  code: number | null;
+  /** The server's reply (or the failure), with every credential removed. */
+  reply: string;
+  durationMs: number;
+}
+
+/** A message as the API and the delivery log show it (no body: the queue keeps it only until done). */
+export interface MessageView {
+  id: string;
+  state: MessageState;
+  door: Door;
+  recipients: string[];
+  subject: string;
+  size: number;
+  createdAt: string;
+  updatedAt: string;
+  /** When the next attempt is due (queued and deferred messages). */
+  nextAttemptAt?: string;
+  /** Config revision of the last attempt. */
+  configRevision?: string;
+  /** Why a message was abandoned, or why it waits, in words. */
+  reason?: string;
+  attempts: Attempt[];
+}
+
+/** A claimed message, with what the worker needs to send it. */
+export interface ClaimedMessage {
+  seq: number;
+  id: string;
+  kind: 'json' | 'raw';
+  payload: Buffer;
+  recipients: string[];
+  attempts: number;
+  createdAt: number;
+}
+
+/** The result of one attempt, as the worker reports it to the store. */
+export type Outcome = { attempt: Attempt; configRevision: string; reason?: string } & (
+  | { state: 'sent' }
+  | { state: 'deferred'; nextAttemptAt: number }
+  | { state: 'abandoned' }
+);
