@@ -27,6 +27,9 @@ export type SchemaNode = { [key: string]: unknown };
 /** Path of the generated CRD inside the repository. */
 export const CRD_PATH = `crds/${GROUP}_${PLURAL}.yaml`;
 
+/** Every checked-in copy: kustomize loads nothing from outside `deploy/`, so it holds its own. */
+export const CRD_PATHS = [CRD_PATH, `deploy/${CRD_PATH}`] as const;
+
 const VALIDATIONS = 'x-kubernetes-validations';
 
 // Keywords a structural schema may hold; anything else from zod is a translation gap.
