@@ -5,6 +5,7 @@
  * @module
  */
 import { Command } from 'commander';
+import { registerDevCommand } from './dev.ts';
 import { registerProbeCommand } from './probe.ts';
 import { registerValidateCommand } from './validate.ts';
 
@@ -15,5 +16,6 @@ const program = new Command('mailroom')
 
 registerProbeCommand(program);
 registerValidateCommand(program);
+registerDevCommand(program);
 
 await program.parseAsync(process.argv);
