@@ -1,0 +1,134 @@
+/**
+ * `kubectl kustomize deploy/` renders what the README promises: the CRD, least-privilege RBAC and
+ * a hardened controller Deployment; the example renders a native sidecar with its config Secret.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { CRD_PATH } from '../../src/api/crd.ts';
+
+const run = promisify(execFile);
+const repo = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
+
+// biome-ignore lint/suspicious/noExplicitAny: rendered manifests are read field by field
+type Manifest = any;
+
+async function render(dir: string): Promise<Manifest[]> {
+  const { stdout } = await run('kubectl', ['kustomize', repo(dir)]);
+  return parseAllDocuments(stdout).map((d) => d.toJS());
+}
+
+const find = (objects: Manifest[], kind: string, name: string) => {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  assert.ok(found, `${kind} ${name} not rendered`);
+  return found;
+};
+
+describe('kustomize base (deploy/)', () => {
+  let objects: Manifest[];
+  before(async () => {
+    objects = await render('deploy');
+  });
+
+  test('renders the namespace, CRD, ServiceAccount, RBAC, Deployment and metrics Service', () => {
+    assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+      'ClusterRole/mailroom-controller',
+      'ClusterRoleBinding/mailroom-controller',
+      'CustomResourceDefinition/emailsenders.mailroom.dev',
+      'Deployment/mailroom-controller',
+      'Namespace/mailroom-system',
+      'Role/mailroom-leader-election',
+      'RoleBinding/mailroom-leader-election',
+      'Service/mailroom-controller-metrics',
+      'ServiceAccount/mailroom-controller',
+    ]);
+    for (const o of objects) {
+      const clusterScoped = ['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'];
+      if (!clusterScoped.includes(o.kind)) assert.equal(o.metadata.namespace, 'mailroom-system', o.kind);
+    }
+  });
+
+  test('the CRD is the generated one', async () => {
+    const crd = find(objects, 'CustomResourceDefinition', 'emailsenders.mailroom.dev');
+    const [generated] = parseAllDocuments(await readFile(repo(CRD_PATH), 'utf8')).map((d) => d.toJS());
+    assert.deepEqual(crd.spec, generated.spec);
+  });
+
+  test('RBAC is least privilege: exactly the rules the controller needs', () => {
+    const role = find(objects, 'ClusterRole', 'mailroom-controller');
+    const grants = role.rules.flatMap((r: Manifest) =>
+      r.resources.map((res: string) => `${r.apiGroups[0] || 'core'}/${res}: ${r.verbs.join(',')}`),
+    );
+    assert.deepEqual(grants, [
+      'mailroom.dev/emailsenders: get,list,watch',
+      'mailroom.dev/emailsenders/status: get,update,patch',
+      'mailroom.dev/emailsenders/finalizers: update',
+      'core/secrets: get,list,watch,create,update,patch',
+      'events.k8s.io/events: create,patch',
+    ]);
+    assert.ok(!JSON.stringify(role.rules).includes('"*"'), 'no wildcard');
+    assert.ok(!grants.some((g: string) => /secrets: .*delete/.test(g)), 'never deletes Secrets');
+    const lease = find(objects, 'Role', 'mailroom-leader-election');
+    assert.deepEqual(lease.rules, [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    ]);
+    for (const [kind, name] of [
+      ['ClusterRoleBinding', 'mailroom-controller'],
+      ['RoleBinding', 'mailroom-leader-election'],
+    ] as const) {
+      assert.deepEqual(find(objects, kind, name).subjects, [
+        { kind: 'ServiceAccount', name: 'mailroom-controller', namespace: 'mailroom-system' },
+      ]);
+    }
+  });
+
+  test('the Deployment runs the controller hardened, with probes and resources', () => {
+    const d = find(objects, 'Deployment', 'mailroom-controller');
+    const pod = d.spec.template.spec;
+    assert.equal(pod.serviceAccountName, 'mailroom-controller');
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
+    const [c] = pod.containers;
+    assert.equal(c.image, 'ghcr.io/mailroom-dev/mailroom:0.1.0');
+    assert.deepEqual(c.args, ['controller', '--leader-elect']);
+    assert.deepEqual(c.securityContext, {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    assert.deepEqual(
+      c.ports.map((p: Manifest) => [p.name, p.containerPort]),
+      [
+        ['metrics', 8080],
+        ['health', 8081],
+      ],
+    );
+    assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'health' });
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'health' });
+    assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory);
+    assert.deepEqual(d.spec.selector.matchLabels, d.spec.template.metadata.labels);
+  });
+});
+
+describe('sidecar example (deploy/examples/)', () => {
+  test('a native sidecar with the rendered config Secret mounted', async () => {
+    const objects = await render('deploy/examples');
+    const sender = find(objects, 'EmailSender', 'identity');
+    const secret = find(objects, 'Secret', sender.spec.smtp.uriSecretRef.name);
+    assert.equal(secret.metadata.namespace, sender.metadata.namespace);
+    const pod = find(objects, 'Deployment', 'identity').spec.template.spec;
+    const [sidecar] = pod.initContainers;
+    assert.equal(sidecar.restartPolicy, 'Always');
+    assert.deepEqual(sidecar.args, ['sidecar', '--config', '/etc/mailroom/config.json']);
+    const mount = sidecar.volumeMounts.find((m: Manifest) => m.mountPath === '/etc/mailroom');
+    const volume = pod.volumes.find((v: Manifest) => v.name === mount.name);
+    assert.equal(volume.secret.secretName, `${sender.metadata.name}-mailroom`);
+    assert.equal(sidecar.securityContext.readOnlyRootFilesystem, true);
+    const env = Object.fromEntries(pod.containers[0].env.map((e: Manifest) => [e.name, e.value]));
+    assert.equal(env.MAILROOM_SMTP_URL, 'smtp://127.0.0.1:1025/?disable_starttls=true');
+  });
+});
