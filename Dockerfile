@@ -1,0 +1,29 @@
+# One image for the controller, the sidecar sender and the CLI:
+#   docker build -t ghcr.io/mailroom-dev/mailroom:0.1.0 .
+#   docker run --rm ghcr.io/mailroom-dev/mailroom:0.1.0 probe smtp://user:pass@smtp.example.com:587/
+# Runs as a non-root user and writes nothing outside /data (the sidecar's queue) and /tmp, so it
+# works with readOnlyRootFilesystem.
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: the image already has Node 24, so the `node` dev dependency's binary is not needed.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.build.json \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY crds ./crds
+RUN mkdir -p /data && chown 65532:65532 /data
+USER 65532:65532
+VOLUME ["/data"]
+EXPOSE 8080 8081 9443 1025 8025
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["--help"]
