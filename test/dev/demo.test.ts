@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { dirname } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -51,5 +52,9 @@ describe('mailroom dev --check', () => {
     const dir = /Logs: (\S+)\/\*\.log/.exec(out)?.[1];
     assert.ok(dir, 'the demo names its folder');
     assert.deepEqual(await processesMatching(dir), []);
+    // etcd and kube-apiserver run from the control plane's folder, which holds the kubeconfig.
+    const kubeconfig = /kubectl --kubeconfig (\S+) get/.exec(out)?.[1];
+    assert.ok(kubeconfig);
+    assert.deepEqual(await processesMatching(dirname(kubeconfig)), []);
   });
 });
