@@ -1,0 +1,168 @@
+/**
+ * A small JSON client for the Kubernetes API on one keep-alive HTTPS agent.
+ *
+ * client-node 2.x builds a new HTTP agent (so a new TCP and TLS connection) for every request; a
+ * controller that writes thousands of statuses must reuse connections. The kubeconfig (file,
+ * in-cluster, exec plugins, token files that rotate) is still read by client-node's `KubeConfig`.
+ *
+ * @module
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { createInterface } from 'node:readline';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+/** An error status from the API server (or a transport failure, `status` 0). */
+export class KubeApiError extends Error {
+  readonly status: number;
+  /** The `reason` of the API's Status object (`NotFound`, `Conflict`, `Expired`, …). */
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** Options of one request. */
+export interface RequestInit {
+  body?: unknown;
+  /** Default `application/json`; patches pass `application/merge-patch+json`. */
+  contentType?: string;
+  accept?: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  signal?: AbortSignal;
+  /** Abort when no byte arrives for this long. Default 30 s. */
+  timeoutMs?: number;
+}
+
+const HEADER_TTL_MS = 30_000;
+
+/** JSON requests and line streams against the API server of a kubeconfig. */
+export class KubeRest {
+  readonly server: URL;
+  readonly #kc: KubeConfig;
+  readonly #agent: HttpAgent;
+  readonly #tls: Pick<RequestOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>;
+  #headers?: { at: number; value: Record<string, string> };
+
+  constructor(kc: KubeConfig) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    this.#kc = kc;
+    this.server = new URL(cluster.server);
+    this.#tls = {};
+    const https = this.server.protocol === 'https:';
+    this.#agent = https
+      ? new HttpsAgent({ keepAlive: true, maxSockets: 32 })
+      : new HttpAgent({ keepAlive: true, maxSockets: 32 });
+  }
+
+  /** Reads TLS material and auth headers once; call before the first request. */
+  async init(): Promise<this> {
+    const opts: RequestOptions & { headers?: Record<string, string> } = {};
+    await this.#kc.applyToHTTPSOptions(opts);
+    for (const k of ['ca', 'cert', 'key', 'rejectUnauthorized', 'servername'] as const) {
+      if (opts[k] !== undefined) (this.#tls as Record<string, unknown>)[k] = opts[k];
+    }
+    this.#headers = { at: Date.now(), value: { ...(opts.headers ?? {}) } };
+    return this;
+  }
+
+  async #authHeaders(): Promise<Record<string, string>> {
+    if (this.#headers && Date.now() - this.#headers.at < HEADER_TTL_MS) return this.#headers.value;
+    // Token files (in-cluster, bound service-account tokens) rotate: read them again now and then.
+    const opts: RequestOptions & { headers?: Record<string, string> } = {};
+    await this.#kc.applyToHTTPSOptions(opts);
+    this.#headers = { at: Date.now(), value: { ...(opts.headers ?? {}) } };
+    return this.#headers.value;
+  }
+
+  async #open(method: string, path: string, init: RequestInit): Promise<IncomingMessage> {
+    const url = new URL(path, this.server);
+    for (const [k, v] of Object.entries(init.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const body = init.body === undefined ? undefined : Buffer.from(JSON.stringify(init.body));
+    const headers: Record<string, string | number> = {
+      ...(await this.#authHeaders()),
+      Accept: init.accept ?? 'application/json',
+      'User-Agent': 'mailroom-controller',
+    };
+    if (body) {
+      headers['Content-Type'] = init.contentType ?? 'application/json';
+      headers['Content-Length'] = body.length;
+    }
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = send(
+        url,
+        { method, headers, agent: this.#agent, ...this.#tls, signal: init.signal },
+        resolve,
+      );
+      req.setTimeout(init.timeoutMs ?? 30_000, () =>
+        req.destroy(new KubeApiError(0, 'Timeout', `${method} ${url.pathname}: no answer in time`)),
+      );
+      req.on('error', (err) =>
+        reject(
+          err instanceof KubeApiError
+            ? err
+            : new KubeApiError(0, 'Transport', `${method} ${url.pathname}: ${err.message}`, { cause: err }),
+        ),
+      );
+      req.end(body);
+    });
+  }
+
+  /** Sends a request and parses the JSON answer; throws {@link KubeApiError} for a non-2xx status. */
+  async request<T = unknown>(method: string, path: string, init: RequestInit = {}): Promise<T> {
+    const res = await this.#open(method, path, init);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) throw apiError(method, path, status, text);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /**
+   * Opens a streaming GET (a watch) and calls `onLine` with each parsed JSON line. Resolves when the
+   * server ends the stream; rejects on errors, on `signal`, and after `timeoutMs` of silence (the
+   * watchdog for a watch that stalls without closing).
+   */
+  async stream(path: string, onLine: (obj: unknown) => void, init: RequestInit = {}): Promise<void> {
+    const res = await this.#open('GET', path, init);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      throw apiError('GET', path, status, Buffer.concat(chunks).toString('utf8'));
+    }
+    const lines = createInterface({ input: res, crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const line of lines) {
+      if (line.trim() === '') continue;
+      onLine(JSON.parse(line));
+    }
+  }
+
+  /** Closes idle connections. */
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+function apiError(method: string, path: string, status: number, text: string): KubeApiError {
+  let reason = 'Unknown';
+  let message = text.slice(0, 500);
+  try {
+    const parsed = JSON.parse(text) as { reason?: string; message?: string };
+    reason = parsed.reason ?? reason;
+    message = parsed.message ?? message;
+  } catch {}
+  return new KubeApiError(status, reason, `${method} ${path.split('?')[0]}: ${status} ${message}`);
+}
+
+/** True for a 404. */
+export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.status === 404;
+/** True for a 409. */
+export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.status === 409;
