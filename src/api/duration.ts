@@ -40,7 +40,10 @@ export function formatDuration(ms: number): string {
 export function durationSchema(min: number, max: number) {
   return z
     .string()
-    .regex(PATTERN, { error: 'must be a duration such as 30s, 10m or 1h30m (units ms, s, m, h)' })
+    .regex(PATTERN, {
+      error: 'must be a duration such as 30s, 10m or 1h30m (units ms, s, m, h)',
+      abort: true,
+    })
     .refine(
       (s) => {
         const ms = parseDuration(s);
