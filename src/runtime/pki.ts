@@ -71,9 +71,28 @@ export async function createCA(
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  const ca: CertificateAuthority = {
+  return authority(caCert, keys.privateKey, await keyPem(keys.privateKey));
+}
+
+/**
+ * A CA from its PEM certificate and PKCS#8 key, as {@link createCA} made them: the webhook keeps its
+ * CA in a Secret and issues new serving certificates from it across restarts.
+ */
+export async function loadCA(pair: KeyPair): Promise<CertificateAuthority> {
+  const caCert = new x509.X509Certificate(pair.cert);
+  const der = Buffer.from(pair.key.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', der, ALG, true, ['sign']);
+  return authority(caCert, privateKey, pair.key);
+}
+
+function authority(
+  caCert: x509.X509Certificate,
+  signingKey: webcrypto.CryptoKey,
+  keyText: string,
+): CertificateAuthority {
+  return {
     cert: caCert.toString('pem'),
-    key: await keyPem(keys.privateKey),
+    key: keyText,
     async issue(leaf) {
       const leafKeys = await generateKeys();
       const [first] = leaf.names;
@@ -84,7 +103,7 @@ export async function createCA(
         issuer: caCert.subject,
         notBefore: leaf.notBefore ?? new Date(Date.now() - DAY),
         notAfter: leaf.notAfter ?? new Date(Date.now() + 90 * DAY),
-        signingKey: keys.privateKey,
+        signingKey,
         publicKey: leafKeys.publicKey,
         signingAlgorithm: ALG,
         extensions: [
@@ -104,7 +123,6 @@ export async function createCA(
       return { cert: cert.toString('pem'), key: await keyPem(leafKeys.privateKey) };
     },
   };
-  return ca;
 }
 
 /** A self-signed leaf certificate (no CA): what a misconfigured server often presents. */
