@@ -16,7 +16,7 @@ import { KubeApiError, type KubeRest } from './kube-rest.ts';
 
 /** The part of an object every informer reads. */
 export interface KubeObject {
-  metadata: { name: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
+  metadata: { name: string; namespace?: string; resourceVersion?: string };
 }
 
 /** Called on a change; `old` is set for updates and deletes. */

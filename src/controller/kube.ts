@@ -60,7 +60,14 @@ export class RestKubeClient implements KubeClient {
         labels: { [SENDER_LABEL]: c.owner.name, 'app.kubernetes.io/managed-by': 'mailroom' },
         annotations: { [REVISION_ANNOTATION]: c.revision, [PUBLISHED_AT_ANNOTATION]: c.publishedAt },
         ownerReferences: [
-          { apiVersion: API_VERSION, kind: KIND, name: c.owner.name, uid: c.owner.uid, controller: true },
+          {
+            apiVersion: API_VERSION,
+            kind: KIND,
+            name: c.owner.name,
+            uid: c.owner.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
         ],
       },
       data: { [RENDERED_CONFIG_KEY]: Buffer.from(c.body).toString('base64') },

@@ -85,9 +85,9 @@ export class WorkQueue {
     this.#timers.set(key, handle);
   }
 
-  /** Queues `key` after the rate limiter's backoff for it; returns that delay. */
-  addRateLimited(key: string): number {
-    const delay = this.#rateLimiter.when(key);
+  /** Queues `key` after the rate limiter's backoff for it (at most `capMs`); returns that delay. */
+  addRateLimited(key: string, capMs = Number.POSITIVE_INFINITY): number {
+    const delay = Math.min(capMs, this.#rateLimiter.when(key));
     this.addAfter(key, delay);
     return delay;
   }

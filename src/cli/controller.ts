@@ -1,0 +1,158 @@
+/**
+ * `mailroom controller`: runs the EmailSender controller in a cluster (in-cluster config) or
+ * outside one (`--kubeconfig`, `KUBECONFIG`), with health, readiness and metrics endpoints.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { type Command, InvalidArgumentError } from 'commander';
+import { Controller } from '../controller/index.ts';
+import { startHttpServer } from '../runtime/health.ts';
+import { createLogger } from '../runtime/logger.ts';
+import { createRegistry } from '../runtime/metrics.ts';
+import { onShutdown } from '../runtime/shutdown.ts';
+import { probe } from '../smtp/probe.ts';
+
+/** Flags of `mailroom controller`, after parsing. */
+export interface ControllerFlags {
+  kubeconfig?: string;
+  namespace: string[];
+  labelSelector?: string;
+  leaderElect: boolean;
+  leaseNamespace?: string;
+  leaseName: string;
+  metricsListen: string;
+  healthListen: string;
+  concurrency: number;
+  logLevel: string;
+}
+
+const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** Loads the kubeconfig: `--kubeconfig`, else `KUBECONFIG`, else in-cluster, else ~/.kube/config. */
+export function loadKubeConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else if (!env.KUBECONFIG && env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+function podNamespace(): string {
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return readFileSync(SA_NAMESPACE, 'utf8').trim();
+  } catch {
+    return 'default';
+  }
+}
+
+const collect = (value: string, previous: string[]) => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new InvalidArgumentError('expected a whole number from 1 to 1000');
+  return n;
+}
+
+/** Runs the controller until SIGTERM/SIGINT (or lost leadership, which exits 1 for a restart). */
+export async function runController(flags: ControllerFlags): Promise<void> {
+  const log = createLogger({ level: flags.logLevel, name: 'controller' });
+  const kubeConfig = loadKubeConfig(flags.kubeconfig);
+  const registry = createRegistry();
+  let shutdown: (reason: string, code?: number) => Promise<void> = async () => {};
+  const controller = new Controller({
+    kubeConfig,
+    probe,
+    log,
+    registry,
+    namespaces: flags.namespace,
+    concurrency: flags.concurrency,
+    ...(flags.labelSelector ? { labelSelector: flags.labelSelector } : {}),
+    ...(flags.leaderElect
+      ? {
+          leaderElection: {
+            namespace: flags.leaseNamespace ?? podNamespace(),
+            name: flags.leaseName,
+            ...(process.env.POD_NAME
+              ? { identity: `${process.env.POD_NAME}_${randomBytes(4).toString('hex')}` }
+              : {}),
+          },
+        }
+      : {}),
+    onLeadershipLost: () => void shutdown('leadership lost', 1),
+  });
+  const { healthz, readyz } = controller.checks;
+  const same = flags.healthListen === flags.metricsListen;
+  const servers = [
+    await startHttpServer({
+      listen: flags.metricsListen,
+      registry,
+      log,
+      ...(same ? { healthz, readyz } : {}),
+    }),
+  ];
+  if (!same) {
+    servers.push(await startHttpServer({ listen: flags.healthListen, healthz, readyz, log }));
+  }
+  shutdown = onShutdown(
+    async () => {
+      await controller.stop();
+      await Promise.all(servers.map((s) => s.close()));
+      log.flush();
+    },
+    { log },
+  );
+  log.info(
+    {
+      server: kubeConfig.getCurrentCluster()?.server,
+      namespaces: flags.namespace.length ? flags.namespace : 'all',
+      labelSelector: flags.labelSelector,
+      leaderElection: flags.leaderElect,
+      metrics: servers[0]?.url,
+      health: servers.at(-1)?.url,
+    },
+    'controller starting',
+  );
+  await controller.start();
+}
+
+/** Adds `controller` to the program. */
+export function registerControllerCommand(program: Command): void {
+  program
+    .command('controller')
+    .description('Run the EmailSender controller: probe SMTP servers, report status, publish configs')
+    .option(
+      '--kubeconfig <path>',
+      'kubeconfig file (default: KUBECONFIG, else in-cluster, else ~/.kube/config)',
+    )
+    .option(
+      '--namespace <ns>',
+      'watch only this namespace (repeatable or comma-separated; default: all)',
+      collect,
+      [],
+    )
+    .option('--label-selector <selector>', 'only EmailSenders with these labels (sharding), e.g. shard=a')
+    .option('--leader-elect', 'campaign for a Lease before working (for more than one replica)', false)
+    .option(
+      '--lease-namespace <ns>',
+      "namespace of the Lease (default: POD_NAMESPACE, else the pod's namespace)",
+    )
+    .option('--lease-name <name>', 'name of the Lease', 'mailroom-controller')
+    .option('--metrics-listen <addr>', 'address for /metrics', ':8080')
+    .option('--health-listen <addr>', 'address for /healthz and /readyz', ':8081')
+    .option('--concurrency <n>', 'reconciles at once', positiveInt, 16)
+    .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.LOG_LEVEL ?? 'info')
+    .action(async (flags: ControllerFlags) => {
+      await runController(flags);
+    });
+}

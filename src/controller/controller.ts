@@ -1,0 +1,300 @@
+/**
+ * The EmailSender controller: informers feed keys into the work queue, workers run the reconciler,
+ * and one `switch` maps each outcome to the queue (forget, timed requeue, backoff).
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { EmailSender } from '../api/emailsender.ts';
+import type { Check } from '../runtime/health.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { createRegistry, type Registry } from '../runtime/metrics.ts';
+import { defaultLocalName } from '../smtp/probe.ts';
+import { type Clock, systemClock } from './conditions.ts';
+import { RequeueError, TerminalError } from './errors.ts';
+import { EventRecorder } from './events.ts';
+import { Informer } from './informer.ts';
+import {
+  PUBLISHED_AT_ANNOTATION,
+  REVISION_ANNOTATION,
+  RestKubeClient,
+  SECRETS,
+  SENDER_LABEL,
+  SENDERS,
+} from './kube.ts';
+import { KubeRest } from './kube-rest.ts';
+import { LeaderElector } from './leader.ts';
+import { type ControllerMetrics, createControllerMetrics } from './metrics.ts';
+import { ProbeCache } from './probe-cache.ts';
+import { WorkQueue } from './queue.ts';
+import type { RateLimiter } from './rate-limiter.ts';
+import { SecretIndex } from './secret-index.ts';
+import { createReconciler, REQUESTED_AT } from './sync.ts';
+import { METADATA_ONLY, type SecretMeta, secretTransform, senderTransform } from './transforms.ts';
+import type { ProbeFn } from './types.ts';
+
+/** Options of {@link Controller}. */
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  probe: ProbeFn;
+  log: Logger;
+  /** Namespaces to watch; empty: all. */
+  namespaces?: readonly string[];
+  /** Only EmailSenders with these labels (sharding). */
+  labelSelector?: string;
+  /** Reconciles at once. Default 16. */
+  concurrency?: number;
+  registry?: Registry;
+  /** Campaign for this Lease before working; absent: work at once. */
+  leaderElection?: {
+    namespace: string;
+    name?: string;
+    identity?: string;
+    leaseDurationMs?: number;
+    renewDeadlineMs?: number;
+    retryPeriodMs?: number;
+  };
+  /** Called when leadership is lost; the process should exit (a successor takes over). */
+  onLeadershipLost?: () => void;
+  rateLimiter?: RateLimiter;
+  clock?: Clock;
+  /** EHLO name when a spec gives none. Default: the host name. */
+  localName?: string;
+  progressDelayMs?: number;
+  /** A watch silent this long is restarted. Default 150 s. */
+  watchIdleTimeoutMs?: number;
+}
+
+/** A running EmailSender controller. */
+export class Controller {
+  readonly identity: string;
+  readonly metrics: ControllerMetrics;
+  readonly registry: Registry;
+  readonly queue: WorkQueue;
+  readonly senders: Informer<EmailSender>;
+  readonly secrets: Informer<SecretMeta>;
+  readonly #o: ControllerOptions;
+  readonly #rest: KubeRest;
+  readonly #index = new SecretIndex();
+  readonly #events: EventRecorder;
+  readonly #elector?: LeaderElector;
+  readonly #workers: Promise<void>[] = [];
+  readonly #reconcile: (key: string) => Promise<{ requeueAfterMs?: number }>;
+  #stopped = false;
+
+  constructor(opts: ControllerOptions) {
+    this.#o = opts;
+    this.identity = opts.leaderElection?.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+    this.registry = opts.registry ?? createRegistry();
+    this.metrics = createControllerMetrics(this.registry);
+    this.#rest = new KubeRest(opts.kubeConfig);
+    this.queue = new WorkQueue(opts.rateLimiter ? { rateLimiter: opts.rateLimiter } : {});
+    const log = opts.log;
+    const informer = {
+      rest: this.#rest,
+      namespaces: opts.namespaces ?? [],
+      log,
+      idleTimeoutMs: opts.watchIdleTimeoutMs,
+    };
+    this.senders = new Informer<EmailSender>({
+      ...informer,
+      resource: SENDERS,
+      transform: senderTransform,
+      ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
+    });
+    this.secrets = new Informer<SecretMeta>({
+      ...informer,
+      resource: SECRETS,
+      accept: METADATA_ONLY,
+      transform: secretTransform,
+    });
+    const kube = new RestKubeClient(this.#rest);
+    const clock = opts.clock ?? systemClock;
+    this.#events = new EventRecorder((s, note) => kube.createEvent(s, note, this.identity, clock.now()), log);
+    const m = this.metrics;
+    const probe: ProbeFn = async (endpoint, o) => {
+      const result = await opts.probe(endpoint, o);
+      m.probes.inc({ reason: result.reason });
+      m.probeDuration.observe({ reason: result.reason }, result.durationMs / 1000);
+      return result;
+    };
+    this.#reconcile = createReconciler({
+      kube,
+      probe,
+      probeCache: new ProbeCache(clock),
+      clock,
+      localName: opts.localName ?? defaultLocalName(),
+      published: (ns, name) => {
+        const a = this.secrets.get(ns, name)?.metadata.annotations;
+        const revision = a?.[REVISION_ANNOTATION];
+        return revision
+          ? { secretName: name, revision, publishedAt: a?.[PUBLISHED_AT_ANNOTATION] ?? '' }
+          : undefined;
+      },
+      getSender: (ns, name) => this.senders.get(ns, name),
+      recordEvent: (s, note) => {
+        log.info(
+          { sender: `${s.metadata.namespace}/${s.metadata.name}`, reason: note.reason, note: note.note },
+          'event',
+        );
+        this.#events.record(s, note);
+      },
+      log,
+      observer: {
+        outcome: (reason) => m.reconciles.inc({ result: reason }),
+        statusWrite: () => m.statusWrites.inc(),
+        probe: (_reason, _ms, shared) => shared && m.probesShared.inc(),
+      },
+      ...(opts.progressDelayMs !== undefined ? { progressDelayMs: opts.progressDelayMs } : {}),
+    });
+    if (opts.leaderElection) {
+      this.#elector = new LeaderElector({
+        rest: this.#rest,
+        log,
+        namespace: opts.leaderElection.namespace,
+        name: opts.leaderElection.name ?? 'mailroom-controller',
+        identity: this.identity,
+        ...pick(opts.leaderElection, ['leaseDurationMs', 'renewDeadlineMs', 'retryPeriodMs']),
+      });
+    }
+    this.#wire();
+  }
+
+  #wire(): void {
+    const q = this.queue;
+    this.senders.onChange((type, s, old) => {
+      const key = `${s.metadata.namespace}/${s.metadata.name}`;
+      if (type === 'delete') {
+        this.#index.delete(key);
+        q.remove(key);
+        return;
+      }
+      this.#index.set(s);
+      // Level-based, but not blind: our own status writes come back as updates; they need no reconcile.
+      if (
+        type === 'add' ||
+        s.metadata.generation !== old?.metadata.generation ||
+        s.metadata.annotations?.[REQUESTED_AT] !== old?.metadata.annotations?.[REQUESTED_AT] ||
+        !!s.metadata.deletionTimestamp !== !!old?.metadata.deletionTimestamp
+      ) {
+        q.add(key);
+      }
+    });
+    this.secrets.onChange((type, secret) => {
+      const { namespace = '', name } = secret.metadata;
+      for (const key of this.#index.sendersOf(namespace, name)) q.add(key);
+      // A deleted rendered config Secret is published again by its sender.
+      const owner = secret.metadata.labels?.[SENDER_LABEL];
+      if (type === 'delete' && owner) q.add(`${namespace}/${owner}`);
+    });
+  }
+
+  /** Health checks: `/healthz` fails when a watch has been silent too long (a stuck informer). */
+  get checks(): { healthz: Check[]; readyz: Check[] } {
+    const silentLimit = 2 * (this.#o.watchIdleTimeoutMs ?? 150_000) + 60_000;
+    const alive = (
+      inf: Informer<never> | Informer<EmailSender> | Informer<SecretMeta>,
+      what: string,
+    ): Check => ({
+      name: `informer-${what}`,
+      check: () =>
+        inf.silenceMs < silentLimit
+          ? true
+          : `no answer from the API server for ${Math.round(inf.silenceMs / 1000)} s`,
+    });
+    const synced = (inf: { synced: boolean }, what: string): Check => ({
+      name: `cache-${what}`,
+      check: () => (inf.synced ? true : 'not synced yet'),
+    });
+    return {
+      healthz: [alive(this.senders, 'emailsenders'), alive(this.secrets, 'secrets')],
+      readyz: [synced(this.senders, 'emailsenders'), synced(this.secrets, 'secrets')],
+    };
+  }
+
+  /** Starts informers, waits for their first list, then (after winning the lease) the workers. */
+  async start(): Promise<void> {
+    await this.#rest.init();
+    const depth = setInterval(() => this.#refreshGauges(), 1000);
+    depth.unref();
+    await Promise.all([this.secrets.start(), this.senders.start()]);
+    this.#o.log.info({ emailsenders: this.senders.size, secrets: this.secrets.size }, 'caches synced');
+    if (!this.#elector) {
+      this.#startWorkers();
+      return;
+    }
+    void this.#elector.run(
+      () => this.#startWorkers(),
+      () => {
+        this.metrics.leader.set(0);
+        this.#o.onLeadershipLost?.();
+      },
+    );
+  }
+
+  #refreshGauges(): void {
+    this.metrics.queueDepth.set(this.queue.length);
+    this.metrics.cachedObjects.set({ resource: 'emailsenders' }, this.senders.size);
+    this.metrics.cachedObjects.set({ resource: 'secrets' }, this.secrets.size);
+    this.metrics.eventsDropped.set(this.#events.dropped);
+  }
+
+  #startWorkers(): void {
+    if (this.#stopped) return;
+    this.metrics.leader.set(1);
+    for (let i = 0; i < (this.#o.concurrency ?? 16); i++) this.#workers.push(this.#work());
+    this.#o.log.info({ concurrency: this.#o.concurrency ?? 16, identity: this.identity }, 'workers started');
+  }
+
+  async #work(): Promise<void> {
+    const { log } = this.#o;
+    const m = this.metrics;
+    for (let key = await this.queue.get(); key !== undefined; key = await this.queue.get()) {
+      const end = m.reconcileDuration.startTimer();
+      try {
+        const result = await this.#reconcile(key);
+        this.queue.forget(key);
+        if (result.requeueAfterMs) this.queue.addAfter(key, result.requeueAfterMs);
+      } catch (err) {
+        if (err instanceof TerminalError) {
+          m.reconcileErrors.inc({ kind: 'terminal' });
+          this.queue.forget(key);
+          log.error({ key, err }, 'reconcile failed for good');
+        } else if (err instanceof RequeueError) {
+          m.reconcileErrors.inc({ kind: 'probe' });
+          m.queueRetries.inc();
+          const delay = this.queue.addRateLimited(key, err.maxBackoffMs);
+          log.debug({ key, reason: err.reason, retryInMs: delay }, 'probe failed; retrying');
+        } else {
+          m.reconcileErrors.inc({ kind: 'api' });
+          m.queueRetries.inc();
+          const delay = this.queue.addRateLimited(key);
+          log.warn({ key, err, retryInMs: delay }, 'reconcile failed; retrying');
+        }
+      } finally {
+        end();
+        this.queue.done(key);
+      }
+    }
+  }
+
+  /** Stops taking work, lets in-flight reconciles finish, flushes events, releases the lease. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.queue.shutDown();
+    await Promise.all(this.#workers);
+    await Promise.all([this.senders.stop(), this.secrets.stop()]);
+    await Promise.race([this.#events.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await this.#elector?.release();
+    this.#rest.close();
+  }
+}
+
+function pick<T extends object, K extends keyof T>(obj: T, keys: K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(keys.filter((k) => obj[k] !== undefined).map((k) => [k, obj[k]])) as Partial<
+    Pick<T, K>
+  >;
+}

@@ -1,0 +1,20 @@
+/**
+ * The EmailSender controller (`mailroom controller`): informers on EmailSenders and Secrets, a work
+ * queue of keys, a reconciler of ordered steps (read-secret → parse-uri → probe → publish-config)
+ * that writes status once when it changed, Events on transitions, leader election on a Lease.
+ *
+ * @example
+ * const controller = new Controller({ kubeConfig, probe, log });
+ * await controller.start();
+ * // …
+ * await controller.stop();
+ *
+ * @module
+ */
+export { type Clock, CONDITIONS, setCondition } from './conditions.ts';
+export { Controller, type ControllerOptions } from './controller.ts';
+export { ALL_REASONS, CONTROLLER_REASONS, type Reason, TerminalError } from './errors.ts';
+export { PUBLISHED_AT_ANNOTATION, REVISION_ANNOTATION, SENDER_LABEL } from './kube.ts';
+export { ExponentialRateLimiter, type RateLimiter } from './rate-limiter.ts';
+export { REQUESTED_AT } from './sync.ts';
+export type { ProbeFn, ReconcileResult } from './types.ts';
