@@ -76,6 +76,7 @@ export type PostMessage = z.input<typeof postMessageSchema>;
  * parseJsonMessage({ to: 'a@example.com', subject: 'Hi', text: 'Hello' }, 'key-1')
  */
 export function parseJsonMessage(body: unknown, idempotencyKey?: string): NewMessage {
+  checkAddressInjection(body);
   const r = postMessageSchema.safeParse(body);
   if (!r.success) {
     const issue = r.error.issues[0]!;
@@ -105,6 +106,25 @@ export function parseJsonMessage(body: unknown, idempotencyKey?: string): NewMes
     subject: msg.subject,
     ...(key !== undefined ? { idempotencyKey: key } : {}),
   };
+}
+
+/** Address fields accept a string or a list; a CR/LF in either is named as injection, not as a bad address. */
+function checkAddressInjection(body: unknown): void {
+  if (!body || typeof body !== 'object') return;
+  for (const field of ['to', 'cc', 'bcc'] as const) {
+    const v = (body as Record<string, unknown>)[field];
+    const list = Array.isArray(v) ? v : [v];
+    list.forEach((a, i) => {
+      if (typeof a === 'string' && CRLF.test(a)) {
+        const at = Array.isArray(v) ? `${field}.${i}` : field;
+        throw new MessageRejectedError(
+          'HeaderInjection',
+          `${at}: the address contains CR or LF (header injection)`,
+          at,
+        );
+      }
+    });
+  }
 }
 
 /** The bare address of `Name <a@example.com>`. */
