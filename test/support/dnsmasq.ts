@@ -6,6 +6,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface TestDns {
@@ -23,10 +26,48 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** Starts dnsmasq; `hosts` maps names to IPv4 addresses it answers with. */
-export async function startDnsmasq(hosts: Record<string, string> = {}): Promise<TestDns> {
+/**
+ * Writes TXT records as a dnsmasq config file: only its config parser honours quotes, so values
+ * with commas (DMARC `rua=a,b`) survive; values over 255 bytes are split into character-strings
+ * as a DNS console would (receivers join them).
+ */
+function txtConfig(txt: Record<string, string | string[]>): string {
+  const lines: string[] = [];
+  for (const [name, values] of Object.entries(txt)) {
+    for (const value of Array.isArray(values) ? values : [values]) {
+      if (/["\\\n]/.test(value))
+        throw new Error(`TXT value for ${name} must not hold quotes, backslashes or newlines`);
+      const chunks = value.match(/.{1,255}/gs) ?? [''];
+      lines.push(`txt-record=${name},${chunks.map((c) => `"${c}"`).join(',')}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Records beyond host records, for deliverability tests. */
+export interface DnsmasqZones {
+  /** Names to the TXT record (or records) served there (SPF, DKIM, DMARC). */
+  txt?: Record<string, string | string[]>;
+  /**
+   * More domains answered locally (NXDOMAIN when unknown) instead of refused: a DMARC tree walk
+   * asks parents such as `_dmarc.test`, which a real resolver answers with NXDOMAIN.
+   */
+  local?: string[];
+}
+
+/**
+ * Starts dnsmasq; `hosts` maps names to IPv4 addresses it answers with; `zones` adds TXT records
+ * and local domains.
+ */
+export async function startDnsmasq(
+  hosts: Record<string, string> = {},
+  zones: DnsmasqZones = {},
+): Promise<TestDns> {
   const port = await freeUdpPort();
   const records = { 'ready.mailroom.test': '127.0.0.1', ...hosts };
+  const confDir = mkdtempSync(join(tmpdir(), 'mailroom-dnsmasq-'));
+  const confFile = join(confDir, 'txt.conf');
+  writeFileSync(confFile, txtConfig(zones.txt ?? {}));
   const child: ChildProcess = spawn(
     '/usr/sbin/dnsmasq',
     [
@@ -40,7 +81,9 @@ export async function startDnsmasq(hosts: Record<string, string> = {}): Promise<
       '--listen-address=127.0.0.1',
       `--port=${port}`,
       '--local=/mailroom.test/',
+      ...(zones.local ?? []).map((d) => `--local=/${d}/`),
       ...Object.entries(records).map(([name, ip]) => `--host-record=${name},${ip}`),
+      `--conf-file=${confFile}`,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -52,7 +95,10 @@ export async function startDnsmasq(hosts: Record<string, string> = {}): Promise<
   const resolver = new Resolver({ timeout: 200, tries: 1 });
   resolver.setServers([address]);
   for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`dnsmasq exited: ${stderr}`);
+    if (child.exitCode !== null) {
+      rmSync(confDir, { recursive: true, force: true });
+      throw new Error(`dnsmasq exited: ${stderr}`);
+    }
     try {
       await resolver.resolve4('ready.mailroom.test');
       break;
@@ -68,6 +114,7 @@ export async function startDnsmasq(hosts: Record<string, string> = {}): Promise<
         child.kill('SIGTERM');
         await once(child, 'exit');
       }
+      rmSync(confDir, { recursive: true, force: true });
     },
   };
 }
