@@ -6,6 +6,7 @@
  */
 import { Command } from 'commander';
 import { registerDevCommand } from './dev.ts';
+import { registerDkimCommand } from './dkim.ts';
 import { registerProbeCommand } from './probe.ts';
 import { registerValidateCommand } from './validate.ts';
 
@@ -17,5 +18,6 @@ const program = new Command('mailroom')
 registerProbeCommand(program);
 registerValidateCommand(program);
 registerDevCommand(program);
+registerDkimCommand(program);
 
 await program.parseAsync(process.argv);
