@@ -163,6 +163,28 @@ export const deliverySpecSchema = z
   })
   .describe('How the sidecar sender retries and paces delivery.');
 
+const dkimSelector = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$/, {
+    error: 'must be a DNS label such as mailroom or s2026',
+  });
+
+export const dkimSpecSchema = z
+  .strictObject({
+    selector: dkimSelector.describe(
+      'DKIM selector (the s= tag): the key is published at <selector>._domainkey.<domain>.',
+    ),
+    domain: hostname
+      .optional()
+      .describe('Signing domain (the d= tag). Default: the domain of from.address, which DMARC aligns with.'),
+    privateKeySecretRef: secretKeySelector('the DKIM private key (PEM, RSA or Ed25519)', 'private.pem'),
+  })
+  .describe(
+    'Sign every message with DKIM in the sidecar. `mailroom dkim keygen` makes a key and prints the TXT record to publish; the Deliverable condition checks that it is published.',
+  );
+
 export const emailSenderSpecSchema = z
   .strictObject({
     smtp: smtpSpecSchema,
@@ -181,6 +203,7 @@ export const emailSenderSpecSchema = z
       .describe(
         'Headers added to every message, e.g. X-SES-CONFIGURATION-SET. CR/LF and reserved names are refused.',
       ),
+    dkim: dkimSpecSchema.optional(),
     probe: probeSpecSchema.prefault({}),
     delivery: deliverySpecSchema.prefault({}),
     suspend: z
@@ -200,7 +223,9 @@ export const conditionSchema = z
     type: z
       .string()
       .max(316)
-      .describe('Type of condition: Ready, Reconciling, Stalled, InsecureTLS, CertificateExpiringSoon.'),
+      .describe(
+        'Type of condition: Ready, Reconciling, Stalled, Deliverable, InsecureTLS, CertificateExpiringSoon.',
+      ),
     status: z.enum(CONDITION_STATUS).describe('True, False or Unknown.'),
     observedGeneration: z
       .int()
@@ -241,6 +266,29 @@ export const lastProbeSchema = z
   })
   .describe('Facts from the most recent probe.');
 
+const dnsRecordSchema = z.strictObject({
+  name: z.string().describe('DNS name the TXT record was looked up at.'),
+  record: z.string().optional().describe('The record as published, when one was found.'),
+  result: z
+    .string()
+    .describe('What receivers conclude: pass, fail, softfail, neutral, none, permerror, temperror.'),
+  meaning: z.string().describe('What that means for mail from this sender.'),
+});
+
+export const deliverabilityStatusSchema = z
+  .strictObject({
+    checkedAt: z.string().describe('When the DNS records were last checked (RFC 3339).'),
+    domain: z.string().describe('The From domain checked.'),
+    serverAddresses: z
+      .array(z.string())
+      .optional()
+      .describe('Addresses of the SMTP server, as SPF was evaluated for them.'),
+    spf: dnsRecordSchema.optional().describe('SPF record of the From domain.'),
+    dkim: dnsRecordSchema.optional().describe('DKIM key record of spec.dkim (when the sidecar signs).'),
+    dmarc: dnsRecordSchema.optional().describe('DMARC policy record that applies to the From domain.'),
+  })
+  .describe('SPF, DKIM and DMARC as receiving mail servers will see them (the Deliverable condition).');
+
 export const emailSenderStatusSchema = z
   .strictObject({
     observedGeneration: z
@@ -262,6 +310,7 @@ export const emailSenderStatusSchema = z
       .optional()
       .describe('Ready, Reconciling, Stalled and warning conditions.'),
     lastProbe: lastProbeSchema.optional(),
+    deliverability: deliverabilityStatusSchema.optional(),
     config: z
       .strictObject({
         secretName: z.string().describe('Secret holding the rendered config that sidecars read.'),

@@ -31,6 +31,10 @@ export const renderedConfigSchema = z.strictObject({
   }),
   from: fromSchema,
   headers: z.record(z.string(), z.string()).default({}),
+  /** DKIM signing (spec.dkim with its PEM key, domain defaulted): the sidecar signs every message. */
+  dkim: z
+    .strictObject({ selector: z.string().min(1), domain: z.string().min(1), privateKey: z.string().min(1) })
+    .optional(),
   delivery: z.strictObject({
     maxAttempts: z.int().min(1),
     maxBackoffMs: z.int().min(1),
