@@ -1,0 +1,66 @@
+/**
+ * Names the webhook shares with users, manifests and tests: annotations a pod carries, labels the
+ * webhook adds, names of what it injects, and the defaults for the injected sender.
+ *
+ * @module
+ */
+
+/** Pod annotation naming the EmailSender (same namespace) whose sender to inject. */
+export const SENDER_ANNOTATION = 'mailroom.dev/sender';
+/** Pod annotation naming a PersistentVolumeClaim for the sender's queue instead of an `emptyDir`. */
+export const DATA_CLAIM_ANNOTATION = 'mailroom.dev/data-claim';
+/** Pod annotations overriding the sidecar's resources (Kubernetes quantities). */
+export const RESOURCE_ANNOTATIONS = {
+  cpuRequest: 'mailroom.dev/cpu-request',
+  memoryRequest: 'mailroom.dev/memory-request',
+  cpuLimit: 'mailroom.dev/cpu-limit',
+  memoryLimit: 'mailroom.dev/memory-limit',
+} as const;
+/**
+ * Label the webhook puts on every pod it injects. Labels (unlike annotations) can be selected on, so
+ * the consumer count watches only these pods instead of every pod in the cluster.
+ */
+export const INJECTED_LABEL = 'mailroom.dev/injected';
+/** Pod label that opts a pod out: the webhook configuration's objectSelector skips it. */
+export const OPT_OUT_LABEL = 'mailroom.dev/inject';
+/** Namespace label that opts a whole namespace out (namespaceSelector). */
+export const NAMESPACE_OPT_OUT_LABEL = 'mailroom.dev/injection';
+
+/** Name of the injected init container (native sidecar). */
+export const SIDECAR_NAME = 'mailroom-sender';
+/** Volume names the webhook adds; an existing volume of the same name is left alone. */
+export const VOLUMES = { config: 'mailroom-config', data: 'mailroom-data', tmp: 'mailroom-tmp' } as const;
+/** Where the sidecar finds things. */
+export const PATHS = { config: '/etc/mailroom', data: '/var/lib/mailroom', tmp: '/tmp' } as const;
+/** Loopback ports of the sender's two front doors. */
+export const PORTS = { smtp: 1025, http: 8025 } as const;
+
+/** Environment the app containers get, telling them where to send. */
+export const APP_ENV = {
+  MAILROOM_SMTP_URL: `smtp://127.0.0.1:${PORTS.smtp}/?disable_starttls=true`,
+  MAILROOM_API_URL: `http://127.0.0.1:${PORTS.http}`,
+} as const;
+
+/** Resources of the sidecar when no annotation overrides them; no CPU limit (throttling delays mail). */
+export const DEFAULT_RESOURCES = {
+  requests: { cpu: '10m', memory: '64Mi' },
+  limits: { memory: '128Mi' },
+} as const;
+
+/** Default image of the sender (the same image as the controller). */
+export const DEFAULT_IMAGE = 'ghcr.io/mailroom-dev/mailroom:0.1.0';
+/** Unprivileged user of the image (distroless `nonroot`). */
+export const SIDECAR_UID = 65532;
+
+/** The webhook's name inside its MutatingWebhookConfiguration. */
+export const WEBHOOK_NAME = 'sidecar.mailroom.dev';
+/** Default name of the MutatingWebhookConfiguration. */
+export const DEFAULT_CONFIG_NAME = 'mailroom-sidecar-injector';
+/** Default name of the Secret holding the webhook's CA and serving certificate. */
+export const DEFAULT_TLS_SECRET = 'mailroom-webhook-tls';
+/** Default name of the webhook's Service (in-cluster). */
+export const DEFAULT_SERVICE_NAME = 'mailroom-webhook';
+/** Path the webhook serves AdmissionReviews on. */
+export const MUTATE_PATH = '/mutate-pods';
+/** Namespaces the webhook never sees, besides the controller's own. */
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'] as const;

@@ -1,0 +1,48 @@
+/**
+ * Small helpers over `@kubernetes/client-node` shared by the webhook's modules.
+ *
+ * @module
+ */
+import { ApiException } from '@kubernetes/client-node';
+
+/** HTTP status of a failed API call, 0 for a transport failure. */
+export function statusOf(err: unknown): number {
+  return err instanceof ApiException ? err.code : 0;
+}
+
+/** Base64 of a UTF-8 string, as Secret `data` and `caBundle` want it. */
+export const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
+
+/** UTF-8 of a base64 string (absent → undefined). */
+export const unb64 = (text: string | undefined): string | undefined =>
+  text === undefined ? undefined : Buffer.from(text, 'base64').toString('utf8');
+
+/** Runs `fn` until it succeeds or `signal` aborts, with exponential backoff from 500 ms to 30 s. */
+export async function withBackoff<T>(
+  fn: () => Promise<T>,
+  signal: AbortSignal,
+  onError: (err: unknown) => void,
+): Promise<T> {
+  for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal.aborted) throw err;
+      onError(err);
+      await new Promise((resolve) => setTimeout(resolve, delay).unref());
+    }
+  }
+}
+
+/** JSON with sorted keys and no undefined members, to compare what we want with what the API holds. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v)
+            .filter(([, x]) => x !== undefined)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
+}
