@@ -3,6 +3,11 @@
  * settles only after the transaction holding its write has committed, so "acknowledge after commit"
  * stays true while the disk sees a few hundred commits a second instead of one per message.
  *
+ * Writes are `durable` (a new message: the app is told it is safe) or not (a state change: losing
+ * it to a power cut means a message is sent again, never lost). A batch holding a durable write
+ * commits with `synchronous=FULL` (fsync of the WAL); others with `NORMAL`. The WAL is append-only
+ * and a FULL commit syncs every frame before it, so this never reorders what reaches the disk.
+ *
  * @module
  */
 import type { DatabaseSync } from 'node:sqlite';
@@ -12,6 +17,7 @@ export type WriteOp<T> = (db: DatabaseSync) => T;
 
 interface Pending {
   op: WriteOp<unknown>;
+  durable: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -48,6 +54,8 @@ export class GroupCommitter {
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   #closed = false;
+  /** The connection's current `synchronous` setting (FULL when true). */
+  #durable = true;
   /** Transactions committed so far (for metrics and tests). */
   commits = 0;
 
@@ -57,11 +65,14 @@ export class GroupCommitter {
     this.#maxBatch = opts.maxBatch ?? 512;
   }
 
-  /** Queues a write; resolves with its result once committed, rejects if the op or the commit fails. */
-  write<T>(op: WriteOp<T>): Promise<T> {
+  /**
+   * Queues a write; resolves with its result once committed, rejects if the op or the commit fails.
+   * `durable` writes are fsynced before they resolve.
+   */
+  write<T>(op: WriteOp<T>, durable = true): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the queue is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.#batch.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      this.#batch.push({ op, durable, resolve: resolve as (v: unknown) => void, reject });
       if (this.#batch.length >= this.#maxBatch) this.#scheduleNow();
       else if (!this.#timer && !this.#immediate) {
         if (this.#windowMs <= 0) this.#scheduleNow();
@@ -87,7 +98,12 @@ export class GroupCommitter {
     if (batch.length === 0) return;
     this.#batch = [];
     const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    const durable = batch.some((p) => p.durable);
     try {
+      if (durable !== this.#durable) {
+        this.#db.exec(`PRAGMA synchronous = ${durable ? 'FULL' : 'NORMAL'}`);
+        this.#durable = durable;
+      }
       this.#db.exec('BEGIN IMMEDIATE');
       for (const p of batch) {
         try {

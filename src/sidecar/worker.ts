@@ -22,7 +22,7 @@ export interface WorkerOptions {
   store: QueueStore;
   logger: Logger;
   metrics?: SidecarMetrics;
-  /** Messages being sent at once (claimed from the queue); default 32. */
+  /** Messages being sent at once (claimed from the queue); default 64. */
   maxInFlight?: number;
   /** Upstream connections at most; default 4. */
   maxConnections?: number;
@@ -45,6 +45,7 @@ export class DeliveryWorker {
   #inFlight = 0;
   #running = false;
   #scheduled = false;
+  #claiming = false;
   #wake: NodeJS.Timeout | undefined;
   #wakeAt = Number.POSITIVE_INFINITY;
   #tokens = 0;
@@ -52,7 +53,7 @@ export class DeliveryWorker {
   #idle: Array<() => void> = [];
 
   constructor(opts: WorkerOptions) {
-    this.#o = { maxInFlight: 32, maxConnections: 4, retryBaseMs: 5000, ...opts };
+    this.#o = { maxInFlight: 64, maxConnections: 4, retryBaseMs: 5000, ...opts };
   }
 
   /** Messages being sent right now. */
@@ -133,20 +134,33 @@ export class DeliveryWorker {
 
   #pump(): void {
     const snap = this.#snap;
-    if (!this.#running || !snap) return;
+    if (!this.#running || !snap || this.#claiming) return;
     const free = this.#o.maxInFlight - this.#inFlight;
-    // Refill in batches (one claim transaction for many messages) unless the worker is nearly idle.
+    // Refill in batches (one claim for many messages) unless the worker is nearly idle.
     if (free <= 0 || (this.#inFlight > 0 && free < this.#o.maxInFlight / 2)) return;
     const now = Date.now();
     const limit = Math.min(free, this.#allowance(snap, now));
     if (limit <= 0) return;
-    const batch = this.#o.store.claim(limit, now);
-    this.#spend(snap, batch.length);
-    for (const m of batch) void this.#send(m, snap);
-    if (batch.length < limit) {
-      const due = this.#o.store.nextDueAt();
-      if (due !== undefined) this.#wakeUpAt(due);
-    }
+    this.#claiming = true;
+    this.#o.store.claim(limit, now).then(
+      (batch) => {
+        this.#claiming = false;
+        // Stopped meanwhile: the claimed rows stay in `sending` and return to the queue on the next start.
+        if (!this.#running) return;
+        const current = this.#snap ?? snap;
+        this.#spend(current, batch.length);
+        for (const m of batch) void this.#send(m, current);
+        if (batch.length < limit) {
+          const due = this.#o.store.nextDueAt();
+          if (due !== undefined) this.#wakeUpAt(due);
+        } else this.notify();
+      },
+      (err: unknown) => {
+        this.#claiming = false;
+        this.#o.logger.error({ err }, 'could not claim messages from the queue; retrying in 1s');
+        this.#wakeUpAt(Date.now() + 1000);
+      },
+    );
   }
 
   /** Messages the rate limit allows now (a token bucket holding at most one second of sends). */
