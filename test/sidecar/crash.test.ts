@@ -15,7 +15,7 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-it('loses no acknowledged message when killed mid-burst', { timeout: 90_000 }, async () => {
+it('loses no acknowledged message when killed mid-burst', { timeout: 90_000 }, async (t) => {
   const upstream = await startUpstream();
   cleanups.push(() => upstream.close());
   const tmp = tempDir();
@@ -90,6 +90,9 @@ it('loses no acknowledged message when killed mid-burst', { timeout: 90_000 }, a
   const ids = upstream.received.map((m) => m.headers.get('message-id'));
   const duplicates = ids.length - new Set(ids).size;
   assert.ok(duplicates <= IN_FLIGHT, `${duplicates} duplicates exceed the in-flight window of ${IN_FLIGHT}`);
+  t.diagnostic(
+    `killed with ${ackedAtKill} acknowledged and ${deliveredAtKill} delivered; ${ids.length} received, ${duplicates} duplicates`,
+  );
   await sc.kill('SIGTERM');
   assert.equal(sc.child.exitCode, 0, 'a SIGTERM stops it cleanly');
 });
