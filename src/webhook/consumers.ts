@@ -3,7 +3,7 @@
  * depends on a sender before anyone changes it.
  *
  * Counts pods the webhook injected (selected by label, so the controller does not cache every pod of
- * the cluster) that have not finished, grouped by their `mailroom.dev/sender` annotation. Writes only
+ * the cluster) that have not finished, grouped by the sender whose config they mount. Writes only
  * the one field, with a merge patch on the status subresource, and only when it differs; the
  * reconciler carries the field over when it writes the rest of the status, and its writes are
  * guarded by resourceVersion, so neither loses the other's update.
@@ -19,8 +19,9 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../api/emailsender.ts';
+import { renderedSecretName } from '../api/rendered-config.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { INJECTED_LABEL, SENDER_ANNOTATION } from './constants.ts';
+import { INJECTED_LABEL, SENDER_ANNOTATION, VOLUMES } from './constants.ts';
 import { statusOf } from './kube.ts';
 import type { CachedSender, SenderCache } from './senders.ts';
 import { type RunningWatch, startWatch } from './watch.ts';
@@ -45,6 +46,17 @@ export interface ConsumerCount {
 }
 
 const live = (p: V1Pod) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+
+/**
+ * The sender a pod uses: the one whose config Secret its sidecar mounts (the annotation can be edited
+ * after admission; the spec cannot), else its annotation.
+ */
+function senderOf(p: V1Pod): string | undefined {
+  const secret = p.spec?.volumes?.find((v) => v.name === VOLUMES.config)?.secret?.secretName;
+  if (secret?.endsWith(SUFFIX)) return secret.slice(0, -SUFFIX.length);
+  return p.metadata?.annotations?.[SENDER_ANNOTATION];
+}
+const SUFFIX = renderedSecretName('');
 const keyOf = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
 
 /** Watches injected pods and keeps every EmailSender's `status.consumers` equal to their count. */
@@ -102,7 +114,7 @@ export async function startConsumerCount(o: ConsumerCountOptions): Promise<Consu
     labelSelector: `${INJECTED_LABEL}=true`,
     list: () => o.core.listPodForAllNamespaces({ labelSelector: `${INJECTED_LABEL}=true` }),
     onChange: (pod) => {
-      const name = pod.metadata?.annotations?.[SENDER_ANNOTATION];
+      const name = senderOf(pod);
       if (name) mark(keyOf(pod.metadata?.namespace, name));
     },
     log: o.log,
