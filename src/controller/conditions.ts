@@ -33,6 +33,11 @@ export const CONDITIONS = {
     polarity: 'negative',
     summary: 'True when nothing changes until the user acts (InvalidURI, SecretNotFound, SecretKeyNotFound).',
   },
+  Deliverable: {
+    polarity: 'positive',
+    summary:
+      'True when SPF, DKIM and DMARC of the From domain let receivers accept the mail (never affects Ready).',
+  },
   InsecureTLS: {
     polarity: 'negative',
     summary:

@@ -33,7 +33,7 @@ import type { RateLimiter } from './rate-limiter.ts';
 import { SecretIndex } from './secret-index.ts';
 import { createReconciler, REQUESTED_AT } from './sync.ts';
 import { METADATA_ONLY, type SecretMeta, secretTransform, senderTransform } from './transforms.ts';
-import type { ProbeFn } from './types.ts';
+import type { ProbeFn, StepDeps } from './types.ts';
 
 /** Options of {@link Controller}. */
 export interface ControllerOptions {
@@ -65,6 +65,8 @@ export interface ControllerOptions {
   progressDelayMs?: number;
   /** A watch silent this long is restarted. Default 150 s. */
   watchIdleTimeoutMs?: number;
+  /** SPF/DKIM/DMARC checks for the Deliverable condition; absent: not checked. */
+  checkDeliverability?: StepDeps['checkDeliverability'];
 }
 
 /** A running EmailSender controller. */
@@ -148,6 +150,7 @@ export class Controller {
         probe: (_reason, _ms, shared) => shared && m.probesShared.inc(),
       },
       ...(opts.progressDelayMs !== undefined ? { progressDelayMs: opts.progressDelayMs } : {}),
+      ...(opts.checkDeliverability ? { checkDeliverability: opts.checkDeliverability } : {}),
     });
     if (opts.leaderElection) {
       this.#elector = new LeaderElector({

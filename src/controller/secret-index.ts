@@ -1,6 +1,6 @@
 /**
  * The index from a Secret (`namespace/name`) to the EmailSenders that reference it, through
- * `spec.smtp.uriSecretRef` or `spec.smtp.caSecretRef`, so that a created, rotated or deleted Secret
+ * `spec.smtp.uriSecretRef`, `spec.smtp.caSecretRef` or `spec.dkim.privateKeySecretRef`, so that a created, rotated or deleted Secret
  * re-reconciles exactly those senders at once.
  *
  * @module
@@ -12,7 +12,10 @@ export function referencedSecrets(sender: Pick<EmailSender, 'spec'>): string[] {
   const smtp = (
     sender.spec as { smtp?: { uriSecretRef?: { name?: string }; caSecretRef?: { name?: string } } }
   )?.smtp;
-  const names = [smtp?.uriSecretRef?.name, smtp?.caSecretRef?.name].filter((n): n is string => !!n);
+  const dkim = (sender.spec as { dkim?: { privateKeySecretRef?: { name?: string } } })?.dkim;
+  const names = [smtp?.uriSecretRef?.name, smtp?.caSecretRef?.name, dkim?.privateKeySecretRef?.name].filter(
+    (n): n is string => !!n,
+  );
   return [...new Set(names)];
 }
 

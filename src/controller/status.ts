@@ -5,6 +5,8 @@
  * @module
  */
 import type { Condition, EmailSenderStatus } from '../api/emailsender.ts';
+import type { DeliverabilityReport } from '../deliverability/check.ts';
+import { deliverabilityStatus, deliverableCondition } from '../deliverability/status.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
 import type { ParsedUri } from '../smtp/uri.ts';
 import { type Clock, getCondition, removeCondition, setCondition } from './conditions.ts';
@@ -27,6 +29,8 @@ export interface Observation {
   probe?: ProbeResult;
   published?: PublishedConfig;
   desiredRevision?: string;
+  /** This reconcile's deliverability report; absent: the previous Deliverable and report stay. */
+  deliverability?: DeliverabilityReport;
 }
 
 type LastProbe = NonNullable<EmailSenderStatus['lastProbe']>;
@@ -138,6 +142,10 @@ export function computeStatus(
   }
   if (obs.parsed) conditions = insecureTls(conditions, obs.parsed, gen, clock);
   if (obs.probe) conditions = expiringSoon(conditions, obs.probe, gen, clock);
+  if (obs.deliverability) {
+    const c = deliverableCondition(obs.deliverability);
+    set(c.type, c.status, c.reason, c.message);
+  }
 
   const progressing = o.kind === 'progressing';
   const observedGeneration = progressing ? prev?.observedGeneration : gen;
@@ -161,6 +169,8 @@ export function computeStatus(
     conditions,
     ...(probe ? { lastProbe: probe } : {}),
   };
+  const deliverability = obs.deliverability ? deliverabilityStatus(obs.deliverability) : prev?.deliverability;
+  if (deliverability) status.deliverability = deliverability;
   if (published) {
     const desired =
       obs.desiredRevision && obs.desiredRevision !== published.revision ? obs.desiredRevision : undefined;

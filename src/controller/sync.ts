@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../api/duration.ts';
 import { type EmailSender, type EmailSenderStatus, emailSenderSpecSchema } from '../api/emailsender.ts';
+import { deliverabilityEvent } from '../deliverability/status.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { redactSecrets } from '../runtime/redact.ts';
 import { ReconcileError, RequeueError, StalledError } from './errors.ts';
@@ -70,7 +71,7 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
       force: requestedAt !== undefined && requestedAt !== prev?.lastHandledReconcileAt,
       notes: [],
     };
-    const secrets = () => [state.uri, state.parsed?.endpoint.password];
+    const secrets = () => [state.uri, state.parsed?.endpoint.password, state.dkimKey];
     let written: EmailSenderStatus | undefined = prev;
     let resourceVersion = sender.metadata.resourceVersion;
     const write = async (status: EmailSenderStatus): Promise<void> => {
@@ -114,6 +115,10 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
       await progress;
     }
     if (state.probe) deps.observer?.probe?.(state.probe.reason, state.probe.durationMs, !!state.probeShared);
+    // Started before the probe, ran beside it; it never rejects and never changes `outcome`.
+    const deliverability = await state.deliverability;
+    const deliverabilityNote = deliverability && deliverabilityEvent(prev, deliverability);
+    if (deliverabilityNote) state.notes.push(deliverabilityNote);
     if (!outcome) {
       // An API error (or a bug): status stays as it is; the queue retries with backoff.
       deps.observer?.outcome?.('Error');
@@ -135,6 +140,7 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
         ...(state.probe ? { probe: state.probe } : {}),
         ...(state.published ? { published: state.published } : {}),
         ...(state.desired ? { desiredRevision: state.desired.revision } : {}),
+        ...(deliverability ? { deliverability } : {}),
       },
       deps.clock,
       state.probeAt,

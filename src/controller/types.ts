@@ -6,6 +6,8 @@
  */
 import type { EmailSender, EmailSenderSpec } from '../api/emailsender.ts';
 import type { RenderedConfig } from '../api/rendered-config.ts';
+import type { DeliverabilityReport } from '../deliverability/check.ts';
+import type { DeliverabilityChecker } from '../deliverability/checker.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
 import type { ParsedUri, SmtpEndpoint } from '../smtp/uri.ts';
 import type { Clock } from './conditions.ts';
@@ -79,6 +81,8 @@ export interface StepDeps {
   localName: string;
   /** The published config as the Secret cache knows it (annotations), or undefined. */
   published(namespace: string, secretName: string): PublishedConfig | undefined;
+  /** SPF/DKIM/DMARC checks for the Deliverable condition; absent: not checked. */
+  checkDeliverability?: DeliverabilityChecker;
 }
 
 /** The working state of one reconcile, filled in by the steps in order. */
@@ -89,6 +93,8 @@ export interface ReconcileState {
   readonly force: boolean;
   uri?: string;
   ca?: string;
+  /** PEM private key from spec.dkim.privateKeySecretRef. */
+  dkimKey?: string;
   parsed?: ParsedUri;
   desired?: RenderedConfig;
   probe?: ProbeResult;
@@ -97,6 +103,8 @@ export interface ReconcileState {
   /** When the probe finished (shared results share it). */
   probeAt?: Date;
   published?: PublishedConfig;
+  /** The deliverability check, started before the probe and run beside it; never rejects. */
+  deliverability?: Promise<DeliverabilityReport | undefined>;
   /** Events to record besides Ready transitions. */
   notes: EventNote[];
 }

@@ -112,18 +112,22 @@ export async function checkDeliverability(input: DeliverabilityInput): Promise<D
 
   const spf = await checkSpf(domain, from, serverHost, addresses, resolver);
   if (spf.finding) findings.push(spf.finding);
-  const dk = dkim ? await checkDkim(from, dkim, resolver) : undefined;
+  // When DNS does not answer, asking it more only multiplies the wait: stop at the first timeout.
+  const dk = dkim && !spf.temporary ? await checkDkim(from, dkim, resolver) : undefined;
   if (dk?.finding) findings.push(dk.finding);
-  const dmarc = await checkDmarc(
-    from,
-    {
-      spfPass: spf.pass,
-      ...(dk?.pass ? { dkimPassDomain: dkim!.domain } : {}),
-      ...(dkim ? { dkimDomain: dkim.domain } : {}),
-    },
-    resolver,
-  );
-  if (dmarc.finding) findings.push(dmarc.finding);
+  const dmarc =
+    spf.temporary || dk?.finding?.reason === 'DNSLookupFailed'
+      ? undefined
+      : await checkDmarc(
+          from,
+          {
+            spfPass: spf.pass,
+            ...(dk?.pass ? { dkimPassDomain: dkim!.domain } : {}),
+            ...(dkim ? { dkimDomain: dkim.domain } : {}),
+          },
+          resolver,
+        );
+  if (dmarc?.finding) findings.push(dmarc.finding);
 
   // A DNS failure anywhere makes every other verdict suspect: report only (the first) one.
   const failed = findings.find((f) => f.reason === 'DNSLookupFailed');
@@ -138,6 +142,6 @@ export async function checkDeliverability(input: DeliverabilityInput): Promise<D
     serverAddresses: addresses,
     spf: spf.report,
     ...(dk ? { dkim: dk.report } : {}),
-    dmarc: dmarc.report,
+    ...(dmarc ? { dmarc: dmarc.report } : {}),
   };
 }

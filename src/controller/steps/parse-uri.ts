@@ -27,6 +27,15 @@ export function renderConfig(state: ReconcileState & { uri: string }): RenderedC
     },
     from: spec.from,
     headers: spec.headers ?? {},
+    ...(spec.dkim && state.dkimKey
+      ? {
+          dkim: {
+            selector: spec.dkim.selector,
+            domain: spec.dkim.domain ?? spec.from.address.slice(spec.from.address.lastIndexOf('@') + 1),
+            privateKey: state.dkimKey,
+          },
+        }
+      : {}),
     delivery: {
       maxAttempts: spec.delivery.maxAttempts,
       maxBackoffMs: parseDuration(spec.delivery.maxBackoff) ?? 3_600_000,

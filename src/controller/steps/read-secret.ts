@@ -7,7 +7,7 @@ import { parsePemBundle } from '../../smtp/trust.ts';
 import { StalledError } from '../errors.ts';
 import type { Step, StepDeps } from '../types.ts';
 
-async function readKey(
+export async function readKey(
   deps: StepDeps,
   namespace: string,
   ref: { name: string; key?: string },

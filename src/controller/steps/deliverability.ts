@@ -1,0 +1,34 @@
+/**
+ * Step 2b: start the deliverability check (SPF, DKIM, DMARC of the From domain) for the
+ * `Deliverable` condition. It runs beside the probe and never fails the reconcile: `Ready` says
+ * whether the server takes mail, `Deliverable` whether receivers will, and a DNS outage must not
+ * turn a working sender not-Ready. `sync.ts` awaits the result before computing status.
+ *
+ * @module
+ */
+import { parseDuration } from '../../api/duration.ts';
+import type { Step } from '../types.ts';
+
+/** Sets `state.deliverability` (a promise that never rejects) when a checker is configured. */
+export const deliverability: Step = async (state, deps) => {
+  const check = deps.checkDeliverability;
+  if (!check || !state.parsed) return;
+  const { spec, sender } = state;
+  const dkim = state.desired?.dkim;
+  const intervalMs = parseDuration(spec.probe.interval) ?? 600_000;
+  state.deliverability = check(
+    `${sender.metadata.namespace}/${sender.metadata.name}`,
+    { from: spec.from.address, serverHost: state.parsed.endpoint.host, ...(dkim ? { dkim } : {}) },
+    // Re-checked on the probe interval (half of it, as the probe cache does, so the timed requeue
+    // always finds the report stale); DNS answers themselves are cached by TTL in the resolver.
+    { maxAgeMs: intervalMs / 2, force: state.force },
+  ).catch((err: unknown) => {
+    state.notes.push({
+      type: 'Warning',
+      reason: 'DeliverabilityCheckFailed',
+      action: 'CheckDNS',
+      note: `deliverability not checked: ${(err as Error).message}`,
+    });
+    return undefined;
+  });
+};
