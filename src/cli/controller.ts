@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { type Command, InvalidArgumentError } from 'commander';
 import { Controller } from '../controller/index.ts';
+import { createDeliverabilityChecker } from '../deliverability/checker.ts';
 import { startHttpServer } from '../runtime/health.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { createRegistry } from '../runtime/metrics.ts';
@@ -27,6 +28,10 @@ export interface ControllerFlags {
   healthListen: string;
   concurrency: number;
   logLevel: string;
+  /** DNS servers for the Deliverable checks (`--dns-server`); empty: the system resolver. */
+  dnsServer?: string[];
+  /** `--no-deliverability` sets false. */
+  deliverability?: boolean;
 }
 
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -90,6 +95,9 @@ export async function runController(flags: ControllerFlags): Promise<void> {
         }
       : {}),
     onLeadershipLost: () => void shutdown('leadership lost', 1),
+    ...(flags.deliverability !== false
+      ? { checkDeliverability: createDeliverabilityChecker({ servers: flags.dnsServer ?? [] }) }
+      : {}),
   });
   const { healthz, readyz } = controller.checks;
   const same = flags.healthListen === flags.metricsListen;
@@ -151,6 +159,13 @@ export function registerControllerCommand(program: Command): void {
     .option('--metrics-listen <addr>', 'address for /metrics', ':8080')
     .option('--health-listen <addr>', 'address for /healthz and /readyz', ':8081')
     .option('--concurrency <n>', 'reconciles at once', positiveInt, 16)
+    .option(
+      '--dns-server <host:port>',
+      'DNS server for the Deliverable checks (repeatable); default: the system resolver',
+      collect,
+      [],
+    )
+    .option('--no-deliverability', 'do not check SPF, DKIM and DMARC (no Deliverable condition)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.LOG_LEVEL ?? 'info')
     .action(async (flags: ControllerFlags) => {
       await runController(flags);
