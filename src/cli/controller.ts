@@ -15,9 +15,10 @@ import { createLogger } from '../runtime/logger.ts';
 import { createRegistry } from '../runtime/metrics.ts';
 import { onShutdown } from '../runtime/shutdown.ts';
 import { probe } from '../smtp/probe.ts';
+import { addWebhookOptions, startWebhookFromFlags, type WebhookFlags } from '../webhook/options.ts';
 
 /** Flags of `mailroom controller`, after parsing. */
-export interface ControllerFlags {
+export interface ControllerFlags extends WebhookFlags {
   kubeconfig?: string;
   namespace: string[];
   labelSelector?: string;
@@ -112,9 +113,12 @@ export async function runController(flags: ControllerFlags): Promise<void> {
   if (!same) {
     servers.push(await startHttpServer({ listen: flags.healthListen, healthz, readyz, log }));
   }
+  // Sidecar injection (--webhook-listen); served by every replica, leader or not.
+  const webhook = await startWebhookFromFlags(flags, { kubeConfig, log, namespace: podNamespace() });
   shutdown = onShutdown(
     async () => {
       await controller.stop();
+      await webhook?.stop();
       await Promise.all(servers.map((s) => s.close()));
       log.flush();
     },
@@ -136,7 +140,7 @@ export async function runController(flags: ControllerFlags): Promise<void> {
 
 /** Adds `controller` to the program. */
 export function registerControllerCommand(program: Command): void {
-  program
+  const command = program
     .command('controller')
     .description('Run the EmailSender controller: probe SMTP servers, report status, publish configs')
     .option(
@@ -170,4 +174,5 @@ export function registerControllerCommand(program: Command): void {
     .action(async (flags: ControllerFlags) => {
       await runController(flags);
     });
+  addWebhookOptions(command);
 }
