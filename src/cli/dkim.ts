@@ -2,6 +2,8 @@
  * `mailroom dkim keygen`: makes a DKIM key pair and says exactly what to do with each half: the
  * private key into a Secret for `spec.dkim.privateKeySecretRef`, the public key as a TXT record.
  *
+ * RSA only: the sidecar signs through nodemailer, whose DKIM signer takes RSA keys.
+ *
  * The private key goes to `--out` (mode 0600) or, without it, to stdout between the instructions,
  * so `> key.pem` never captures it by surprise: with `--out` stdout holds only instructions.
  *
@@ -9,12 +11,11 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { DKIM_KEY_TYPES, type DkimKeyType, generateDkimKey, zoneFileText } from '../deliverability/index.ts';
+import { generateDkimKey, zoneFileText } from '../deliverability/index.ts';
 
 interface KeygenFlags {
   selector: string;
   domain: string;
-  type: DkimKeyType;
   bits: number;
   out?: string;
   secretName: string;
@@ -51,7 +52,6 @@ export function registerDkimCommand(program: Command): void {
     .description('Make a DKIM key pair; print the TXT record to publish and how to store the private key')
     .requiredOption('--selector <name>', 'DKIM selector (the s= tag), e.g. mailroom', selectorArg)
     .requiredOption('--domain <domain>', 'signing domain (the d= tag): normally the From domain', domainArg)
-    .addOption(new Option('--type <type>', 'key type').choices(DKIM_KEY_TYPES).default('rsa'))
     .option('--bits <n>', 'RSA key size', bitsArg, 2048)
     .option('--out <file>', 'write the private key (PEM) to this file, mode 0600, instead of stdout')
     .option('--secret-name <name>', 'Secret name used in the printed kubectl command', 'dkim-key')
@@ -64,7 +64,6 @@ export function registerDkimCommand(program: Command): void {
       const pair = generateDkimKey({
         selector: flags.selector,
         domain: flags.domain,
-        type: flags.type,
         bits: flags.bits,
       });
       if (flags.out) await writeFile(flags.out, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });

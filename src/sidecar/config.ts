@@ -13,6 +13,7 @@ import {
   type RenderedConfig,
   renderedConfigSchema,
 } from '../api/rendered-config.ts';
+import { loadPrivateKey } from '../deliverability/dkim-key.ts';
 import { redactUris } from '../runtime/redact.ts';
 import { parsePemBundle } from '../smtp/trust.ts';
 import { InvalidUriError, parseSmtpUri, type SmtpEndpoint, type UriWarning } from '../smtp/uri.ts';
@@ -67,6 +68,16 @@ export function activate(raw: unknown, source: string): ActiveConfig {
     } catch (err) {
       throw new ConfigError('ConfigInvalid', `${source}: ${(err as Error).message}`);
     }
+  }
+  if (config.dkim) {
+    // Refused here, not per message at send time: nodemailer signs RSA keys only.
+    let type: string | undefined;
+    try {
+      type = loadPrivateKey(config.dkim.privateKey).asymmetricKeyType;
+    } catch (err) {
+      throw new ConfigError('ConfigInvalid', `${source}: dkim.privateKey: ${(err as Error).message}`);
+    }
+    if (type !== 'rsa') throw new ConfigError('ConfigInvalid', `${source}: dkim.privateKey: not an RSA key`);
   }
   for (const [name, value] of Object.entries(config.headers)) {
     if (!/^[!-9;-~]{1,76}$/.test(name) || /[\r\n]/.test(value)) {

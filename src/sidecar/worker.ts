@@ -77,6 +77,7 @@ export class DeliveryWorker {
     const options = transportOptions(endpoint, {
       ...(config.smtp.localName ? { localName: config.smtp.localName } : {}),
       ...(config.smtp.ca ? { ca: config.smtp.ca } : {}),
+      ...(config.dkim ? { dkim: config.dkim } : {}),
       maxConnections: this.#o.maxConnections,
     });
     const transporter = nodemailer.createTransport(options);

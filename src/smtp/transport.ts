@@ -34,6 +34,8 @@ export interface TransportSettings {
   connectionTimeoutMs?: number;
   greetingTimeoutMs?: number;
   socketTimeoutMs?: number;
+  /** DKIM signing of every message (rendered config `dkim`): nodemailer signs RSA keys. */
+  dkim?: { domain: string; selector: string; privateKey: string };
 }
 
 /**
@@ -96,6 +98,10 @@ export function transportOptions(
   };
   if (endpoint.username !== undefined) {
     options.auth = { user: endpoint.username, pass: endpoint.password ?? '' };
+  }
+  if (settings.dkim) {
+    const { domain, selector, privateKey } = settings.dkim;
+    options.dkim = { domainName: domain, keySelector: selector, privateKey };
   }
   return options;
 }

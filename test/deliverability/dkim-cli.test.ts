@@ -16,7 +16,7 @@ const run = promisify(execFile);
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 
 describe('mailroom dkim keygen', () => {
-  for (const type of ['rsa', 'ed25519']) {
+  for (const type of ['rsa']) {
     it(`prints a ${type} record that verifies the key it wrote`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'mailroom-dkim-'));
       const out = join(dir, 'key.pem');
@@ -30,8 +30,6 @@ describe('mailroom dkim keygen', () => {
           's1',
           '--domain',
           domain,
-          '--type',
-          type,
           '--out',
           out,
           '--output',

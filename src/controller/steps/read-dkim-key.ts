@@ -22,7 +22,9 @@ export const readDkimKey: Step = async (state, deps) => {
     'private.pem',
   );
   try {
-    loadPrivateKey(pem);
+    // The sidecar signs through nodemailer, whose DKIM signer takes RSA keys only.
+    if (loadPrivateKey(pem).asymmetricKeyType !== 'rsa')
+      throw new Error('the sidecar signs with RSA keys only (make one with mailroom dkim keygen)');
   } catch (err) {
     // The message never quotes the key: loadPrivateKey keeps only the parser's first line.
     throw new StalledError(
