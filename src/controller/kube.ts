@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { API_VERSION, type EmailSender, GROUP, KIND, PLURAL, VERSION } from '../api/emailsender.ts';
 import { RENDERED_CONFIG_KEY } from '../api/rendered-config.ts';
 import { isConflict, isNotFound, type KubeRest } from './kube-rest.ts';
+import { mergePatch } from './merge-patch.ts';
 import type { ConfigSecret, EventNote, KubeClient } from './types.ts';
 
 /** Annotation on the rendered config Secret: the revision it holds. */
@@ -92,13 +93,17 @@ export class RestKubeClient implements KubeClient {
     name: string,
     resourceVersion: string | undefined,
     status: unknown,
+    previous: unknown,
   ): Promise<string | undefined> {
     const updated = await this.#rest.request<EmailSender>(
       'PATCH',
       `${SENDERS.prefix}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}/status`,
       {
         // A merge patch replaces `conditions` whole, which is what we want: we computed all of it.
-        body: { metadata: resourceVersion ? { resourceVersion } : {}, status },
+        body: {
+          metadata: resourceVersion ? { resourceVersion } : {},
+          status: mergePatch(previous ?? {}, status),
+        },
         contentType: 'application/merge-patch+json',
         query: { fieldManager: FIELD_MANAGER },
       },

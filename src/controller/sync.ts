@@ -77,7 +77,7 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     const write = async (status: EmailSenderStatus): Promise<void> => {
       const safe = redactDeep(status, secrets());
       if (canonical(safe) === canonical(written)) return;
-      resourceVersion = await deps.kube.patchStatus(namespace, name, resourceVersion, safe);
+      resourceVersion = await deps.kube.patchStatus(namespace, name, resourceVersion, safe, written);
       written = safe;
       deps.observer?.statusWrite?.();
     };

@@ -60,14 +60,16 @@ export interface KubeClient {
   /** Creates the rendered config Secret, or replaces it when it exists. */
   writeConfigSecret(secret: ConfigSecret): Promise<void>;
   /**
-   * Merge-patches `status` (the whole object, so `conditions` is replaced whole) through the status
-   * subresource, guarded by `resourceVersion`. Returns the new resourceVersion.
+   * Writes `status` through the status subresource as a merge patch from `previous` (fields that
+   * went away are nulled; `conditions` is replaced whole), guarded by `resourceVersion`, so
+   * `previous` is exactly what the server holds. Returns the new resourceVersion.
    */
   patchStatus(
     namespace: string,
     name: string,
     resourceVersion: string | undefined,
     status: unknown,
+    previous: unknown,
   ): Promise<string | undefined>;
 }
 
