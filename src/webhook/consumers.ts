@@ -63,6 +63,7 @@ const keyOf = (namespace: string | undefined, name: string) => `${namespace ?? '
 export async function startConsumerCount(o: ConsumerCountOptions): Promise<ConsumerCount> {
   const dirty = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> | undefined;
   let pods: RunningWatch<V1Pod> | undefined;
   let stopped = false;
 
@@ -97,7 +98,7 @@ export async function startConsumerCount(o: ConsumerCountOptions): Promise<Consu
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         );
       } catch (err) {
-        if (statusOf(err) === 404) continue;
+        if (statusOf(err) === 404 || stopped) continue;
         o.log.warn({ err, sender: key }, 'could not write status.consumers; retrying');
         mark(key);
       }
@@ -105,7 +106,13 @@ export async function startConsumerCount(o: ConsumerCountOptions): Promise<Consu
   };
   const mark = (key: string): void => {
     dirty.add(key);
-    if (!timer && !stopped) timer = setTimeout(() => void flush(), o.debounceMs ?? 500);
+    if (!timer && !stopped) {
+      timer = setTimeout(() => {
+        flushing = flush().finally(() => {
+          flushing = undefined;
+        });
+      }, o.debounceMs ?? 500);
+    }
   };
 
   pods = await startWatch<V1Pod>({
@@ -129,6 +136,7 @@ export async function startConsumerCount(o: ConsumerCountOptions): Promise<Consu
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      await flushing;
       await pods?.stop();
     },
   };
