@@ -8,6 +8,11 @@
 import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../api/duration.ts';
+import {
+  DeliverabilityInputError,
+  deliverabilityFromFlags,
+  formatDeliverability,
+} from '../deliverability/cli.ts';
 import { redactUris } from '../runtime/redact.ts';
 import { probeUri } from '../smtp/probe.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
@@ -22,6 +27,11 @@ interface ProbeFlags {
   caFile?: string;
   uriFile?: string;
   output: 'text' | 'json';
+  deliverability: boolean;
+  dnsServer: string[];
+  dkimSelector?: string;
+  dkimDomain?: string;
+  dkimKeyFile?: string;
 }
 
 function durationArg(value: string): number {
@@ -51,17 +61,49 @@ export function registerProbeCommand(program: Command): void {
       '--ca-file <pem>',
       'extra trusted CA certificates (PEM), besides the system roots and NODE_EXTRA_CA_CERTS',
     )
+    .option('--deliverability', "also check the --from domain's SPF, DKIM and DMARC as receivers will", false)
+    .option(
+      '--dns-server <host:port>',
+      'DNS server to ask (repeatable); default: the system resolver',
+      collect,
+      [],
+    )
+    .option('--dkim-selector <name>', 'with --deliverability: the DKIM selector the sidecar signs with')
+    .option(
+      '--dkim-domain <domain>',
+      'with --deliverability: the DKIM signing domain (default: the --from domain)',
+    )
+    .option('--dkim-key-file <pem>', 'with --deliverability: the DKIM private key the sidecar signs with')
     .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText(
       'after',
-      '\nExit status: 0 verified, 1 the server side failed, 2 invalid input.\n\nExample:\n  mailroom probe --check-sender --from no-reply@example.com smtp://apikey:SECRET@smtp.example.com:587/',
+      '\nExit status: 0 verified (and, with --deliverability, Deliverable=True), 1 the server side (or DNS) failed, 2 invalid input.\n\nExample:\n  mailroom probe --check-sender --from no-reply@example.com smtp://apikey:SECRET@smtp.example.com:587/',
     )
     .action(async (uriArg: string | undefined, flags: ProbeFlags) => {
+      if (flags.deliverability && !flags.from) {
+        process.stderr.write('error: --deliverability needs --from ADDRESS\n');
+        process.exitCode = 2;
+        return;
+      }
       const result = await runProbe(uriArg, flags);
+      // Checked even when the server failed: DNS is the domain's, not the server's.
+      let deliverability: Awaited<ReturnType<typeof deliverabilityFromFlags>> | undefined;
+      try {
+        if (flags.deliverability && result.endpoint)
+          deliverability = await deliverabilityFromFlags(flags, result.endpoint);
+      } catch (err) {
+        if (!(err instanceof DeliverabilityInputError)) throw err;
+        process.stderr.write(`error: ${err.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
       process.stdout.write(
-        flags.output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : formatText(result),
+        flags.output === 'json'
+          ? `${JSON.stringify(deliverability ? { ...result, deliverability } : result, null, 2)}\n`
+          : formatText(result) + (deliverability ? formatDeliverability(deliverability) : ''),
       );
-      process.exitCode = result.ok ? 0 : result.reason === 'InvalidURI' ? 2 : 1;
+      const deliverable = !deliverability || deliverability.status === 'True';
+      process.exitCode = result.ok && deliverable ? 0 : result.reason === 'InvalidURI' ? 2 : 1;
     });
 }
 
@@ -105,8 +147,11 @@ async function runProbe(uriArg: string | undefined, flags: ProbeFlags): Promise<
     ...(flags.from ? { from: flags.from } : {}),
     ...(flags.localName ? { localName: flags.localName } : {}),
     ...(ca ? { ca } : {}),
+    ...(flags.dnsServer.length ? { dnsServers: flags.dnsServer } : {}),
   });
 }
+
+const collect = (value: string, previous: string[]) => [...previous, value];
 
 function formatText(r: ProbeResult): string {
   const lines = [`${r.ok ? '✔' : '✘'} ${r.reason}: ${r.message}`];
