@@ -1,0 +1,216 @@
+/**
+ * Sidecar throughput, in one run, against Postfix's `smtp-sink -u nobody`:
+ *
+ * 1. `smtp-source` straight to the sink (the reference);
+ * 2. N messages through the HTTP API, acknowledged only after commit, until all are delivered;
+ * 3. N messages through the SMTP door (sent by `smtp-source`), until all are delivered;
+ * 4. p99 of `POST /v1/messages` acceptance latency at 200 msg/s (open loop);
+ * 5. peak RSS of the sidecar process.
+ *
+ * Run: `npm run bench:sidecar` (N=10000; `-- --messages 2000` for a quick look).
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { parseArgs } from 'node:util';
+import { freePort, spawnSidecar } from '../test/support/sidecar-harness.ts';
+import { tempDir } from '../test/support/sidecar-upstream.ts';
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '10000' },
+    rate: { type: 'string', default: '200' },
+    seconds: { type: 'string', default: '10' },
+    'node-options': { type: 'string', default: process.env.SIDECAR_NODE_OPTIONS ?? '' },
+  },
+});
+const N = Number(values.messages);
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function run(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    p.once('error', reject);
+    p.once('exit', (code) =>
+      code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${cmd} exited ${code}`)),
+    );
+  });
+}
+
+async function startSink(): Promise<{ port: number; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = spawn('/usr/sbin/smtp-sink', ['-u', 'nobody', `127.0.0.1:${port}`, '1024'], {
+    stdio: 'ignore',
+  });
+  await sleep(300);
+  return { port, proc };
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+function postMessage(port: number, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/v1/messages',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 202
+            ? resolve(performance.now() - t0)
+            : reject(new Error(`HTTP ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function sentCount(port: number): Promise<number> {
+  const s = (await (await fetch(`http://127.0.0.1:${port}/v1/stats`)).json()) as { counts: { sent: number } };
+  return s.counts.sent;
+}
+
+async function untilSent(port: number, n: number): Promise<void> {
+  while ((await sentCount(port)) < n) await sleep(20);
+}
+
+function peakRss(pid: number, field = 'VmHWM'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+const body = (i: number) =>
+  JSON.stringify({
+    to: `user${i % 50}@example.org`,
+    subject: `Verify your address (${i})`,
+    text: `Your code is ${100000 + i}.\n`.repeat(8),
+  });
+
+const sink = await startSink();
+const tmp = tempDir('mailroom-bench-');
+const sc = await spawnSidecar(
+  [
+    '--data-dir',
+    tmp.dir,
+    '--uri',
+    `smtp://127.0.0.1:${sink.port}/?disable_starttls=true`,
+    '--from',
+    'no-reply@example.com',
+    '--log-level',
+    'info',
+  ],
+  values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {},
+);
+const rows: Array<[string, string]> = [];
+try {
+  // 1. Reference: smtp-source straight into the sink.
+  const srcMs = await run('/usr/sbin/smtp-source', [
+    '-s',
+    '16',
+    '-m',
+    String(N),
+    '-l',
+    '400',
+    '-f',
+    'a@example.org',
+    '-t',
+    'b@example.org',
+    `127.0.0.1:${sink.port}`,
+  ]);
+  const srcRate = N / (srcMs / 1000);
+  rows.push(['smtp-source → sink', `${srcRate.toFixed(0)} msg/s (${N} in ${(srcMs / 1000).toFixed(2)} s)`]);
+
+  // 2. HTTP API → queue (fsync before 202) → sink.
+  let t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < N) await postMessage(sc.httpPort, body(next++));
+    }),
+  );
+  const acceptMs = performance.now() - t0;
+  await untilSent(sc.httpPort, N);
+  const httpMs = performance.now() - t0;
+  const httpRate = N / (httpMs / 1000);
+  if (process.env.BENCH_DEBUG)
+    console.error('rss after HTTP', peakRss(sc.child.pid!, 'VmRSS'), peakRss(sc.child.pid!));
+  rows.push(['HTTP API: accepted', `${(N / (acceptMs / 1000)).toFixed(0)} msg/s`]);
+  rows.push([
+    'HTTP API: accepted and delivered',
+    `${httpRate.toFixed(0)} msg/s (${(httpRate / srcRate).toFixed(2)}× smtp-source)`,
+  ]);
+
+  // 3. SMTP door (smtp-source as the app) → queue → sink.
+  t0 = performance.now();
+  await run('/usr/sbin/smtp-source', [
+    '-s',
+    '16',
+    '-d',
+    '-m',
+    String(N),
+    '-l',
+    '400',
+    '-f',
+    'app@example.org',
+    '-t',
+    'b@example.org',
+    `127.0.0.1:${sc.smtpPort}`,
+  ]);
+  const smtpAcceptMs = performance.now() - t0;
+  await untilSent(sc.httpPort, 2 * N);
+  const smtpMs = performance.now() - t0;
+  const smtpRate = N / (smtpMs / 1000);
+  rows.push(['SMTP door: accepted', `${(N / (smtpAcceptMs / 1000)).toFixed(0)} msg/s`]);
+  rows.push([
+    'SMTP door: accepted and delivered',
+    `${smtpRate.toFixed(0)} msg/s (${(smtpRate / srcRate).toFixed(2)}× smtp-source)`,
+  ]);
+
+  // 4. Acceptance latency at a steady rate (open loop: requests leave on schedule, not on replies).
+  const lat: number[] = [];
+  const total = RATE * SECONDS;
+  t0 = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(postMessage(sc.httpPort, body(i)).then((ms) => void lat.push(ms)));
+  }
+  await Promise.all(pending);
+  lat.sort((x, y) => x - y);
+  const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))]!;
+  rows.push([
+    `POST latency at ${RATE} msg/s`,
+    `p50 ${pct(50).toFixed(2)} ms, p99 ${pct(99).toFixed(2)} ms, max ${lat.at(-1)!.toFixed(2)} ms`,
+  ]);
+  await untilSent(sc.httpPort, 2 * N + total);
+
+  rows.push(['sidecar peak RSS', `${peakRss(sc.child.pid!).toFixed(0)} MB`]);
+} finally {
+  await sc.kill('SIGTERM');
+  sink.proc.kill('SIGTERM');
+  tmp.remove();
+  agent.destroy();
+}
+
+const width = Math.max(...rows.map(([k]) => k.length));
+console.log(
+  `\nMailroom sidecar bench: ${N} messages per door, ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs`,
+);
+for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
+console.log('  targets: ≥1000 msg/s durable, ≥0.15× smtp-source, p99 < 10 ms, RSS < 120 MB');
