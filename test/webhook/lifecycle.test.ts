@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'node:tls';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -187,6 +190,23 @@ describe('webhook lifecycle', () => {
       dry.stdout,
       /mutatingwebhookconfiguration.admissionregistration.k8s.io\/mailroom-sidecar-injector created \(server dry run\)/,
     );
+
+    // The cert-manager component, from an overlay as a user would write it.
+    const overlay = await mkdtemp(join(tmpdir(), 'mailroom-overlay-'));
+    try {
+      await cp(`${root}deploy`, join(overlay, 'deploy'), { recursive: true });
+      await mkdir(join(overlay, 'o'));
+      await writeFile(
+        join(overlay, 'o', 'kustomization.yaml'),
+        'resources: [../deploy]\ncomponents: [../deploy/webhook/cert-manager]\n',
+      );
+      const withCm = await env.kubectl('kustomize', join(overlay, 'o'));
+      assert.match(withCm, /cert-manager\.io\/inject-ca-from: mailroom-system\/mailroom-webhook/);
+      assert.match(withCm, /- --webhook-cert-manager/);
+      assert.match(withCm, /kind: Certificate\n/);
+    } finally {
+      await rm(overlay, { recursive: true, force: true });
+    }
 
     // The RBAC for real, then ask the API server what the controller's ServiceAccount may do.
     const rbac = rendered
