@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { replyText } from '../sidecar/page.ts';
 import type { MessageState, MessageView } from '../sidecar/types.ts';
 
 export interface DeliveriesOptions {
@@ -35,9 +36,9 @@ export function formatLine(m: MessageView): string {
   const last = m.attempts.at(-1);
   const why =
     m.state === 'abandoned' || m.state === 'deferred'
-      ? `${m.reason ?? ''}${last ? ` — ${last.code ?? 'no reply'} ${last.reply}` : ''}`
+      ? `${m.reason ?? ''}${last ? ` — ${replyText(last)}` : ''}`
       : m.state === 'sent' && last
-        ? `${last.code} ${last.reply}`
+        ? replyText(last)
         : '';
   const attempts = `${m.attempts.length} attempt${m.attempts.length === 1 ? '' : 's'}`;
   return [

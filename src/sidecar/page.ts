@@ -20,9 +20,15 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** The reply with its code in front (servers' replies usually start with it already). */
+export function replyText(a: { code: number | null; reply: string }): string {
+  if (a.code === null) return `no reply: ${a.reply}`;
+  return a.reply.startsWith(String(a.code)) ? a.reply : `${a.code} ${a.reply}`;
+}
+
 function explain(m: MessageView): string {
   const last = m.attempts.at(-1);
-  const reply = last ? `${last.code ?? '—'} ${last.reply}` : '';
+  const reply = last ? replyText(last) : '';
   if (m.state === 'abandoned') return `${m.reason ?? 'abandoned'}: ${reply}`;
   if (m.state === 'deferred') return `${m.reason ?? 'deferred'}: ${reply}`;
   if (m.state === 'sent') return reply;
