@@ -67,7 +67,9 @@ export function backoffMs(
 /** Secrets of an endpoint in the forms a server may echo: the password, and the AUTH PLAIN blob. */
 export function secretsOf(username?: string, password?: string): string[] {
   if (!password) return [];
-  const out = [password];
+  // The AUTH PLAIN blob first: the password's own base64 can be a substring of it.
+  const out: string[] = [];
   if (username !== undefined) out.push(Buffer.from(`\0${username}\0${password}`).toString('base64'));
+  out.push(password);
   return out;
 }
