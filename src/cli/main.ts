@@ -5,9 +5,11 @@
  * @module
  */
 import { Command } from 'commander';
+import { registerControllerCommand } from './controller.ts';
 import { registerDevCommand } from './dev.ts';
 import { registerDkimCommand } from './dkim.ts';
 import { registerProbeCommand } from './probe.ts';
+import { registerSidecarCommands } from './sidecar.ts';
 import { registerValidateCommand } from './validate.ts';
 
 const program = new Command('mailroom')
@@ -15,6 +17,8 @@ const program = new Command('mailroom')
   .version('0.1.0')
   .showHelpAfterError();
 
+registerControllerCommand(program);
+registerSidecarCommands(program);
 registerProbeCommand(program);
 registerValidateCommand(program);
 registerDevCommand(program);
