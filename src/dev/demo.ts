@@ -45,7 +45,7 @@ interface Running {
 
 /** Runs the demo; resolves with the process exit code. */
 export async function runDemo(opts: DemoOptions): Promise<number> {
-  const progress = createProgress(8);
+  const progress = createProgress(7);
   const state: Running = { dir: await mkdtemp(join(tmpdir(), 'mailroom-dev-')), children: [] };
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= shutdown(state, opts.keep));
@@ -84,6 +84,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
           `127.0.0.1:${controllerHealth}`,
           '--metrics-listen',
           '127.0.0.1:0',
+          // The example domain has no public DNS; asking the system resolver about it would only
+          // say so, slowly. `mailroom probe --deliverability` shows the check on a real domain.
+          '--no-deliverability',
         ]),
       );
       await waitHttp(`http://127.0.0.1:${controllerHealth}/readyz`, 60_000, state.children);
