@@ -37,17 +37,29 @@ describe('kustomize base (deploy/)', () => {
   test('renders the namespace, CRD, ServiceAccount, RBAC, Deployment and metrics Service', () => {
     assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
       'ClusterRole/mailroom-controller',
+      'ClusterRole/mailroom-webhook',
       'ClusterRoleBinding/mailroom-controller',
+      'ClusterRoleBinding/mailroom-webhook',
       'CustomResourceDefinition/emailsenders.mailroom.dev',
       'Deployment/mailroom-controller',
+      'MutatingWebhookConfiguration/mailroom-sidecar-injector',
       'Namespace/mailroom-system',
       'Role/mailroom-leader-election',
+      'Role/mailroom-webhook-tls',
       'RoleBinding/mailroom-leader-election',
+      'RoleBinding/mailroom-webhook-tls',
       'Service/mailroom-controller-metrics',
+      'Service/mailroom-webhook',
       'ServiceAccount/mailroom-controller',
     ]);
     for (const o of objects) {
-      const clusterScoped = ['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'];
+      const clusterScoped = [
+        'Namespace',
+        'CustomResourceDefinition',
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'MutatingWebhookConfiguration',
+      ];
       if (!clusterScoped.includes(o.kind)) assert.equal(o.metadata.namespace, 'mailroom-system', o.kind);
     }
   });
@@ -94,7 +106,7 @@ describe('kustomize base (deploy/)', () => {
     assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
     const [c] = pod.containers;
     assert.equal(c.image, 'ghcr.io/mailroom-dev/mailroom:0.1.0');
-    assert.deepEqual(c.args, ['controller', '--leader-elect']);
+    assert.deepEqual(c.args, ['controller', '--leader-elect', '--webhook-listen=:9443']);
     assert.deepEqual(c.securityContext, {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -105,6 +117,7 @@ describe('kustomize base (deploy/)', () => {
       [
         ['metrics', 8080],
         ['health', 8081],
+        ['webhook', 9443],
       ],
     );
     assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 'health' });
