@@ -53,11 +53,12 @@ describe('EmailSender CRD', () => {
     const columns = v.additionalPrinterColumns as { name: string; jsonPath: string; priority?: number }[];
     assert.deepEqual(
       columns.map((c) => c.name),
-      ['Ready', 'Reason', 'Endpoint', 'Security', 'Age', 'Message'],
+      ['Ready', 'Reason', 'Endpoint', 'Security', 'Age', 'Consumers', 'Message'],
     );
     assert.equal(columns[0]!.jsonPath, '.status.conditions[?(@.type=="Ready")].status');
-    assert.equal(columns.find((c) => c.name === 'Message')!.priority, 1);
-    assert.ok(columns.filter((c) => c.name !== 'Message').every((c) => !c.priority));
+    const wideOnly = ['Consumers', 'Message'];
+    for (const name of wideOnly) assert.equal(columns.find((c) => c.name === name)!.priority, 1);
+    assert.ok(columns.filter((c) => !wideOnly.includes(c.name)).every((c) => !c.priority));
   });
 
   test('every field has a description, including nested ones', () => {

@@ -229,6 +229,8 @@ export function emailSenderCrd(): SchemaNode {
             { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint' },
             { name: 'Security', type: 'string', jsonPath: '.status.security' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            // Who depends on a sender, before it is changed (counted from injected pods).
+            { name: 'Consumers', type: 'integer', priority: 1, jsonPath: '.status.consumers' },
             { name: 'Message', type: 'string', priority: 1, jsonPath: readyColumn('message') },
           ],
           schema: { openAPIV3Schema: emailSenderOpenApiSchema() },

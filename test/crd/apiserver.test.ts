@@ -82,6 +82,7 @@ describe('EmailSender CRD on a real apiserver', () => {
         observedGeneration: 1,
         endpoint: 'smtp.example.com:587',
         security: 'StartTLS',
+        consumers: 3,
         conditions: [
           {
             type: 'Ready',
@@ -110,8 +111,8 @@ describe('EmailSender CRD on a real apiserver', () => {
     assert.match(plain, /^identity\s+False\s+AuthenticationFailed\s+smtp\.example\.com:587\s+StartTLS\s+/m);
     assert.doesNotMatch(plain, /MESSAGE/);
     const wide = await ok(['-n', ns, 'get', 'esender', 'identity', '-o', 'wide']);
-    assert.match(wide, /MESSAGE/);
-    assert.match(wide, /the server rejected the credentials/);
+    assert.match(wide, /^NAME\s+READY\s+REASON\s+ENDPOINT\s+SECURITY\s+AGE\s+CONSUMERS\s+MESSAGE\s*$/m);
+    assert.match(wide, /StartTLS\s+\S+\s+3\s+the server rejected the credentials/);
   });
 
   const bad: { name: string; spec: string; field: RegExp; says: RegExp }[] = [
