@@ -15,7 +15,7 @@ import { defaultLocalName } from '../smtp/probe.ts';
 import { type Clock, systemClock } from './conditions.ts';
 import { RequeueError, TerminalError } from './errors.ts';
 import { EventRecorder } from './events.ts';
-import { Informer } from './informer.ts';
+import { Informer, informerChecks } from './informer.ts';
 import {
   PUBLISHED_AT_ANNOTATION,
   REVISION_ANNOTATION,
@@ -85,6 +85,7 @@ export class Controller {
   readonly #workers: Promise<void>[] = [];
   readonly #reconcile: (key: string) => Promise<{ requeueAfterMs?: number }>;
   #stopped = false;
+  #gauges?: NodeJS.Timeout;
 
   constructor(opts: ControllerOptions) {
     this.#o = opts;
@@ -112,7 +113,9 @@ export class Controller {
       accept: METADATA_ONLY,
       transform: secretTransform,
     });
-    const kube = new RestKubeClient(this.#rest);
+    const kube = new RestKubeClient(this.#rest, {
+      secretVersion: (ns, name) => this.secrets.get(ns, name)?.metadata.resourceVersion,
+    });
     const clock = opts.clock ?? systemClock;
     this.#events = new EventRecorder((s, note) => kube.createEvent(s, note, this.identity, clock.now()), log);
     const m = this.metrics;
@@ -159,7 +162,9 @@ export class Controller {
         namespace: opts.leaderElection.namespace,
         name: opts.leaderElection.name ?? 'mailroom-controller',
         identity: this.identity,
-        ...pick(opts.leaderElection, ['leaseDurationMs', 'renewDeadlineMs', 'retryPeriodMs']),
+        leaseDurationMs: opts.leaderElection.leaseDurationMs,
+        renewDeadlineMs: opts.leaderElection.renewDeadlineMs,
+        retryPeriodMs: opts.leaderElection.retryPeriodMs,
       });
     }
     this.#wire();
@@ -196,32 +201,16 @@ export class Controller {
 
   /** Health checks: `/healthz` fails when a watch has been silent too long (a stuck informer). */
   get checks(): { healthz: Check[]; readyz: Check[] } {
-    const silentLimit = 2 * (this.#o.watchIdleTimeoutMs ?? 150_000) + 60_000;
-    const alive = (
-      inf: Informer<never> | Informer<EmailSender> | Informer<SecretMeta>,
-      what: string,
-    ): Check => ({
-      name: `informer-${what}`,
-      check: () =>
-        inf.silenceMs < silentLimit
-          ? true
-          : `no answer from the API server for ${Math.round(inf.silenceMs / 1000)} s`,
-    });
-    const synced = (inf: { synced: boolean }, what: string): Check => ({
-      name: `cache-${what}`,
-      check: () => (inf.synced ? true : 'not synced yet'),
-    });
-    return {
-      healthz: [alive(this.senders, 'emailsenders'), alive(this.secrets, 'secrets')],
-      readyz: [synced(this.senders, 'emailsenders'), synced(this.secrets, 'secrets')],
-    };
+    const silentLimitMs = 2 * (this.#o.watchIdleTimeoutMs ?? 150_000) + 60_000;
+    const [a, b] = [informerChecks(this.senders, silentLimitMs), informerChecks(this.secrets, silentLimitMs)];
+    return { healthz: [a.alive, b.alive], readyz: [a.synced, b.synced] };
   }
 
   /** Starts informers, waits for their first list, then (after winning the lease) the workers. */
   async start(): Promise<void> {
     await this.#rest.init();
-    const depth = setInterval(() => this.#refreshGauges(), 1000);
-    depth.unref();
+    this.#gauges = setInterval(() => this.#refreshGauges(), 1000);
+    this.#gauges.unref();
     await Promise.all([this.secrets.start(), this.senders.start()]);
     this.#o.log.info({ emailsenders: this.senders.size, secrets: this.secrets.size }, 'caches synced');
     if (!this.#elector) {
@@ -287,6 +276,7 @@ export class Controller {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    clearInterval(this.#gauges);
     await this.queue.shutDown();
     await Promise.all(this.#workers);
     await Promise.all([this.senders.stop(), this.secrets.stop()]);
@@ -294,10 +284,4 @@ export class Controller {
     await this.#elector?.release();
     this.#rest.close();
   }
-}
-
-function pick<T extends object, K extends keyof T>(obj: T, keys: K[]): Partial<Pick<T, K>> {
-  return Object.fromEntries(keys.filter((k) => obj[k] !== undefined).map((k) => [k, obj[k]])) as Partial<
-    Pick<T, K>
-  >;
 }

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import type { Check } from '../runtime/health.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { KubeApiError, type KubeRest } from './kube-rest.ts';
 
@@ -94,6 +95,11 @@ export class Informer<T extends KubeObject> {
   get synced(): boolean {
     const scopes = this.#o.namespaces?.length ? this.#o.namespaces.length : 1;
     return this.#synced.size >= scopes;
+  }
+
+  /** The resource's plural name. */
+  get resource(): string {
+    return this.#o.resource.plural;
   }
 
   /** Milliseconds since the API server last answered a list or sent a watch line. */
@@ -249,4 +255,23 @@ export class Informer<T extends KubeObject> {
       }
     }
   }
+}
+
+/**
+ * Health checks of an informer: `alive` fails when the API server has been silent longer than
+ * `silentLimitMs` (a stuck watch that the watchdog did not cure), `synced` until the first list.
+ */
+export function informerChecks(
+  inf: { silenceMs: number; synced: boolean; resource: string },
+  silentLimitMs: number,
+): { alive: Check; synced: Check } {
+  return {
+    alive: {
+      name: `informer-${inf.resource}`,
+      check: () =>
+        inf.silenceMs < silentLimitMs ||
+        `no answer from the API server for ${Math.round(inf.silenceMs / 1000)} s`,
+    },
+    synced: { name: `cache-${inf.resource}`, check: () => inf.synced || 'not synced yet' },
+  };
 }

@@ -28,26 +28,66 @@ export const SECRETS = { prefix: '/api/v1', plural: 'secrets' } as const;
 const secretPath = (ns: string, name?: string) =>
   `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets${name ? `/${encodeURIComponent(name)}` : ''}`;
 
+/** Options of {@link RestKubeClient}. */
+export interface RestKubeClientOptions {
+  /**
+   * The resourceVersion of a Secret as the (data-less) informer cache knows it. When given, Secret
+   * data read for a reconcile is kept while that version stays current, so a URI or CA Secret
+   * shared by many senders is read once per change rather than once per reconcile.
+   */
+  secretVersion?(namespace: string, name: string): string | undefined;
+  /** Secrets whose data is kept at most (least recently used go first). Default 1000. */
+  maxCachedSecrets?: number;
+  /** Longest time data is kept without being read again. Default 5 min. */
+  cachedSecretTtlMs?: number;
+}
+
+interface CachedSecret {
+  resourceVersion: string;
+  data: Record<string, string>;
+  at: number;
+}
+
 /** {@link KubeClient} on a real API server. */
 export class RestKubeClient implements KubeClient {
   readonly #rest: KubeRest;
-  constructor(rest: KubeRest) {
+  readonly #o: RestKubeClientOptions;
+  readonly #secrets = new Map<string, CachedSecret>();
+
+  constructor(rest: KubeRest, opts: RestKubeClientOptions = {}) {
     this.#rest = rest;
+    this.#o = opts;
   }
 
   async readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+    const key = `${namespace}/${name}`;
+    const current = this.#o.secretVersion?.(namespace, name);
+    const hit = this.#secrets.get(key);
+    this.#secrets.delete(key);
+    const ttl = this.#o.cachedSecretTtlMs ?? 300_000;
+    if (hit && current !== undefined && hit.resourceVersion === current && Date.now() - hit.at < ttl) {
+      this.#secrets.set(key, hit); // most recently used last
+      return hit.data;
+    }
+    let secret: { data?: Record<string, string>; metadata?: { resourceVersion?: string } };
     try {
-      const secret = await this.#rest.request<{ data?: Record<string, string> }>(
-        'GET',
-        secretPath(namespace, name),
-      );
-      return Object.fromEntries(
-        Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
-      );
+      secret = await this.#rest.request('GET', secretPath(namespace, name));
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
+    const data = Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+    );
+    const rv = secret.metadata?.resourceVersion;
+    if (this.#o.secretVersion && rv) {
+      this.#secrets.set(key, { resourceVersion: rv, data, at: Date.now() });
+      for (const oldest of this.#secrets.keys()) {
+        if (this.#secrets.size <= (this.#o.maxCachedSecrets ?? 1000)) break;
+        this.#secrets.delete(oldest);
+      }
+    }
+    return data;
   }
 
   async writeConfigSecret(c: ConfigSecret): Promise<void> {

@@ -82,16 +82,18 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
       deps.observer?.statusWrite?.();
     };
 
-    // A new generation whose probe is slow shows Reconciling=True while it runs.
+    // A new generation whose probe is slow shows Reconciling=True while it runs. Armed around the
+    // probe only, so a slow API server never costs an extra write.
     let progress: Promise<void> | undefined;
-    const timer =
-      prev?.observedGeneration !== generation
-        ? setTimeout(() => {
-            progress = write(
-              computeStatus(written, { generation, outcome: { kind: 'progressing' } }, deps.clock),
-            ).catch((err: unknown) => deps.log.debug({ key, err }, 'progress status not written'));
-          }, deps.progressDelayMs ?? 1000)
-        : undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const armProgress = () => {
+      if (prev?.observedGeneration === generation) return;
+      timer = setTimeout(() => {
+        progress = write(
+          computeStatus(written, { generation, outcome: { kind: 'progressing' } }, deps.clock),
+        ).catch((err: unknown) => deps.log.debug({ key, err }, 'progress status not written'));
+      }, deps.progressDelayMs ?? 1000);
+    };
 
     let outcome: Outcome | undefined;
     let failure: unknown;
@@ -102,7 +104,9 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
       }
       for (const [stepName, step] of STEPS) {
         failedStep = stepName;
+        if (stepName === 'probe') armProgress();
         await step(state, deps);
+        clearTimeout(timer);
       }
       failedStep = undefined;
       outcome = { kind: 'ready', message: state.probe?.message ?? 'verified' };
@@ -153,11 +157,14 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     deps.observer?.outcome?.(reason);
     if (before !== after) {
       const ready = written?.conditions?.find((c) => c.type === 'Ready');
+      // One event per transition: a config published by the same reconcile rides along.
+      const published = state.notes.findIndex((n) => n.reason === 'ConfigPublished');
+      const extra = published >= 0 ? `; ${state.notes.splice(published, 1)[0]?.note}` : '';
       deps.recordEvent(sender, {
         type: ready?.status === 'True' ? 'Normal' : 'Warning',
         reason,
         action: 'Probe',
-        note: ready?.message ?? reason,
+        note: redactSecrets(`${ready?.message ?? reason}${extra}`, secrets()),
       });
     }
     for (const note of state.notes) deps.recordEvent(sender, redactDeep(note, secrets()));

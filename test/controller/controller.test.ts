@@ -109,13 +109,22 @@ stringData: { ca.crt: ${JSON.stringify(pki.ca.cert)} }
     const events = await eventually(
       async () => {
         const out = await env.kubectl('-n', NS, 'get', 'events.events.k8s.io', '-o', 'json');
-        const items = JSON.parse(out).items as Array<{ reason: string; regarding: { name: string } }>;
-        return items.some((e) => e.reason === 'Verified' && e.regarding.name === 'identity') && items;
+        const items = JSON.parse(out).items as Array<{
+          reason: string;
+          note: string;
+          regarding: { name: string };
+        }>;
+        return items.filter((e) => e.regarding.name === 'identity');
       },
       10_000,
       'Verified event',
     );
-    assert.ok(events.some((e) => e.reason === 'ConfigPublished'));
+    assert.deepEqual(
+      events.map((e) => e.reason),
+      ['Verified'],
+      'one event per transition',
+    );
+    assert.match(events[0]!.note, /published config revision \w+ to Secret identity-mailroom/);
   });
 
   test('each failure reason reaches status with Ready=False', async () => {

@@ -1,0 +1,179 @@
+/**
+ * Helpers of the controller benchmark: bulk creates with bounded concurrency on one keep-alive
+ * client, a watcher that counts Ready senders and status changes, and the controller process.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { EmailSender } from '../src/api/emailsender.ts';
+import { Informer } from '../src/controller/informer.ts';
+import { SENDERS } from '../src/controller/kube.ts';
+import { KubeRest } from '../src/controller/kube-rest.ts';
+import { createLogger } from '../src/runtime/logger.ts';
+
+const root = new URL('../', import.meta.url).pathname;
+
+/** A keep-alive API client for a kubeconfig file. */
+export async function restFor(kubeconfig: string): Promise<KubeRest> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  return new KubeRest(kc).init();
+}
+
+/** Runs `fn` over `items` with at most `concurrency` at once. */
+export async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<unknown>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await fn(item);
+          break;
+        } catch (err) {
+          if (attempt >= 5) throw err;
+          await sleep(200 * 2 ** attempt);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+/** An EmailSender body. */
+export function senderBody(namespace: string, name: string, secret: string): unknown {
+  return {
+    apiVersion: 'mailroom.dev/v1alpha1',
+    kind: 'EmailSender',
+    metadata: { name, namespace },
+    spec: {
+      smtp: { uriSecretRef: { name: secret, key: 'uri' }, caSecretRef: { name: 'corp-ca', key: 'ca.crt' } },
+      from: { address: 'no-reply@example.com' },
+    },
+  };
+}
+
+/** Creates EmailSenders. */
+export function createSenders(
+  rest: KubeRest,
+  namespace: string,
+  names: string[],
+  secretOf: (i: number) => string,
+) {
+  return pool(
+    names.map((n, i) => [n, i] as const),
+    16,
+    ([name, i]) =>
+      rest.request('POST', `${SENDERS.prefix}/namespaces/${namespace}/emailsenders`, {
+        body: senderBody(namespace, name, secretOf(i)),
+      }),
+  );
+}
+
+/** Creates a Secret. */
+export function createSecret(rest: KubeRest, namespace: string, name: string, data: Record<string, string>) {
+  return rest.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+    body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData: data },
+  });
+}
+
+/** Watches the senders of a namespace: how many are Ready, and how many status changes arrive. */
+export class ReadyWatcher {
+  readonly #informer: Informer<EmailSender>;
+  ready = 0;
+  modified = 0;
+  readonly #isReady = new Map<string, boolean>();
+  #waiters: Array<{ n: number; resolve: () => void }> = [];
+
+  constructor(rest: KubeRest, namespace: string) {
+    this.#informer = new Informer<EmailSender>({
+      rest,
+      resource: SENDERS,
+      namespaces: [namespace],
+      log: createLogger({ level: 'warn' }),
+      transform: (raw) => raw as EmailSender,
+    });
+    this.#informer.onChange((type, s) => {
+      if (type === 'update') this.modified++;
+      const key = s.metadata.name;
+      const ready =
+        type !== 'delete' &&
+        s.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+      if (ready !== (this.#isReady.get(key) ?? false)) this.ready += ready ? 1 : -1;
+      this.#isReady.set(key, ready);
+      this.#waiters = this.#waiters.filter((w) => (this.ready >= w.n ? (w.resolve(), false) : true));
+    });
+  }
+
+  start(): Promise<void> {
+    return this.#informer.start();
+  }
+
+  /** Resolves once `n` senders are Ready. */
+  until(n: number): Promise<void> {
+    if (this.ready >= n) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ n, resolve }));
+  }
+
+  stop(): Promise<void> {
+    return this.#informer.stop();
+  }
+}
+
+/** The controller as its own process (so its RSS is its own). */
+export interface ControllerChild {
+  child: ChildProcess;
+  metricsUrl: string;
+  metric(name: string): Promise<number>;
+  rssMb(): number;
+  stop(): Promise<void>;
+}
+
+/** Starts `mailroom controller` against `kubeconfig` (info logs are read for the start line, then dropped). */
+export async function startController(kubeconfig: string, extra: string[] = []): Promise<ControllerChild> {
+  const child = spawn(
+    process.execPath,
+    [
+      join(root, 'test/support/controller-main.ts'),
+      'controller',
+      '--kubeconfig',
+      kubeconfig,
+      '--metrics-listen',
+      '127.0.0.1:0',
+      '--health-listen',
+      '127.0.0.1:0',
+      ...extra,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let metricsUrl = '';
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    if (metricsUrl) return;
+    out += d;
+    const line = out.split('\n').find((l) => l.includes('controller starting'));
+    if (line) metricsUrl = (JSON.parse(line) as { metrics: string }).metrics;
+  });
+  for (let i = 0; i < 200 && !metricsUrl; i++) await sleep(50);
+  if (!metricsUrl) throw new Error(`controller did not start: ${out}`);
+  const metric = async (name: string) => {
+    const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+    let total = 0;
+    for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm')))
+      total += Number(m[1]);
+    return total;
+  };
+  return {
+    child,
+    metricsUrl,
+    metric,
+    rssMb: () =>
+      Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
