@@ -6,20 +6,18 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { EmailSender } from '../src/api/emailsender.ts';
 import { Informer } from '../src/controller/informer.ts';
 import { SENDERS } from '../src/controller/kube.ts';
 import { KubeRest } from '../src/controller/kube-rest.ts';
+import { loadClusterAccess } from '../src/controller/kubeconfig.ts';
 import { createLogger } from '../src/runtime/logger.ts';
 
 const root = new URL('../', import.meta.url).pathname;
 
 /** A keep-alive API client for a kubeconfig file. */
 export async function restFor(kubeconfig: string): Promise<KubeRest> {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  return new KubeRest(kc).init();
+  return new KubeRest(await loadClusterAccess(kubeconfig)).init();
 }
 
 /** Runs `fn` over `items` with at most `concurrency` at once. */

@@ -6,9 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { type Command, InvalidArgumentError } from 'commander';
 import { Controller } from '../controller/index.ts';
+import { loadClusterAccess } from '../controller/kubeconfig.ts';
 import { createDeliverabilityChecker } from '../deliverability/checker.ts';
 import { startHttpServer } from '../runtime/health.ts';
 import { createLogger } from '../runtime/logger.ts';
@@ -37,8 +38,12 @@ export interface ControllerFlags extends WebhookFlags {
 
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-/** Loads the kubeconfig: `--kubeconfig`, else `KUBECONFIG`, else in-cluster, else ~/.kube/config. */
-export function loadKubeConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+/** client-node's KubeConfig, loaded only for the webhook (client-node is large; the controller does without). */
+async function loadKubeConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else if (!env.KUBECONFIG && env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
@@ -73,11 +78,11 @@ function positiveInt(value: string): number {
 /** Runs the controller until SIGTERM/SIGINT (or lost leadership, which exits 1 for a restart). */
 export async function runController(flags: ControllerFlags): Promise<void> {
   const log = createLogger({ level: flags.logLevel, name: 'controller' });
-  const kubeConfig = loadKubeConfig(flags.kubeconfig);
+  const access = await loadClusterAccess(flags.kubeconfig);
   const registry = createRegistry();
   let shutdown: (reason: string, code?: number) => Promise<void> = async () => {};
   const controller = new Controller({
-    kubeConfig,
+    access,
     probe,
     log,
     registry,
@@ -114,7 +119,13 @@ export async function runController(flags: ControllerFlags): Promise<void> {
     servers.push(await startHttpServer({ listen: flags.healthListen, healthz, readyz, log }));
   }
   // Sidecar injection (--webhook-listen); served by every replica, leader or not.
-  const webhook = await startWebhookFromFlags(flags, { kubeConfig, log, namespace: podNamespace() });
+  const webhook = flags.webhookListen
+    ? await startWebhookFromFlags(flags, {
+        kubeConfig: await loadKubeConfig(flags.kubeconfig),
+        log,
+        namespace: podNamespace(),
+      })
+    : undefined;
   shutdown = onShutdown(
     async () => {
       await controller.stop();
@@ -126,7 +137,8 @@ export async function runController(flags: ControllerFlags): Promise<void> {
   );
   log.info(
     {
-      server: kubeConfig.getCurrentCluster()?.server,
+      server: access.server.origin,
+      credentials: access.source,
       namespaces: flags.namespace.length ? flags.namespace : 'all',
       labelSelector: flags.labelSelector,
       leaderElection: flags.leaderElect,

@@ -6,7 +6,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { EmailSender } from '../api/emailsender.ts';
 import type { Check } from '../runtime/health.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -25,6 +24,7 @@ import {
   SENDERS,
 } from './kube.ts';
 import { KubeRest } from './kube-rest.ts';
+import type { ClusterAccess } from './kubeconfig.ts';
 import { LeaderElector } from './leader.ts';
 import { type ControllerMetrics, createControllerMetrics } from './metrics.ts';
 import { ProbeCache } from './probe-cache.ts';
@@ -37,7 +37,8 @@ import type { ProbeFn, StepDeps } from './types.ts';
 
 /** Options of {@link Controller}. */
 export interface ControllerOptions {
-  kubeConfig: KubeConfig;
+  /** The API server and credentials (see `loadClusterAccess`). */
+  access: ClusterAccess;
   probe: ProbeFn;
   log: Logger;
   /** Namespaces to watch; empty: all. */
@@ -92,7 +93,7 @@ export class Controller {
     this.identity = opts.leaderElection?.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
     this.registry = opts.registry ?? createRegistry();
     this.metrics = createControllerMetrics(this.registry);
-    this.#rest = new KubeRest(opts.kubeConfig);
+    this.#rest = new KubeRest(opts.access);
     this.queue = new WorkQueue(opts.rateLimiter ? { rateLimiter: opts.rateLimiter } : {});
     const log = opts.log;
     const informer = {

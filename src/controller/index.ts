@@ -4,7 +4,7 @@
  * that writes status once when it changed, Events on transitions, leader election on a Lease.
  *
  * @example
- * const controller = new Controller({ kubeConfig, probe, log });
+ * const controller = new Controller({ access: await loadClusterAccess(), probe, log });
  * await controller.start();
  * // …
  * await controller.stop();
@@ -15,6 +15,7 @@ export { type Clock, CONDITIONS, setCondition } from './conditions.ts';
 export { Controller, type ControllerOptions } from './controller.ts';
 export { ALL_REASONS, CONTROLLER_REASONS, type Reason, TerminalError } from './errors.ts';
 export { PUBLISHED_AT_ANNOTATION, REVISION_ANNOTATION, SENDER_LABEL } from './kube.ts';
+export { type ClusterAccess, loadClusterAccess } from './kubeconfig.ts';
 export { ExponentialRateLimiter, type RateLimiter } from './rate-limiter.ts';
 export { REQUESTED_AT } from './sync.ts';
 export type { ProbeFn, ReconcileResult } from './types.ts';

@@ -2,15 +2,15 @@
  * A small JSON client for the Kubernetes API on one keep-alive HTTPS agent.
  *
  * client-node 2.x builds a new HTTP agent (so a new TCP and TLS connection) for every request; a
- * controller that writes thousands of statuses must reuse connections. The kubeconfig (file,
- * in-cluster, exec plugins, token files that rotate) is still read by client-node's `KubeConfig`.
+ * controller that writes thousands of statuses must reuse connections. Where the server is and how
+ * to authenticate comes from `kubeconfig.ts`.
  *
  * @module
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createInterface } from 'node:readline';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from './kubeconfig.ts';
 
 /** An error status from the API server (or a transport failure, `status` 0). */
 export class KubeApiError extends Error {
@@ -42,40 +42,28 @@ const HEADER_TTL_MS = 30_000;
 /** JSON requests and line streams against the API server of a kubeconfig. */
 export class KubeRest {
   readonly server: URL;
-  readonly #kc: KubeConfig;
+  readonly #access: ClusterAccess;
   readonly #agent: HttpAgent;
-  readonly #tls: Pick<RequestOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>;
   #headers?: { at: number; value: Record<string, string> };
 
-  constructor(kc: KubeConfig) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster');
-    this.#kc = kc;
-    this.server = new URL(cluster.server);
-    this.#tls = {};
-    const https = this.server.protocol === 'https:';
-    this.#agent = https
-      ? new HttpsAgent({ keepAlive: true, maxSockets: 32 })
-      : new HttpAgent({ keepAlive: true, maxSockets: 32 });
+  constructor(access: ClusterAccess) {
+    this.#access = access;
+    this.server = access.server;
+    const opts = { keepAlive: true, maxSockets: 32 };
+    this.#agent =
+      this.server.protocol === 'https:' ? new HttpsAgent({ ...opts, ...access.tls }) : new HttpAgent(opts);
   }
 
-  /** Reads TLS material and auth headers once; call before the first request. */
+  /** Reads the auth headers once, so a bad token file fails at start rather than at the first call. */
   async init(): Promise<this> {
-    const opts: RequestOptions & { headers?: Record<string, string> } = {};
-    await this.#kc.applyToHTTPSOptions(opts);
-    for (const k of ['ca', 'cert', 'key', 'rejectUnauthorized', 'servername'] as const) {
-      if (opts[k] !== undefined) (this.#tls as Record<string, unknown>)[k] = opts[k];
-    }
-    this.#headers = { at: Date.now(), value: { ...(opts.headers ?? {}) } };
+    await this.#authHeaders();
     return this;
   }
 
   async #authHeaders(): Promise<Record<string, string>> {
     if (this.#headers && Date.now() - this.#headers.at < HEADER_TTL_MS) return this.#headers.value;
     // Token files (in-cluster, bound service-account tokens) rotate: read them again now and then.
-    const opts: RequestOptions & { headers?: Record<string, string> } = {};
-    await this.#kc.applyToHTTPSOptions(opts);
-    this.#headers = { at: Date.now(), value: { ...(opts.headers ?? {}) } };
+    this.#headers = { at: Date.now(), value: await this.#access.headers() };
     return this.#headers.value;
   }
 
@@ -95,11 +83,7 @@ export class KubeRest {
     }
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<IncomingMessage>((resolve, reject) => {
-      const req = send(
-        url,
-        { method, headers, agent: this.#agent, ...this.#tls, signal: init.signal },
-        resolve,
-      );
+      const req = send(url, { method, headers, agent: this.#agent, signal: init.signal }, resolve);
       req.setTimeout(init.timeoutMs ?? 30_000, () =>
         req.destroy(new KubeApiError(0, 'Timeout', `${method} ${url.pathname}: no answer in time`)),
       );
