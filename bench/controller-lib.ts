@@ -101,7 +101,9 @@ export class ReadyWatcher {
         s.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
       if (ready !== (this.#isReady.get(key) ?? false)) this.ready += ready ? 1 : -1;
       this.#isReady.set(key, ready);
-      this.#waiters = this.#waiters.filter((w) => (this.ready >= w.n ? (w.resolve(), false) : true));
+      const done = this.#waiters.filter((w) => this.ready >= w.n);
+      this.#waiters = this.#waiters.filter((w) => this.ready < w.n);
+      for (const w of done) w.resolve();
     });
   }
 
@@ -129,11 +131,21 @@ export interface ControllerChild {
   stop(): Promise<void>;
 }
 
+/**
+ * V8 flags for the controller process (BENCH_NODE_FLAGS, space-separated). Default: a 2 MB
+ * young-generation semi-space, as docs/controller.md recommends for the Deployment (V8's default
+ * grows it to 64 MB under a burst of watch events, and RSS with it).
+ */
+export const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=2')
+  .split(' ')
+  .filter(Boolean);
+
 /** Starts `mailroom controller` against `kubeconfig` (info logs are read for the start line, then dropped). */
 export async function startController(kubeconfig: string, extra: string[] = []): Promise<ControllerChild> {
   const child = spawn(
     process.execPath,
     [
+      ...nodeFlags,
       join(root, 'test/support/controller-main.ts'),
       'controller',
       '--kubeconfig',

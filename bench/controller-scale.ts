@@ -8,7 +8,8 @@
  * 3. Idle 60 s: status writes (controller metric) and status updates seen by a watch: target 0.
  * 4. RSS of the controller process with 10,000 EmailSenders and 10,000 unrelated Secrets: < 200 MB.
  *
- * Env: BENCH_SENDERS (1000), BENCH_IDLE_S (60), BENCH_SCALE_SENDERS (10000), BENCH_NOISE_SECRETS (10000).
+ * Env: BENCH_SENDERS (1000), BENCH_IDLE_S (60), BENCH_SCALE_SENDERS (10000), BENCH_NOISE_SECRETS (10000),
+ * BENCH_NODE_FLAGS (V8 flags of the controller; default --max-semi-space-size=2).
  * Prints figures, not pass/fail.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +18,7 @@ import { createTestPki, startSmtpServer, type TestSmtpServer } from '../test/sup
 import {
   createSecret,
   createSenders,
+  nodeFlags,
   pool,
   ReadyWatcher,
   restFor,
@@ -98,6 +100,8 @@ try {
     });
   }
   const controller = await startController(cp.kubeconfigPath, ['--no-deliverability']);
+  await sleep(1000);
+  figures.rssAtStartMb = Math.round(controller.rssMb());
   const watcher = new ReadyWatcher(rest, 'bench');
   await watcher.start();
   log(`controller: ${N} creates over ${ENDPOINTS} endpoints, until all Ready`);
@@ -145,7 +149,11 @@ try {
   global.gc?.();
   figures.rssAt10kMb = Math.round(controller.rssMb());
   figures.probesAt10k = await controller.metric('mailroom_probes_total');
-  figures.heapUsedMb = Math.round((await controller.metric('nodejs_heap_size_used_bytes')) / 2 ** 20);
+  const mb = async (name: string) => Math.round((await controller.metric(name)) / 2 ** 20);
+  figures.heapUsedMb = await mb('nodejs_heap_size_used_bytes');
+  figures.heapTotalMb = await mb('nodejs_heap_size_total_bytes');
+  figures.externalMb = await mb('nodejs_external_memory_bytes');
+  figures.apiErrors = await controller.metric('mailroom_controller_reconcile_errors_total');
   await watcher.stop();
   await controller.stop();
   rest.close();
@@ -161,6 +169,7 @@ try {
       `${figures.idleStatusWrites} / ${figures.idleStatusUpdatesSeen}`,
       '0',
     ],
+    ['controller RSS at start (no objects)', `${figures.rssAtStartMb} MB`, ''],
     [`controller RSS with ${N} senders`, `${figures.rssAt1kMb} MB`, ''],
     [
       `${SCALE} senders + ${NOISE} unrelated Secrets: all Ready after`,
@@ -168,11 +177,16 @@ try {
       '',
     ],
     [`controller RSS with ${SCALE} senders + ${NOISE} Secrets`, `${figures.rssAt10kMb} MB`, '< 200 MB'],
+    [
+      '  of which V8 heap used / total, external',
+      `${figures.heapUsedMb} / ${figures.heapTotalMb}, ${figures.externalMb} MB`,
+      '',
+    ],
     [`probes for ${SCALE} senders`, String(figures.probesAt10k), `≤ ${ENDPOINTS} per interval`],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   console.log(
-    `\ncontroller-scale (kube-apiserver ${(await cp.server) && 'local'}, ${ENDPOINTS} smtp-server endpoints)\n`,
+    `\ncontroller-scale: local kube-apiserver, ${ENDPOINTS} smtp-server endpoints, controller node flags: ${nodeFlags.join(' ') || 'none'}\n`,
   );
   for (const [what, value, target] of rows)
     console.log(`${what.padEnd(w)}  ${value.padStart(10)}  ${target ? `target ${target}` : ''}`);

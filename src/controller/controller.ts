@@ -118,7 +118,14 @@ export class Controller {
       secretVersion: (ns, name) => this.secrets.get(ns, name)?.metadata.resourceVersion,
     });
     const clock = opts.clock ?? systemClock;
-    this.#events = new EventRecorder((s, note) => kube.createEvent(s, note, this.identity, clock.now()), log);
+    // Two at a time: events trail a burst rather than slow the status writes that matter more.
+    this.#events = new EventRecorder(
+      (s, note) => kube.createEvent(s, note, this.identity, clock.now()),
+      log,
+      {
+        concurrency: 2,
+      },
+    );
     const m = this.metrics;
     const probe: ProbeFn = async (endpoint, o) => {
       const result = await opts.probe(endpoint, o);

@@ -45,7 +45,30 @@ export function secretTransform(raw: unknown): SecretMeta {
   };
 }
 
-/** Drops managedFields and the last-applied annotation; keeps spec and status. */
+const pool = new Map<string, string>();
+const POOL_MAX = 50_000;
+
+/**
+ * One copy of each short string: thousands of senders share endpoints, probe facts, messages and
+ * defaults, and JSON parsing gives each its own copy. Bounded: past {@link POOL_MAX} distinct
+ * strings, new ones are kept as they come.
+ */
+function intern<T>(value: T, depth = 0): T {
+  if (typeof value === 'string') {
+    if (value.length > 256) return value;
+    const hit = pool.get(value);
+    if (hit !== undefined) return hit as T;
+    if (pool.size < POOL_MAX) pool.set(value, value);
+    return value;
+  }
+  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => intern(v, depth + 1)) as T;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = intern(v, depth + 1);
+  return out as T;
+}
+
+/** Drops managedFields and the last-applied annotation; keeps spec and status (strings shared). */
 export function senderTransform(raw: unknown): EmailSender {
   const s = raw as EmailSender & { metadata: { managedFields?: unknown } };
   const { managedFields: _mf, ...metadata } = s.metadata;
@@ -53,11 +76,11 @@ export function senderTransform(raw: unknown): EmailSender {
     const { [LAST_APPLIED]: _la, ...rest } = metadata.annotations;
     metadata.annotations = rest;
   }
-  return {
+  return intern({
     apiVersion: s.apiVersion,
     kind: s.kind,
     metadata,
     spec: s.spec,
     ...(s.status ? { status: s.status } : {}),
-  };
+  });
 }

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { secretTransform, senderTransform } from './transforms.ts';
+
+test('Secrets keep no data, no foreign annotations (last-applied holds the data), only mailroom.dev ones', () => {
+  const s = secretTransform({
+    metadata: {
+      name: 'smtp',
+      namespace: 'mail',
+      resourceVersion: '7',
+      annotations: {
+        'kubectl.kubernetes.io/last-applied-configuration': '{"stringData":{"uri":"smtp://u:p@h/"}}',
+        'mailroom.dev/revision': 'abc',
+      },
+      labels: { app: 'x', 'mailroom.dev/sender': 'identity' },
+    },
+    data: { uri: 'c210cDovL3U6cEBoLw==' },
+  });
+  assert.deepEqual(s, {
+    metadata: {
+      name: 'smtp',
+      namespace: 'mail',
+      resourceVersion: '7',
+      labels: { 'mailroom.dev/sender': 'identity' },
+      annotations: { 'mailroom.dev/revision': 'abc' },
+    },
+  });
+});
+
+test('EmailSenders drop managedFields and last-applied; equal strings are shared', () => {
+  const raw = (name: string) =>
+    JSON.parse(
+      JSON.stringify({
+        apiVersion: 'mailroom.dev/v1alpha1',
+        kind: 'EmailSender',
+        metadata: {
+          name,
+          namespace: 'mail',
+          managedFields: [{ manager: 'kubectl' }],
+          annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}', keep: 'me' },
+        },
+        spec: { from: { address: 'no-reply@example.com' } },
+        status: { endpoint: 'smtp.example.com:587' },
+      }),
+    );
+  const a = senderTransform(raw('a'));
+  const b = senderTransform(raw('b'));
+  assert.equal('managedFields' in a.metadata, false);
+  assert.deepEqual(a.metadata.annotations, { keep: 'me' });
+  assert.equal(a.status?.endpoint, 'smtp.example.com:587');
+  assert.equal(a.spec.from.address, b.spec.from.address);
+});
