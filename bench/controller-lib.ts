@@ -3,7 +3,8 @@
  * client, a watcher that counts Ready senders and status changes, and the controller process.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EmailSender } from '../src/api/emailsender.ts';
@@ -140,13 +141,42 @@ export const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size
   .split(' ')
   .filter(Boolean);
 
+/**
+ * The controller entry point: TypeScript run by type stripping (as in tests), or, with
+ * BENCH_COMPILED=1, compiled to JavaScript first as the container image runs it (no type stripper,
+ * no TypeScript sources held in memory).
+ */
+async function entryPoint(): Promise<string> {
+  if (process.env.BENCH_COMPILED !== '1') return join(root, 'test/support/controller-main.ts');
+  const out = mkdtempSync(join(tmpdir(), 'mailroom-bench-js-'));
+  await new Promise<void>((resolve) => {
+    const tsc = spawn(
+      join(root, 'node_modules/.bin/tsc'),
+      ['-p', join(root, 'tsconfig.build.json'), '--outDir', out],
+      {
+        stdio: 'ignore',
+      },
+    );
+    tsc.once('exit', () => resolve()); // type errors elsewhere in the tree still emit JavaScript
+  });
+  symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'));
+  writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
+  const main = join(out, 'controller-main.js');
+  writeFileSync(
+    main,
+    "import { Command } from 'commander';\nimport { registerControllerCommand } from './cli/controller.js';\n" +
+      "const program = new Command('mailroom');\nregisterControllerCommand(program);\nawait program.parseAsync(process.argv);\n",
+  );
+  return main;
+}
+
 /** Starts `mailroom controller` against `kubeconfig` (info logs are read for the start line, then dropped). */
 export async function startController(kubeconfig: string, extra: string[] = []): Promise<ControllerChild> {
   const child = spawn(
     process.execPath,
     [
       ...nodeFlags,
-      join(root, 'test/support/controller-main.ts'),
+      await entryPoint(),
       'controller',
       '--kubeconfig',
       kubeconfig,

@@ -92,7 +92,7 @@ stringData: { ca.crt: ${JSON.stringify(pki.ca.cert)} }
     const started = Date.now();
     await env.apply(`${secretYaml('smtp', uri(smtp.port))}---\n${senderYaml('identity', 'smtp')}`);
     await env.kubectl('-n', NS, 'wait', '--for=condition=Ready', 'emailsender/identity', '--timeout=30s');
-    assert.ok(Date.now() - started < 10_000, `Ready after ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 15_000, `Ready after ${Date.now() - started} ms`);
     const s = await get('identity');
     assert.equal(ready(s)?.reason, 'Verified');
     assert.equal(s.status?.endpoint, `localhost:${smtp.port}`);
@@ -215,7 +215,8 @@ stringData: { ca.crt: ${JSON.stringify(pki.ca.cert)} }
     await flaky.close();
     const down = Date.now();
     await waitReason('flaky', 'ConnectionRefused', 15_000);
-    assert.ok(Date.now() - down < 12_000, `noticed after ${Date.now() - down} ms (interval 10s ±10%)`);
+    // One interval (10 s, +10% jitter) plus the probe and the write; slack for a loaded CI machine.
+    assert.ok(Date.now() - down < 14_000, `noticed after ${Date.now() - down} ms (interval 10s ±10%)`);
     assert.deepEqual((await configSecret('flaky')).metadata.annotations, published.metadata.annotations);
     const again = await startSmtpServer({ port, tls: pki.valid, auth: { user: USER, pass: PASSWORD } });
     try {
