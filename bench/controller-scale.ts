@@ -146,7 +146,9 @@ try {
   await watcher.until(SCALE);
   figures.scaleReadyMs = Math.round(performance.now() - t2);
   await sleep(3000);
-  global.gc?.();
+  figures.rssAt10kBurstMb = Math.round(controller.rssMb());
+  // Settled: the event backlog of the burst drained, caches are what is left.
+  await sleep(30_000);
   figures.rssAt10kMb = Math.round(controller.rssMb());
   figures.probesAt10k = await controller.metric('mailroom_probes_total');
   const mb = async (name: string) => Math.round((await controller.metric(name)) / 2 ** 20);
@@ -176,7 +178,16 @@ try {
       secs(figures.scaleReadyMs as number),
       '',
     ],
-    [`controller RSS with ${SCALE} senders + ${NOISE} Secrets`, `${figures.rssAt10kMb} MB`, '< 200 MB'],
+    [
+      `controller RSS with ${SCALE} senders + ${NOISE} Secrets, 3 s after the burst`,
+      `${figures.rssAt10kBurstMb} MB`,
+      '',
+    ],
+    [
+      `controller RSS with ${SCALE} senders + ${NOISE} Secrets, settled (30 s)`,
+      `${figures.rssAt10kMb} MB`,
+      '< 200 MB',
+    ],
     [
       '  of which V8 heap used / total, external',
       `${figures.heapUsedMb} / ${figures.heapTotalMb}, ${figures.externalMb} MB`,

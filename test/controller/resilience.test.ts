@@ -161,6 +161,26 @@ spec:
     }
   });
 
+  test('sharding: --label-selector and --namespace limit what a controller touches', async () => {
+    await env.kubectl('create', 'namespace', 'other');
+    await env.apply(`${secret('smtp-shard', uri())}---\n${senders(['shard-a', 'shard-b'], 'smtp-shard')}`);
+    await env.kubectl('-n', NS, 'label', 'emailsender/shard-a', 'shard=a');
+    await env.kubectl('-n', NS, 'label', 'emailsender/shard-b', 'shard=b');
+    await env.apply(senders(['elsewhere']).replaceAll(`namespace: ${NS}`, 'namespace: other'));
+    const c = await env.startController(['--label-selector', 'shard=a', '--namespace', NS]);
+    try {
+      await allReason(['shard-a'], 'Verified');
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal((await reasons())['shard-b'], 'stale', 'other shard untouched');
+      const other = JSON.parse(
+        await env.kubectl('-n', 'other', 'get', 'emailsender', 'elsewhere', '-o', 'json'),
+      );
+      assert.equal(other.status, undefined, 'other namespace untouched');
+    } finally {
+      await c.stop();
+    }
+  });
+
   test('no log line, event or status of this suite holds the password', async () => {
     const everything = [
       env.allLines.join('\n'),
