@@ -86,6 +86,8 @@ export async function startUpstream(o: UpstreamOptions = {}): Promise<Upstream> 
     authOptional: !o.auth,
     allowInsecureAuth: mode === 'none',
     logger: false,
+    // smtp-server asks DNS for the client's name by default: pointless on loopback, and it leaves the host.
+    disableReverseLookup: true,
     maxClients: 500,
     closeTimeout: 500,
     onAuth(auth, _s, cb) {
