@@ -85,7 +85,8 @@ export async function startDeliverabilityDns(): Promise<DeliverabilityDns> {
     [`_dmarc.${DOMAINS.notAligned}`]: 'v=DMARC1; p=quarantine',
     ...dkim(OTHER_SIGNER),
   };
-  const dns = await startDnsmasq({ [SMTP_HOST]: SMTP_IP }, { txt, local: ['test'] });
+  // localhost too: e2e tests reach their SMTP servers by that name, and the check resolves it here.
+  const dns = await startDnsmasq({ [SMTP_HOST]: SMTP_IP, localhost: SMTP_IP }, { txt, local: ['test'] });
   return { ...dns, signingKey: signing.privateKeyPem, otherKey: other.privateKeyPem };
 }
 
