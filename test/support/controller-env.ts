@@ -121,6 +121,8 @@ export async function startControllerEnv(): Promise<ControllerEnv> {
           '127.0.0.1:0',
           '--log-level',
           'debug',
+          // Deliverability asks DNS about the From domain: only through a test DNS server on loopback.
+          ...(extra.includes('--dns-server') ? [] : ['--no-deliverability']),
           ...extra,
         ],
         { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'debug' } },
