@@ -30,14 +30,14 @@ test('SIGTERM triggers the shutdown', async () => {
   const exits: number[] = [];
   const done = new Promise<void>((resolve) => {
     onShutdown(async () => {}, {
-      signals: ['SIGUSR2'],
+      signals: ['SIGTERM'],
       exit: (c) => {
         exits.push(c);
         resolve();
       },
     });
   });
-  process.kill(process.pid, 'SIGUSR2');
+  process.kill(process.pid, 'SIGTERM');
   await done;
   assert.deepEqual(exits, [0]);
 });
