@@ -9,7 +9,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../api/duration.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { DEFAULT_CONFIG_NAME, DEFAULT_IMAGE, DEFAULT_SERVICE_NAME, DEFAULT_TLS_SECRET } from './constants.ts';
-import { startWebhook, type Webhook } from './index.ts';
+import type { Webhook } from './index.ts';
 
 /** The webhook's flags, after parsing (commander's camelCase names). */
 export interface WebhookFlags {
@@ -89,6 +89,9 @@ export async function startWebhookFromFlags(
   ctx: { kubeConfig: KubeConfig; log: Logger; namespace: string },
 ): Promise<Webhook | undefined> {
   if (!flags.webhookListen) return undefined;
+  // Loaded only when the webhook is on: it pulls in @kubernetes/client-node (tens of MB of heap)
+  // that a controller without the webhook never needs.
+  const { startWebhook } = await import('./index.ts');
   return startWebhook({
     kubeConfig: ctx.kubeConfig,
     log: ctx.log,
