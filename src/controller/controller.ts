@@ -33,7 +33,7 @@ import type { RateLimiter } from './rate-limiter.ts';
 import { SecretIndex } from './secret-index.ts';
 import { createReconciler, REQUESTED_AT } from './sync.ts';
 import { METADATA_ONLY, type SecretMeta, secretTransform, senderTransform } from './transforms.ts';
-import type { ProbeFn, StepDeps } from './types.ts';
+import type { ProbeFn, ReconcileResult, StepDeps } from './types.ts';
 
 /** Options of {@link Controller}. */
 export interface ControllerOptions {
@@ -84,7 +84,7 @@ export class Controller {
   readonly #events: EventRecorder;
   readonly #elector?: LeaderElector;
   readonly #workers: Promise<void>[] = [];
-  readonly #reconcile: (key: string) => Promise<{ requeueAfterMs?: number }>;
+  readonly #reconcile: (key: string) => Promise<ReconcileResult>;
   #stopped = false;
   #gauges?: NodeJS.Timeout;
 
@@ -257,6 +257,8 @@ export class Controller {
         const result = await this.#reconcile(key);
         this.queue.forget(key);
         if (result.requeueAfterMs) this.queue.addAfter(key, result.requeueAfterMs);
+        // Work that outlived the reconcile (a slow DNS check) brings the key back when done.
+        result.requeueWhen?.then((again) => again && this.queue.add(key));
       } catch (err) {
         if (err instanceof TerminalError) {
           m.reconcileErrors.inc({ kind: 'terminal' });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FakeKube, fakeDeps, scriptedProbe, sender } from '../../test/support/controller-fakes.ts';
 import type { EmailSender, EmailSenderStatus } from '../api/emailsender.ts';
+import { createDeliverabilityChecker } from '../deliverability/checker.ts';
 import { RequeueError } from './errors.ts';
 import { createReconciler, REQUESTED_AT } from './sync.ts';
 
@@ -221,5 +222,49 @@ describe('reconcile', () => {
     assert.ok(t.kube.statusPatches.length >= 2);
     for (const form of [PASSWORD, encodeURIComponent(PASSWORD)])
       assert.equal(everything.includes(form), false);
+  });
+
+  test('DNS never delays Ready: status is written at once, Deliverable lands on the follow-up (issue 7)', {
+    timeout: 5000,
+  }, async () => {
+    // A DNS server that never answers, until the test lets every query time out.
+    const held: Array<() => void> = [];
+    const resolver = () =>
+      new Promise<unknown[]>((_resolve, reject) =>
+        held.push(() => reject(Object.assign(new Error('query ETIMEOUT'), { code: 'ETIMEOUT' }))),
+      );
+    const t = setup();
+    t.deps.checkDeliverability = createDeliverabilityChecker({ resolver, clock: t.clock });
+    t.deps.deliverabilityWaitMs = 20;
+    const reconcile = createReconciler(t.deps);
+    t.kube.setSecret('mail', 'smtp', { uri: URI });
+    const s = sender('quiet');
+    t.put(s);
+    const first = await reconcile('mail/quiet');
+    assert.equal(t.kube.statusPatches.length, 1, 'written without waiting for DNS');
+    s.status = t.kube.statusPatches[0]!.status as EmailSenderStatus;
+    assert.equal(cond(s, 'Ready')?.status, 'True');
+    assert.equal(cond(s, 'Deliverable'), undefined, 'no Deliverable while the check runs');
+    assert.ok(first.requeueAfterMs! >= 540_000, 'the timed requeue is kept');
+    assert.ok(first.requeueWhen, 'asks to be reconciled when the check is done');
+    assert.ok(held.length > 0, 'the check is running');
+
+    // The resolver settles: the reconcile it asks for writes Deliverable, without a second probe.
+    while (held.length) held.shift()!();
+    assert.equal(await first.requeueWhen, true);
+    const second = await t.run(s);
+    assert.equal(second.requeueWhen, undefined);
+    assert.equal(t.kube.statusPatches.length, 2);
+    assert.equal(cond(s, 'Deliverable')?.status, 'Unknown');
+    assert.equal(cond(s, 'Deliverable')?.reason, 'DNSLookupFailed');
+    assert.equal(cond(s, 'Ready')?.status, 'True');
+    assert.equal(t.probe.calls.length, 1, 'the probe result is shared');
+    assert.equal(held.length, 0, 'the report is reused, DNS not asked again');
+
+    // A later check that hangs again keeps the previous Deliverable meanwhile.
+    t.clock.advance(400_000);
+    await t.run(s);
+    assert.equal(cond(s, 'Deliverable')?.reason, 'DNSLookupFailed');
+    while (held.length) held.shift()!();
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The reconciler: runs the steps in order for one EmailSender, computes the desired status with a
  * pure function and writes it once, only if it changed. It never sees the queue: it returns
- * `{ requeueAfterMs }` or throws (see {@link ReconcileResult}).
+ * `{ requeueAfterMs, requeueWhen }` or throws (see {@link ReconcileResult}).
  *
  * @module
  */
@@ -40,6 +40,25 @@ export interface ReconcilerDeps extends StepDeps {
    * Default 1000 ms; fast (or shared) probes then cost no extra write.
    */
   progressDelayMs?: number;
+  /**
+   * How long the status write waits for a deliverability check still running once the probe is
+   * done. Default 250 ms. A check not done by then lands on a follow-up reconcile
+   * ({@link ReconcileResult.requeueWhen}): `Ready` never waits on DNS.
+   */
+  deliverabilityWaitMs?: number;
+}
+
+/** `promise`'s value if it settles within `ms`, else undefined (it keeps running). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise.then((value) => ({ value })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function redactDeep<T>(value: T, secrets: ReadonlyArray<string | undefined>): T {
@@ -119,8 +138,16 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
       await progress;
     }
     if (state.probe) deps.observer?.probe?.(state.probe.reason, state.probe.durationMs, !!state.probeShared);
-    // Started before the probe, ran beside it; it never rejects and never changes `outcome`.
-    const deliverability = await state.deliverability;
+    // Started before the probe, ran beside it; it never rejects and never changes `outcome`, and
+    // it never holds up the status write: a check not done within a short wait (a DNS server that
+    // does not answer) keeps running, Deliverable keeps its previous value, and the key is
+    // reconciled again when the check is done (its report kept by the checker, the probe's by the
+    // probe cache, so the follow-up repeats neither).
+    const check = state.deliverability;
+    const settled = check && (await within(check, deps.deliverabilityWaitMs ?? 250));
+    const deliverability = settled?.value;
+    // A failed check yields no report and is not kept: requeueing on it could loop.
+    const requeueWhen = check && !settled ? check.then((r) => r !== undefined) : undefined;
     const deliverabilityNote = deliverability && deliverabilityEvent(prev, deliverability);
     if (deliverabilityNote) state.notes.push(deliverabilityNote);
     if (!outcome) {
@@ -170,9 +197,11 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     for (const note of state.notes) deps.recordEvent(sender, redactDeep(note, secrets()));
 
     const intervalMs = parseDuration(state.spec?.probe.interval ?? '10m') ?? 600_000;
-    if (outcome.kind === 'ready') return { requeueAfterMs: jittered(intervalMs) };
+    const late = requeueWhen ? { requeueWhen } : {};
+    if (outcome.kind === 'ready') return { requeueAfterMs: jittered(intervalMs), ...late };
+    // A failed probe is retried with backoff anyway; the report is there for the retry.
     if (outcome.kind === 'retry')
       throw new RequeueError(outcome.reason, redactSecrets(outcome.message, secrets()), intervalMs);
-    return {};
+    return late;
   };
 }

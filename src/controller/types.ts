@@ -105,7 +105,10 @@ export interface ReconcileState {
   /** When the probe finished (shared results share it). */
   probeAt?: Date;
   published?: PublishedConfig;
-  /** The deliverability check, started before the probe and run beside it; never rejects. */
+  /**
+   * The deliverability check, started before the probe and run beside it; never rejects. Resolves
+   * to undefined when the check failed (a `DeliverabilityCheckFailed` note says why).
+   */
   deliverability?: Promise<DeliverabilityReport | undefined>;
   /** Events to record besides Ready transitions. */
   notes: EventNote[];
@@ -121,4 +124,10 @@ export type Step = (state: ReconcileState, deps: StepDeps) => Promise<void>;
  */
 export interface ReconcileResult {
   requeueAfterMs?: number;
+  /**
+   * Work still running after the status write (a slow deliverability check): when it resolves to
+   * `true`, reconcile the key again at once, so its result lands without waiting for the timed
+   * requeue (which the follow-up reconcile then sets anew). Never rejects.
+   */
+  requeueWhen?: Promise<boolean>;
 }

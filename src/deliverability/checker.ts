@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { checkDeliverability, type DeliverabilityInput, type DeliverabilityReport } from './check.ts';
-import { createDnsResolver, type DnsResolverOptions } from './resolver.ts';
+import { createDnsResolver, type DnsResolver, type DnsResolverOptions } from './resolver.ts';
 
 /** What the controller asks: the check for one sender, reusing a recent report when allowed. */
 export type DeliverabilityChecker = (
@@ -20,6 +20,8 @@ export type DeliverabilityChecker = (
 export interface CheckerOptions extends DnsResolverOptions {
   /** Clock for report ages (and report times). */
   clock?: { now(): Date };
+  /** The resolver to ask instead of a caching one on `servers` (tests). */
+  resolver?: DnsResolver;
 }
 
 /**
@@ -31,7 +33,8 @@ export interface CheckerOptions extends DnsResolverOptions {
  */
 export function createDeliverabilityChecker(opts: CheckerOptions = {}): DeliverabilityChecker {
   const clock = opts.clock ?? { now: () => new Date() };
-  const resolver = createDnsResolver({ timeoutMs: 2000, ...opts, now: () => clock.now().getTime() });
+  const resolver =
+    opts.resolver ?? createDnsResolver({ timeoutMs: 2000, ...opts, now: () => clock.now().getTime() });
   const reports = new Map<
     string,
     { fingerprint: string; at: number; report: Promise<DeliverabilityReport> }
@@ -45,9 +48,17 @@ export function createDeliverabilityChecker(opts: CheckerOptions = {}): Delivera
     const hit = reports.get(senderKey);
     if (hit && !force && hit.fingerprint === fingerprint && now - hit.at < maxAgeMs) return hit.report;
     const report = checkDeliverability({ ...input, resolver, now: () => clock.now() });
-    reports.set(senderKey, { fingerprint, at: now, report });
-    // A failed check (a key that cannot sign) is not kept: the next reconcile tries again.
-    report.catch(() => reports.get(senderKey)?.report === report && reports.delete(senderKey));
+    const entry = { fingerprint, at: now, report };
+    reports.set(senderKey, entry);
+    report.then(
+      // A report's age counts from when it is done (as the probe cache's does), so the reconcile
+      // that a slow check triggers when done reuses it rather than starting another.
+      () => {
+        entry.at = clock.now().getTime();
+      },
+      // A failed check (a key that cannot sign) is not kept: the next reconcile tries again.
+      () => reports.get(senderKey) === entry && reports.delete(senderKey),
+    );
     // Forget senders not checked for a day (deleted ones).
     for (const [k, v] of reports) if (now - v.at > 86_400_000) reports.delete(k);
     return report;

@@ -2,7 +2,9 @@
  * Step 2b: start the deliverability check (SPF, DKIM, DMARC of the From domain) for the
  * `Deliverable` condition. It runs beside the probe and never fails the reconcile: `Ready` says
  * whether the server takes mail, `Deliverable` whether receivers will, and a DNS outage must not
- * turn a working sender not-Ready. `sync.ts` awaits the result before computing status.
+ * turn a working sender not-Ready, nor delay it: `sync.ts` waits for the result only briefly
+ * (`deliverabilityWaitMs`); a check still running then lands on a follow-up reconcile, the report
+ * kept by the checker per sender, while `Deliverable` keeps its previous value.
  *
  * @module
  */
