@@ -73,7 +73,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-const CLI = fileURLToPath(new URL('./sidecar-cli.ts', import.meta.url));
+// MAILROOM_CLI: another entry point, e.g. the compiled dist/cli/main.js that benches measure.
+const CLI = process.env.MAILROOM_CLI ?? fileURLToPath(new URL('./sidecar-cli.ts', import.meta.url));
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
