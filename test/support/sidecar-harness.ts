@@ -73,8 +73,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-// MAILROOM_CLI: another entry point, e.g. the compiled dist/cli/main.js that benches measure.
-const CLI = process.env.MAILROOM_CLI ?? fileURLToPath(new URL('./sidecar-cli.ts', import.meta.url));
+// MAILROOM_CLI: another entry point, e.g. the compiled dist/cli/main.js that benches measure (read at
+// spawn time: a bench sets it after building).
+const cli = () => process.env.MAILROOM_CLI ?? fileURLToPath(new URL('./sidecar-cli.ts', import.meta.url));
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
@@ -94,7 +95,7 @@ export interface SidecarProcess {
 export async function spawnSidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promise<SidecarProcess> {
   const child = spawn(
     process.execPath,
-    [CLI, 'sidecar', '--smtp-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...args],
+    [cli(), 'sidecar', '--smtp-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...args],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.add(child);
