@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { API_VERSION, fromSchema } from './emailsender.ts';
 
@@ -20,7 +20,7 @@ export const renderedConfigSchema = z.strictObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(RENDERED_CONFIG_KIND),
   sender: z.strictObject({ namespace: z.string(), name: z.string() }),
-  /** Content hash of everything below, so readers can tell configs apart without diffing. */
+  /** Keyed content hash of everything below (see {@link configRevision}). */
   revision: z.string(),
   smtp: z.strictObject({
     /** Full URI with credentials: this file lives only in a Secret. */
@@ -44,12 +44,30 @@ export const renderedConfigSchema = z.strictObject({
 
 export type RenderedConfig = z.infer<typeof renderedConfigSchema>;
 
-/** Computes the revision of a config body: a short SHA-256 of its canonical JSON. */
-export function configRevision(body: Omit<RenderedConfig, 'revision'>): string {
+/**
+ * Computes the revision of a config body: a short HMAC-SHA256 of its canonical JSON, keyed by
+ * `key`. It changes whenever any content changes, a password-only rotation included, so the
+ * controller republishes and the sidecar reloads.
+ *
+ * The revision is public (EmailSender `status.config.revision` and `desiredRevision`, events, the
+ * sidecar's metrics and page), while the body holds the SMTP password and the DKIM private key.
+ * An unkeyed hash would let anyone who reads EmailSenders test password guesses offline against
+ * it (everything else in the body is in the spec or status). So the key must be something those
+ * readers cannot see: the controller uses the `metadata.uid`s of the Secrets the config was read
+ * from (a random UUID that only those who can read the Secret, and so the password, learn). It is
+ * stable across controller restarts (no needless republish) and changes only when a Secret is
+ * recreated, which republishes once. Configs that are never published (the sidecar's flags) may
+ * use a random per-process key.
+ *
+ * @example
+ * const revision = configRevision(body, [uriSecretUid, dkimSecretUid].join('/'));
+ */
+export function configRevision(body: Omit<RenderedConfig, 'revision'>, key: string | Uint8Array): string {
+  if (key.length === 0) throw new Error('configRevision needs a key that readers of the revision cannot see');
   const canonical = JSON.stringify(body, (_k, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
       ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
       : v,
   );
-  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+  return createHmac('sha256', key).update(canonical).digest('hex').slice(0, 16);
 }

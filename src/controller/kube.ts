@@ -8,7 +8,7 @@ import { API_VERSION, type EmailSender, GROUP, KIND, PLURAL, VERSION } from '../
 import { RENDERED_CONFIG_KEY } from '../api/rendered-config.ts';
 import { isConflict, isNotFound, type KubeRest } from './kube-rest.ts';
 import { mergePatch } from './merge-patch.ts';
-import type { ConfigSecret, EventNote, KubeClient } from './types.ts';
+import type { ConfigSecret, EventNote, KubeClient, SecretData } from './types.ts';
 
 /** Annotation on the rendered config Secret: the revision it holds. */
 export const REVISION_ANNOTATION = 'mailroom.dev/revision';
@@ -42,9 +42,8 @@ export interface RestKubeClientOptions {
   cachedSecretTtlMs?: number;
 }
 
-interface CachedSecret {
+interface CachedSecret extends SecretData {
   resourceVersion: string;
-  data: Record<string, string>;
   at: number;
 }
 
@@ -59,7 +58,7 @@ export class RestKubeClient implements KubeClient {
     this.#o = opts;
   }
 
-  async readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+  async readSecret(namespace: string, name: string): Promise<SecretData | undefined> {
     const key = `${namespace}/${name}`;
     const current = this.#o.secretVersion?.(namespace, name);
     const hit = this.#secrets.get(key);
@@ -67,9 +66,9 @@ export class RestKubeClient implements KubeClient {
     const ttl = this.#o.cachedSecretTtlMs ?? 300_000;
     if (hit && current !== undefined && hit.resourceVersion === current && Date.now() - hit.at < ttl) {
       this.#secrets.set(key, hit); // most recently used last
-      return hit.data;
+      return { uid: hit.uid, data: hit.data };
     }
-    let secret: { data?: Record<string, string>; metadata?: { resourceVersion?: string } };
+    let secret: { data?: Record<string, string>; metadata?: { resourceVersion?: string; uid?: string } };
     try {
       secret = await this.#rest.request('GET', secretPath(namespace, name));
     } catch (err) {
@@ -80,14 +79,15 @@ export class RestKubeClient implements KubeClient {
       Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
     );
     const rv = secret.metadata?.resourceVersion;
+    const uid = secret.metadata?.uid ?? '';
     if (this.#o.secretVersion && rv) {
-      this.#secrets.set(key, { resourceVersion: rv, data, at: Date.now() });
+      this.#secrets.set(key, { resourceVersion: rv, uid, data, at: Date.now() });
       for (const oldest of this.#secrets.keys()) {
         if (this.#secrets.size <= (this.#o.maxCachedSecrets ?? 1000)) break;
         this.#secrets.delete(oldest);
       }
     }
-    return data;
+    return { uid, data };
   }
 
   async writeConfigSecret(c: ConfigSecret): Promise<void> {

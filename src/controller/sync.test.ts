@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { FakeKube, fakeDeps, scriptedProbe, sender } from '../../test/support/controller-fakes.ts';
 import type { EmailSender, EmailSenderStatus } from '../api/emailsender.ts';
+import { configRevision } from '../api/rendered-config.ts';
 import { createDeliverabilityChecker } from '../deliverability/checker.ts';
 import { RequeueError } from './errors.ts';
 import { createReconciler, REQUESTED_AT } from './sync.ts';
@@ -266,5 +268,38 @@ describe('reconcile', () => {
     await t.run(s);
     assert.equal(cond(s, 'Deliverable')?.reason, 'DNSLookupFailed');
     while (held.length) held.shift()!();
+  });
+
+  test('a password-only rotation republishes; the public revision does not verify password guesses', async () => {
+    const t = setup();
+    t.kube.setSecret('mail', 'smtp', { uri: URI });
+    const s = sender('identity');
+    await t.run(s);
+    const first = t.kube.configs.get('mail/identity-mailroom')!;
+    assert.equal(s.status?.config?.revision, first.revision);
+
+    t.kube.setSecret('mail', 'smtp', { uri: URI.replace(encodeURIComponent(PASSWORD), 'rotated-pw') });
+    await t.run(s);
+    const second = t.kube.configs.get('mail/identity-mailroom')!;
+    assert.notEqual(second.revision, first.revision, 'new password, new revision');
+    assert.equal(s.status?.config?.revision, second.revision, 'republished');
+
+    // Everything in the published body but the password is in the spec, or is the sender's own
+    // identity: an unkeyed hash of it would let a reader of the status test guesses offline.
+    const { revision, ...body } = JSON.parse(second.body);
+    assert.equal(revision, second.revision);
+    const sorted = JSON.stringify(body, (_k, v: unknown) =>
+      v && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+        : v,
+    );
+    assert.notEqual(
+      createHash('sha256').update(sorted).digest('hex').slice(0, 16),
+      s.status?.config?.revision,
+    );
+    for (const visible of [s.metadata.uid!, 'mail/identity', 'identity-mailroom'])
+      assert.notEqual(configRevision(body, visible), s.status?.config?.revision);
+    // Keyed by the uid of the Secret the URI came from, which only readers of that Secret see.
+    assert.equal(configRevision(body, t.kube.uids.get('mail/smtp')!), s.status?.config?.revision);
   });
 });

@@ -53,10 +53,18 @@ export interface ConfigSecret {
   body: string;
 }
 
+/** A Secret as the reconciler reads it. */
+export interface SecretData {
+  /** `metadata.uid`: the key of the config revision (see `configRevision`). */
+  uid: string;
+  /** The decoded (UTF-8) data. */
+  data: Record<string, string>;
+}
+
 /** What the reconciler needs from the API server; the real one wraps client-node, tests use a fake. */
 export interface KubeClient {
-  /** The decoded (UTF-8) data of a Secret, or undefined when it does not exist. */
-  readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /** A Secret's uid and decoded data, or undefined when it does not exist. */
+  readSecret(namespace: string, name: string): Promise<SecretData | undefined>;
   /** Creates the rendered config Secret, or replaces it when it exists. */
   writeConfigSecret(secret: ConfigSecret): Promise<void>;
   /**
@@ -97,6 +105,8 @@ export interface ReconcileState {
   ca?: string;
   /** PEM private key from spec.dkim.privateKeySecretRef. */
   dkimKey?: string;
+  /** `metadata.uid` of each Secret read, in step order: the key of the config revision. */
+  secretUids?: string[];
   parsed?: ParsedUri;
   desired?: RenderedConfig;
   probe?: ProbeResult;

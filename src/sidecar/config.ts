@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { API_VERSION, RESERVED_HEADERS } from '../api/emailsender.ts';
 import {
@@ -118,6 +119,13 @@ export interface FlagConfig {
   ratePerSecond?: number;
 }
 
+/**
+ * The revision key of configs built from flags: random per process. They are never published, so
+ * their revision need only tell configs apart within one process; a random key keeps the revision
+ * (on the status page and in metrics) from letting anyone test password guesses against it.
+ */
+const FLAGS_REVISION_KEY = randomBytes(32);
+
 /** Builds and validates a config from flags, as if the controller had rendered it. */
 export function configFromFlags(f: FlagConfig, source = 'flags'): ActiveConfig {
   const smtp: RenderedConfig['smtp'] = { uri: f.uri.trim() };
@@ -138,5 +146,5 @@ export function configFromFlags(f: FlagConfig, source = 'flags'): ActiveConfig {
       ratePerSecond: f.ratePerSecond ?? DEFAULT_DELIVERY.ratePerSecond,
     },
   } as Omit<RenderedConfig, 'revision'>;
-  return activate({ ...body, revision: configRevision(body) }, source);
+  return activate({ ...body, revision: configRevision(body, FLAGS_REVISION_KEY) }, source);
 }

@@ -26,6 +26,9 @@ import {
 import { testSidecar } from '../support/sidecar-harness.ts';
 import { startUpstream, tempDir, type Upstream, waitFor } from '../support/sidecar-upstream.ts';
 
+/** Stands in for the uid of the Secret the controller would have read the config from. */
+const TEST_REVISION_KEY = 'uid-of-the-smtp-secret';
+
 let dns: DeliverabilityDns;
 let upstream: Upstream;
 const sidecars: Sidecar[] = [];
@@ -57,7 +60,7 @@ async function sidecarFor(from: string, signAs: string): Promise<Sidecar> {
     delivery: { maxAttempts: 3, maxBackoffMs: 1000, ratePerSecond: 0 },
   };
   const path = join(tmp.dir, 'config.json');
-  writeFileSync(path, JSON.stringify({ ...body, revision: configRevision(body) }));
+  writeFileSync(path, JSON.stringify({ ...body, revision: configRevision(body, TEST_REVISION_KEY) }));
   const sc = await testSidecar(join(tmp.dir, 'data'), { path });
   sidecars.push(sc);
   return sc;

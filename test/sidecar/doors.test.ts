@@ -16,6 +16,9 @@ import type { MessageView } from '../../src/sidecar/types.ts';
 import { getMessage, post, simple, testSidecar } from '../support/sidecar-harness.ts';
 import { startUpstream, tempDir, type Upstream, waitFor } from '../support/sidecar-upstream.ts';
 
+/** Stands in for the uid of the Secret the controller would have read the config from. */
+const TEST_REVISION_KEY = 'uid-of-the-smtp-secret';
+
 /** Runs swaks against the door. Async: the sidecar under test runs in this very process. */
 function swaks(port: number, args: string[]): Promise<{ status: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -302,7 +305,7 @@ describe('before a config exists', () => {
       mkdirSync(join(mount, '..2026_01'), { recursive: true });
       writeFileSync(
         join(mount, '..2026_01', 'config.json'),
-        JSON.stringify({ ...body, revision: configRevision(body) }),
+        JSON.stringify({ ...body, revision: configRevision(body, TEST_REVISION_KEY) }),
       );
       symlinkSync('..2026_01', join(mount, '..data'));
       symlinkSync('..data/config.json', join(mount, 'config.json'));

@@ -12,6 +12,9 @@ import { configFromFlags } from '../../src/sidecar/config.ts';
 import { post, testSidecar } from '../support/sidecar-harness.ts';
 import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
+/** Stands in for the uid of the Secret the controller would have read the config from. */
+const TEST_REVISION_KEY = 'uid-of-the-smtp-secret';
+
 const cleanups: Array<() => unknown> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
@@ -24,7 +27,7 @@ function rendered(port: number, tag: string): RenderedConfig {
     fromName: `Sender ${tag}`,
     headers: { 'X-Config': tag },
   }).config;
-  return { ...body, revision: configRevision(body) };
+  return { ...body, revision: configRevision(body, TEST_REVISION_KEY) };
 }
 
 let generation = 0;

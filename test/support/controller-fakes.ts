@@ -2,6 +2,7 @@
  * Fakes for reconciler unit tests: an in-memory API server for the calls the reconciler makes, a
  * sender builder and a scripted probe.
  */
+import { randomUUID } from 'node:crypto';
 import { API_VERSION, type EmailSender, type EmailSenderSpecInput, KIND } from '../../src/api/emailsender.ts';
 import { ProbeCache } from '../../src/controller/probe-cache.ts';
 import type { ReconcilerDeps } from '../../src/controller/sync.ts';
@@ -19,17 +20,26 @@ import type { SmtpEndpoint } from '../../src/smtp/uri.ts';
 /** An in-memory stand-in for the API calls of the reconciler. */
 export class FakeKube implements KubeClient {
   secrets = new Map<string, Record<string, string>>();
+  /** `metadata.uid` of each Secret: kept across updates, new when it is created again. */
+  uids = new Map<string, string>();
   configs = new Map<string, ConfigSecret>();
   statusPatches: Array<{ key: string; resourceVersion?: string; status: unknown }> = [];
   #rv = 100;
 
   setSecret(namespace: string, name: string, data: Record<string, string> | undefined): void {
-    if (data) this.secrets.set(`${namespace}/${name}`, data);
-    else this.secrets.delete(`${namespace}/${name}`);
+    const key = `${namespace}/${name}`;
+    if (data) {
+      this.secrets.set(key, data);
+      if (!this.uids.has(key)) this.uids.set(key, randomUUID());
+    } else {
+      this.secrets.delete(key);
+      this.uids.delete(key);
+    }
   }
 
   async readSecret(namespace: string, name: string) {
-    return this.secrets.get(`${namespace}/${name}`);
+    const data = this.secrets.get(`${namespace}/${name}`);
+    return data && { uid: this.uids.get(`${namespace}/${name}`) ?? '', data };
   }
 
   async writeConfigSecret(secret: ConfigSecret) {

@@ -42,7 +42,9 @@ export function renderConfig(state: ReconcileState & { uri: string }): RenderedC
       ratePerSecond: spec.delivery.ratePerSecond,
     },
   };
-  return { ...body, revision: configRevision(body) };
+  // Keyed by the uids of the Secrets it was read from, which readers of the status cannot see, so
+  // the public revision cannot be used to test password guesses offline.
+  return { ...body, revision: configRevision(body, (state.secretUids ?? []).join('/')) };
 }
 
 /** Parses `state.uri` into `state.parsed` and renders `state.desired`. */

@@ -14,13 +14,7 @@ export const readDkimKey: Step = async (state, deps) => {
   const dkim = state.spec.dkim;
   if (!dkim) return;
   const ref = dkim.privateKeySecretRef;
-  const pem = await readKey(
-    deps,
-    state.sender.metadata.namespace,
-    ref,
-    'spec.dkim.privateKeySecretRef',
-    'private.pem',
-  );
+  const pem = await readKey(state, deps, ref, 'spec.dkim.privateKeySecretRef', 'private.pem');
   try {
     // The sidecar signs through nodemailer, whose DKIM signer takes RSA keys only.
     if (loadPrivateKey(pem).asymmetricKeyType !== 'rsa')

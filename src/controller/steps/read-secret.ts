@@ -5,23 +5,31 @@
  */
 import { parsePemBundle } from '../../smtp/trust.ts';
 import { StalledError } from '../errors.ts';
-import type { Step, StepDeps } from '../types.ts';
+import type { ReconcileState, Step, StepDeps } from '../types.ts';
 
+/**
+ * Reads one key of a Secret in the sender's namespace, and records the Secret's uid in
+ * `state.secretUids` (the key of the config revision: see `configRevision`).
+ */
 export async function readKey(
+  state: ReconcileState,
   deps: StepDeps,
-  namespace: string,
   ref: { name: string; key?: string },
   field: string,
   defaultKey: string,
 ): Promise<string> {
+  const { namespace } = state.sender.metadata;
   const key = ref.key ?? defaultKey;
-  const data = await deps.kube.readSecret(namespace, ref.name);
-  if (!data) {
+  const secret = await deps.kube.readSecret(namespace, ref.name);
+  if (!secret) {
     throw new StalledError(
       'SecretNotFound',
       `Secret "${ref.name}" (${field}) not found in namespace "${namespace}": create it with key "${key}"`,
     );
   }
+  const { data, uid } = secret;
+  // The API server always sets it; without it the revision could not be keyed.
+  if (!uid) throw new Error(`Secret "${ref.name}" has no metadata.uid`);
   const value = data[key];
   if (value === undefined) {
     const keys = Object.keys(data).sort();
@@ -30,16 +38,16 @@ export async function readKey(
       `Secret "${ref.name}" (${field}) has no key "${key}"; it has ${keys.length ? keys.map((k) => `"${k}"`).join(', ') : 'no keys'}`,
     );
   }
+  state.secretUids = [...(state.secretUids ?? []), uid];
   return value;
 }
 
 /** Reads `spec.smtp.uriSecretRef` into `state.uri` and `spec.smtp.caSecretRef` into `state.ca`. */
 export const readSecret: Step = async (state, deps) => {
-  const { namespace } = state.sender.metadata;
   const smtp = state.spec.smtp;
-  state.uri = await readKey(deps, namespace, smtp.uriSecretRef, 'spec.smtp.uriSecretRef', 'uri');
+  state.uri = await readKey(state, deps, smtp.uriSecretRef, 'spec.smtp.uriSecretRef', 'uri');
   if (smtp.caSecretRef) {
-    const ca = await readKey(deps, namespace, smtp.caSecretRef, 'spec.smtp.caSecretRef', 'ca.crt');
+    const ca = await readKey(state, deps, smtp.caSecretRef, 'spec.smtp.caSecretRef', 'ca.crt');
     try {
       parsePemBundle(ca, `Secret "${smtp.caSecretRef.name}" key "${smtp.caSecretRef.key}"`);
     } catch (err) {
