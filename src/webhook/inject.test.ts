@@ -46,8 +46,8 @@ describe('planInjection', () => {
     assert.equal(sidecar!.securityContext?.readOnlyRootFilesystem, true);
     assert.equal(sidecar!.securityContext?.runAsNonRoot, true);
     assert.deepEqual(sidecar!.resources, {
-      requests: { cpu: '10m', memory: '64Mi' },
-      limits: { memory: '128Mi' },
+      requests: { cpu: '10m', memory: '96Mi' },
+      limits: { memory: '256Mi' },
     });
     assert.match(sidecar!.readinessProbe!.exec!.command!.join(' '), /\/readyz/);
     const mounts = Object.fromEntries(sidecar!.volumeMounts!.map((m) => [m.name, m]));

@@ -19,6 +19,7 @@ import {
   PORTS,
   RESOURCE_ANNOTATIONS,
   SIDECAR_NAME,
+  SIDECAR_NODE_OPTIONS,
   SIDECAR_UID,
   VOLUMES,
 } from './constants.ts';
@@ -106,6 +107,7 @@ export function sidecarContainer(opts: InjectionOptions, res: V1ResourceRequirem
       '--data-dir',
       PATHS.data,
     ],
+    env: [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }],
     resources: res,
     readinessProbe: {
       exec: { command: ['node', '-e', READY_SCRIPT] },

@@ -58,8 +58,8 @@ describe('sidecar injection', () => {
       seccompProfile: { type: 'RuntimeDefault' },
     });
     assert.deepEqual(sidecar.resources, {
-      requests: { cpu: '10m', memory: '64Mi' },
-      limits: { memory: '128Mi' },
+      requests: { cpu: '10m', memory: '96Mi' },
+      limits: { memory: '256Mi' },
     });
     assert.match(sidecar.readinessProbe!.exec!.command!.join(' '), /127\.0\.0\.1:8025\/readyz/);
     const config = sidecar.volumeMounts!.find((m) => m.name === 'mailroom-config')!;
@@ -90,7 +90,7 @@ describe('sidecar injection', () => {
     const pod: V1Pod = JSON.parse(r.stdout);
     const sidecar = pod.spec!.initContainers![0]!;
     assert.deepEqual(sidecar.resources, {
-      requests: { cpu: '25m', memory: '64Mi' },
+      requests: { cpu: '25m', memory: '96Mi' },
       limits: { memory: '512Mi' },
     });
     const data = pod.spec!.volumes!.find((v) => v.name === 'mailroom-data')!;
