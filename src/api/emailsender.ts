@@ -179,7 +179,10 @@ export const dkimSpecSchema = z
     domain: hostname
       .optional()
       .describe('Signing domain (the d= tag). Default: the domain of from.address, which DMARC aligns with.'),
-    privateKeySecretRef: secretKeySelector('the DKIM private key (PEM, RSA: the signer does not take Ed25519)', 'private.pem'),
+    privateKeySecretRef: secretKeySelector(
+      'the DKIM private key (PEM, RSA: the signer does not take Ed25519)',
+      'private.pem',
+    ),
   })
   .describe(
     'Sign every message with DKIM in the sidecar. `mailroom dkim keygen` makes a key and prints the TXT record to publish; the Deliverable condition checks that it is published.',
@@ -314,7 +317,11 @@ export const emailSenderStatusSchema = z
     config: z
       .strictObject({
         secretName: z.string().describe('Secret holding the rendered config that sidecars read.'),
-        revision: z.string().describe('Revision of the published config: a hash of its content keyed with the source Secrets' uids, so it cannot be used to guess a password.'),
+        revision: z
+          .string()
+          .describe(
+            'Revision of the published config: a hash of its content keyed with the source Secret uids, so it cannot be used to guess a password.',
+          ),
         publishedAt: z.string().describe('When that revision was published (RFC 3339).'),
         desiredRevision: z
           .string()
