@@ -147,7 +147,7 @@ export const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size
  * no TypeScript sources held in memory).
  */
 async function entryPoint(): Promise<string> {
-  if (process.env.BENCH_COMPILED !== '1') return join(root, 'test/support/controller-main.ts');
+  if (process.env.BENCH_COMPILED === '0') return join(root, 'test/support/controller-main.ts');
   const out = mkdtempSync(join(tmpdir(), 'mailroom-bench-js-'));
   await new Promise<void>((resolve) => {
     const tsc = spawn(

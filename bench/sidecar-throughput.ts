@@ -18,6 +18,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
+import { SIDECAR_NODE_OPTIONS } from '../src/webhook/constants.ts';
 import { freePort, spawnSidecar } from '../test/support/sidecar-harness.ts';
 import { tempDir } from '../test/support/sidecar-upstream.ts';
 
@@ -26,11 +27,8 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '10000' },
     rate: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '10' },
-    // The Dockerfile's NODE_OPTIONS: a small young generation keeps RSS and GC pauses short.
-    'node-options': {
-      type: 'string',
-      default: process.env.SIDECAR_NODE_OPTIONS ?? '--max-semi-space-size=2',
-    },
+    // What the injected sidecar runs with (the webhook sets it): a bounded V8 heap.
+    'node-options': { type: 'string', default: process.env.SIDECAR_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS },
     source: { type: 'boolean', default: false },
   },
 });
@@ -166,8 +164,14 @@ try {
   await untilSent(sc.httpPort, N);
   const httpMs = performance.now() - t0;
   const httpRate = N / (httpMs / 1000);
-  if (process.env.BENCH_DEBUG)
+  if (process.env.BENCH_DEBUG) {
     console.error('rss after HTTP', peakRss(sc.child.pid!, 'VmRSS'), peakRss(sc.child.pid!));
+    console.error('cmdline', readFileSync(`/proc/${sc.child.pid}/cmdline`, 'utf8').replaceAll('\0', ' '));
+    console.error(
+      'NODE_OPTIONS',
+      /NODE_OPTIONS=([^\0]*)/.exec(readFileSync(`/proc/${sc.child.pid}/environ`, 'utf8'))?.[1],
+    );
+  }
   rows.push(['HTTP API: accepted', `${(N / (acceptMs / 1000)).toFixed(0)} msg/s`]);
   rows.push([
     'HTTP API: accepted and delivered',

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { canonicalJson } from '../runtime/canonical-json.ts';
 import { API_VERSION } from './emailsender.ts';
 import { configRevision, RENDERED_CONFIG_KIND, type RenderedConfig } from './rendered-config.ts';
 
@@ -20,12 +21,7 @@ function body(password: string): Omit<RenderedConfig, 'revision'> {
 }
 
 /** The canonical JSON the revision covers, as anyone who read the code could build it. */
-const canonical = (b: object) =>
-  JSON.stringify(b, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
-      : v,
-  );
+const canonical = (b: object) => canonicalJson(b);
 
 describe('configRevision', () => {
   test('changes with a password-only rotation, and is stable for one content and key', () => {

@@ -8,6 +8,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
+import { canonicalJson } from '../runtime/canonical-json.ts';
 import { API_VERSION, fromSchema } from './emailsender.ts';
 
 export const RENDERED_CONFIG_KIND = 'SenderConfig';
@@ -64,10 +65,5 @@ export type RenderedConfig = z.infer<typeof renderedConfigSchema>;
  */
 export function configRevision(body: Omit<RenderedConfig, 'revision'>, key: string | Uint8Array): string {
   if (key.length === 0) throw new Error('configRevision needs a key that readers of the revision cannot see');
-  const canonical = JSON.stringify(body, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
-      : v,
-  );
-  return createHmac('sha256', key).update(canonical).digest('hex').slice(0, 16);
+  return createHmac('sha256', key).update(canonicalJson(body)).digest('hex').slice(0, 16);
 }

@@ -190,16 +190,3 @@ export function readyState(status: EmailSenderStatus | undefined): string {
   const c = getCondition(status?.conditions, 'Ready');
   return c ? `${c.status}/${c.reason}` : 'none';
 }
-
-/** Canonical JSON (sorted keys, no undefined) for comparing statuses. */
-export function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v)
-            .filter(([, x]) => x !== undefined)
-            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-      : v,
-  );
-}

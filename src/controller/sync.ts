@@ -9,11 +9,12 @@ import { z } from 'zod';
 import { parseDuration } from '../api/duration.ts';
 import { type EmailSender, type EmailSenderStatus, emailSenderSpecSchema } from '../api/emailsender.ts';
 import { deliverabilityEvent } from '../deliverability/status.ts';
+import { canonicalJson as canonical } from '../runtime/canonical-json.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { redactSecrets } from '../runtime/redact.ts';
 import { ReconcileError, RequeueError, StalledError } from './errors.ts';
 import { jittered } from './rate-limiter.ts';
-import { canonical, computeStatus, type Outcome, readyState } from './status.ts';
+import { computeStatus, type Outcome, readyState } from './status.ts';
 import { STEPS } from './steps/index.ts';
 import type { EventNote, ReconcileResult, ReconcileState, StepDeps } from './types.ts';
 

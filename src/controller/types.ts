@@ -8,21 +8,17 @@ import type { EmailSender, EmailSenderSpec } from '../api/emailsender.ts';
 import type { RenderedConfig } from '../api/rendered-config.ts';
 import type { DeliverabilityReport } from '../deliverability/check.ts';
 import type { DeliverabilityChecker } from '../deliverability/checker.ts';
+import type { ProbeOptions as SmtpProbeOptions } from '../smtp/probe.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
 import type { ParsedUri, SmtpEndpoint } from '../smtp/uri.ts';
 import type { Clock } from './conditions.ts';
 import type { ProbeCache } from './probe-cache.ts';
 
-/** Options the controller passes to the probe (a subset of the probe module's `ProbeOptions`). */
-export interface ProbeOptions {
-  localName?: string;
-  timeoutMs?: number;
-  authenticate?: boolean;
-  checkSender?: boolean;
-  from?: string;
-  ca?: string;
-  signal?: AbortSignal;
-}
+/** Options the controller passes to the probe (a subset of the probe module's). */
+export type ProbeOptions = Pick<
+  SmtpProbeOptions,
+  'localName' | 'timeoutMs' | 'authenticate' | 'checkSender' | 'from' | 'ca' | 'signal'
+>;
 
 /** The SMTP probe: never rejects; every failure is a {@link ProbeResult} with a reason. */
 export type ProbeFn = (endpoint: SmtpEndpoint, opts?: ProbeOptions) => Promise<ProbeResult>;

@@ -18,6 +18,7 @@ import type {
   V1MutatingWebhook,
   V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
+import { canonicalJson as canonical } from '../runtime/canonical-json.ts';
 import type { Logger } from '../runtime/logger.ts';
 import {
   MUTATE_PATH,
@@ -27,7 +28,7 @@ import {
   SYSTEM_NAMESPACES,
   WEBHOOK_NAME,
 } from './constants.ts';
-import { b64, canonical, statusOf } from './kube.ts';
+import { b64, statusOf } from './kube.ts';
 
 /** What the configuration is made from. */
 export interface RegistrationOptions {
