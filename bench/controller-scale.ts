@@ -9,7 +9,7 @@
  * 4. RSS of the controller process with 10,000 EmailSenders and 10,000 unrelated Secrets: < 200 MB.
  *
  * Env: BENCH_SENDERS (1000), BENCH_IDLE_S (60), BENCH_SCALE_SENDERS (10000), BENCH_NOISE_SECRETS (10000),
- * BENCH_NODE_FLAGS (V8 flags of the controller; default --max-semi-space-size=2).
+ * BENCH_NODE_FLAGS (V8 flags of the controller; default the Deployment's NODE_OPTIONS).
  * Prints figures, not pass/fail.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
