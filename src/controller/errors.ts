@@ -20,7 +20,8 @@ export const CONTROLLER_REASONS = {
   SecretNotFound: 'The Secret named by spec.smtp.uriSecretRef or caSecretRef does not exist.',
   SecretKeyNotFound: 'The Secret exists but has no such key.',
   InvalidCA: 'The caSecretRef key holds no PEM certificate.',
-  InvalidDKIMKey: 'The spec.dkim.privateKeySecretRef key holds no RSA PEM private key (the signer does not take Ed25519).',
+  InvalidDKIMKey:
+    'The spec.dkim.privateKeySecretRef key holds no RSA PEM private key (the signer does not take Ed25519).',
   InvalidSpec: 'The spec does not pass validation (the CRD schema normally refuses it first).',
   Progressing: 'A new generation is being probed (Reconciling=True, Ready=Unknown).',
   ProgressingWithRetry: 'The last probe failed; it is retried with backoff (Reconciling=True).',
