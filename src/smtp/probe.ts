@@ -382,8 +382,8 @@ async function auth(s: Session): Promise<void> {
       `credentials are given but the server offers no usable AUTH mechanism: ${offered}; Mailroom speaks PLAIN, LOGIN and CRAM-MD5${tlsHint}`,
     );
   }
-  const r = await authenticate(mech, username, password, (line) => command(s, line));
-  if (r.code !== 235) {
+  const { reply: r, ok } = await authenticate(mech, username, password, (line) => command(s, line));
+  if (!ok) {
     // The server's text after AUTH may echo what was sent: only the codes are shown.
     const enhanced = /^\d\.\d{1,3}\.\d{1,3}/.exec(r.lines[0] ?? '')?.[0];
     const temporary = r.code >= 400 && r.code < 500;

@@ -18,32 +18,45 @@ export function chooseMechanism(offered: readonly string[]): Mechanism | undefin
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
+/** The end of an AUTH exchange: the last reply, and whether sending would count it as logged in. */
+export interface AuthOutcome {
+  reply: Reply;
+  ok: boolean;
+}
+
 /**
- * Runs one AUTH exchange through `send` (a command that returns the server's reply) and returns the
- * final reply: 235 on success.
+ * Runs one AUTH exchange through `send` (a command that returns the server's reply). Success is
+ * judged as nodemailer, which sends, judges it: PLAIN and LOGIN succeed on any 2xx at the end (235 is
+ * the RFC 4954 code), CRAM-MD5 only on 235, and a step that should get 334 and does not fails.
  */
 export async function authenticate(
   mechanism: Mechanism,
   user: string,
   password: string,
   send: (line: string) => Promise<Reply>,
-): Promise<Reply> {
+): Promise<AuthOutcome> {
+  const done = (reply: Reply) => ({ reply, ok: reply.code >= 200 && reply.code < 300 });
+  const challenge = async (line: string): Promise<Reply | AuthOutcome> => {
+    const r = await send(line);
+    return r.code === 334 ? r : { reply: r, ok: false };
+  };
   switch (mechanism) {
     case 'PLAIN':
-      return send(`AUTH PLAIN ${b64(`\0${user}\0${password}`)}`);
+      return done(await send(`AUTH PLAIN ${b64(`\0${user}\0${password}`)}`));
     case 'LOGIN': {
-      const r = await send('AUTH LOGIN');
-      if (r.code !== 334) return r;
-      const r2 = await send(b64(user));
-      if (r2.code !== 334) return r2;
-      return send(b64(password));
+      const r = await challenge('AUTH LOGIN');
+      if ('ok' in r) return r;
+      const r2 = await challenge(b64(user));
+      if ('ok' in r2) return r2;
+      return done(await send(b64(password)));
     }
     case 'CRAM-MD5': {
-      const r = await send('AUTH CRAM-MD5');
-      if (r.code !== 334) return r;
-      const challenge = Buffer.from(r.lines[0] ?? '', 'base64').toString('utf8');
-      const digest = createHmac('md5', password).update(challenge).digest('hex');
-      return send(b64(`${user} ${digest}`));
+      const r = await challenge('AUTH CRAM-MD5');
+      if ('ok' in r) return r;
+      const text = Buffer.from(r.lines[0] ?? '', 'base64').toString('utf8');
+      const digest = createHmac('md5', password).update(text).digest('hex');
+      const last = await send(b64(`${user} ${digest}`));
+      return { reply: last, ok: last.code === 235 };
     }
   }
 }

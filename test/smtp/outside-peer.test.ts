@@ -3,10 +3,12 @@
  * STARTTLS + AUTH and with implicit TLS.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { probeUri } from '../../src/smtp/probe.ts';
 import { type OutsidePeer, startAiosmtpd } from '../support/aiosmtpd.ts';
-import { createTestPki, type TestPki } from '../support/smtp-servers.ts';
+import { closedPort, createTestPki, type TestPki } from '../support/smtp-servers.ts';
 
 const USER = 'outside';
 const PASSWORD = 'aio-S3cret:pass';
@@ -55,5 +57,32 @@ describe('probe against aiosmtpd (outside peer)', () => {
     assert.equal(clear.reason, 'AuthenticationNotOffered', clear.message);
     assert.match(clear.message, /offer AUTH only after STARTTLS/);
     assert.equal(JSON.stringify([bad, clear]).includes(PASSWORD), false);
+  });
+});
+
+describe("probe against Postfix's smtp-sink (outside peer)", () => {
+  it('judges AUTH as sending does: smtp-sink answers 250, which nodemailer accepts', async () => {
+    const port = await closedPort();
+    const sink = spawn('/usr/sbin/smtp-sink', ['-u', 'nobody', `127.0.0.1:${port}`, '10'], {
+      stdio: 'ignore',
+    });
+    try {
+      let r = await probeUri(`smtp://127.0.0.1:${port}/?disable_starttls=true`, { timeoutMs: 2000 });
+      for (let i = 0; i < 20 && r.reason === 'ConnectionRefused'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        r = await probeUri(`smtp://127.0.0.1:${port}/?disable_starttls=true`, { timeoutMs: 2000 });
+      }
+      assert.equal(r.reason, 'Verified', r.message);
+      const withAuth = await probeUri(`smtp://u:p@127.0.0.1:${port}/?disable_starttls=true`, {
+        timeoutMs: 2000,
+      });
+      assert.equal(withAuth.reason, 'Verified', withAuth.message);
+      assert.equal(withAuth.authMechanism, 'PLAIN');
+      const starttls = await probeUri(`smtp://127.0.0.1:${port}/`, { timeoutMs: 2000 });
+      assert.equal(starttls.reason, 'STARTTLSNotOffered', starttls.message);
+    } finally {
+      sink.kill();
+      await once(sink, 'exit');
+    }
   });
 });
