@@ -4,33 +4,14 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
+import { type CommandResult, runCommand } from '../support/run-command.ts';
 
 /** What one kubectl run printed and how it ended. */
-export interface KubectlResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type KubectlResult = CommandResult;
 
 /** Runs `kubectl --kubeconfig <kubeconfig> …args`, feeding `input` on stdin when given. */
 export function kubectl(kubeconfig: string, args: readonly string[], input?: string): Promise<KubectlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
+  return runCommand('kubectl', ['--kubeconfig', kubeconfig, ...args], input === undefined ? {} : { input });
 }
 
 /** Like {@link kubectl}, but throws with stderr when the exit code is not 0. */

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
 import { type ControlPlane, installCRDs, startControlPlane } from '../../src/controlplane/index.ts';
+import { kubectlOrThrow } from './run-command.ts';
 
 const run = promisify(execFile);
 const root = new URL('../../', import.meta.url).pathname;
@@ -42,18 +43,6 @@ export interface ControllerEnv {
   stop(): Promise<void>;
 }
 
-async function kubectlIn(kubeconfig: string, args: string[], input?: string): Promise<string> {
-  const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  child.stdin.end(input ?? '');
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${code}: ${err.trim()}`);
-  return out;
-}
-
 /** The RBAC objects of deploy/ (ServiceAccount, roles, bindings, namespace), as kustomize renders them. */
 export async function deployRbac(): Promise<string> {
   const { stdout } = await run('kubectl', ['kustomize', join(root, 'deploy')], { maxBuffer: 32 << 20 });
@@ -75,8 +64,8 @@ export async function deployRbac(): Promise<string> {
 /** Starts a control plane with CRDs and RBAC; the controller is started by the test. */
 export async function startControllerEnv(): Promise<ControllerEnv> {
   const cp = await startControlPlane();
-  const kubectl = (...args: string[]) => kubectlIn(cp.kubeconfigPath, args);
-  const apply = (yaml: string) => kubectlIn(cp.kubeconfigPath, ['apply', '-f', '-'], yaml);
+  const kubectl = (...args: string[]) => kubectlOrThrow(cp.kubeconfigPath, args);
+  const apply = (yaml: string) => kubectlOrThrow(cp.kubeconfigPath, ['apply', '-f', '-'], yaml);
   const children = new Set<ControllerProcess>();
   const allLines: string[] = [];
   try {

@@ -3,14 +3,13 @@
  * EmailSender, the controller's namespace, `kubectl` as a user drives it, and the webhook started
  * in-process in URL mode (the API server calls it over TLS on 127.0.0.1).
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { type ControlPlane, installCRDs, startControlPlane } from '../../src/controlplane/index.ts';
 import { freePorts } from '../../src/controlplane/net.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { startWebhook, type Webhook, type WebhookOptions } from '../../src/webhook/index.ts';
+import { type CommandResult, runCommand } from '../support/run-command.ts';
 
 export const APP_NS = 'apps';
 export const CONTROLLER_NS = 'mailroom-system';
@@ -18,11 +17,7 @@ export const SENDER = 'identity';
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /** What kubectl printed, and how it exited. */
-export interface KubectlResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type KubectlResult = CommandResult;
 
 /** The environment of one webhook test file. */
 export interface WebhookEnv {
@@ -59,16 +54,8 @@ export function podManifest(name: string, annotations?: Record<string, string>, 
 export async function startWebhookEnv(): Promise<WebhookEnv> {
   const cp = await startControlPlane();
   const webhooks: Webhook[] = [];
-  const kubectlRaw = async (args: string[], input?: string): Promise<KubectlResult> => {
-    const child = spawn('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], { stdio: 'pipe' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.stdin.end(input ?? '');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    return { code, stdout, stderr };
-  };
+  const kubectlRaw = (args: string[], input?: string): Promise<KubectlResult> =>
+    runCommand('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], input === undefined ? {} : { input });
   const kubectl = async (...args: string[]): Promise<string> => {
     const r = await kubectlRaw(args);
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
