@@ -7,6 +7,7 @@ import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,13 +18,20 @@ export interface TestDns {
   close(): Promise<void>;
 }
 
-async function freeUdpPort(): Promise<number> {
+/** A port free for UDP and for TCP on 127.0.0.1 a moment ago (dnsmasq listens on both). */
+async function freeDnsPort(): Promise<number> {
   const sock = createSocket('udp4');
   sock.bind(0, '127.0.0.1');
   await once(sock, 'listening');
   const { port } = sock.address();
+  const tcp = createServer();
+  const tcpFree = await new Promise<boolean>((resolve) => {
+    tcp.once('error', () => resolve(false));
+    tcp.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (tcpFree) await new Promise<void>((resolve) => tcp.close(() => resolve()));
   sock.close();
-  return port;
+  return tcpFree ? port : freeDnsPort();
 }
 
 /**
@@ -63,7 +71,17 @@ export async function startDnsmasq(
   hosts: Record<string, string> = {},
   zones: DnsmasqZones = {},
 ): Promise<TestDns> {
-  const port = await freeUdpPort();
+  // Another process may take the port between the check and dnsmasq's bind: try a new one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await freeDnsPort(), hosts, zones);
+    } catch (err) {
+      if (attempt >= 5 || !/Address already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startOn(port: number, hosts: Record<string, string>, zones: DnsmasqZones): Promise<TestDns> {
   const records = { 'ready.mailroom.test': '127.0.0.1', ...hosts };
   const confDir = mkdtempSync(join(tmpdir(), 'mailroom-dnsmasq-'));
   const confFile = join(confDir, 'txt.conf');
