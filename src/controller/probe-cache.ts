@@ -9,10 +9,19 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import type { ProbeOptions as SmtpProbeOptions } from '../smtp/probe.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
 import type { SmtpEndpoint } from '../smtp/uri.ts';
 import type { Clock } from './conditions.ts';
-import type { ProbeOptions } from './types.ts';
+
+/** Options the controller passes to the probe (a subset of the probe module's). */
+export type ProbeOptions = Pick<
+  SmtpProbeOptions,
+  'localName' | 'timeoutMs' | 'authenticate' | 'checkSender' | 'from' | 'ca' | 'signal'
+>;
+
+/** The SMTP probe: never rejects; every failure is a {@link ProbeResult} with a reason. */
+export type ProbeFn = (endpoint: SmtpEndpoint, opts?: ProbeOptions) => Promise<ProbeResult>;
 
 interface Entry {
   at: number;

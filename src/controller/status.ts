@@ -11,7 +11,7 @@ import type { ProbeResult } from '../smtp/probe-result.ts';
 import type { ParsedUri } from '../smtp/uri.ts';
 import { type Clock, getCondition, removeCondition, setCondition } from './conditions.ts';
 import type { Reason } from './errors.ts';
-import type { PublishedConfig } from './types.ts';
+import type { EventNote, PublishedConfig } from './types.ts';
 
 /** How a reconcile ended (or, for `progressing`, how it is going). */
 export type Outcome =
@@ -189,4 +189,37 @@ export function computeStatus(
 export function readyState(status: EmailSenderStatus | undefined): string {
   const c = getCondition(status?.conditions, 'Ready');
   return c ? `${c.status}/${c.reason}` : 'none';
+}
+
+/** The reason a reconcile ended with: the Ready reason it sets. */
+export function outcomeReason(outcome: Outcome): string {
+  return outcome.kind === 'ready'
+    ? 'Verified'
+    : outcome.kind === 'progressing'
+      ? 'Progressing'
+      : outcome.reason;
+}
+
+/**
+ * The events of one reconcile, given the status before and after it. Pure. One event per `Ready`
+ * transition, never one per reconcile; notes that ride along (a config published by the same
+ * reconcile) are folded into it, the others follow on their own.
+ */
+export function eventsOf(
+  before: EmailSenderStatus | undefined,
+  after: EmailSenderStatus | undefined,
+  reason: string,
+  notes: readonly EventNote[],
+): EventNote[] {
+  const plain = ({ ridesAlong: _, ...note }: EventNote): EventNote => note;
+  if (readyState(before) === readyState(after)) return notes.map(plain);
+  const ready = getCondition(after?.conditions, 'Ready');
+  const riders = notes.filter((n) => n.ridesAlong).map((n) => n.note);
+  const transition: EventNote = {
+    type: ready?.status === 'True' ? 'Normal' : 'Warning',
+    reason,
+    action: 'Probe',
+    note: [ready?.message ?? reason, ...riders].join('; '),
+  };
+  return [transition, ...notes.filter((n) => !n.ridesAlong).map(plain)];
 }

@@ -1,20 +1,23 @@
 /**
- * The reconciler: runs the steps in order for one EmailSender, computes the desired status with a
- * pure function and writes it once, only if it changed. It never sees the queue: it returns
- * `{ requeueAfterMs, requeueWhen }` or throws (see {@link ReconcileResult}).
+ * The reconciler of one EmailSender: run the steps in order, compute the desired status with a pure
+ * function, write it once (only if it changed), record the events of the transition, requeue. It
+ * never sees the queue: it returns `{ requeueAfterMs, requeueWhen }` or throws (see
+ * {@link ReconcileResult}).
  *
  * @module
  */
 import { z } from 'zod';
 import { parseDuration } from '../api/duration.ts';
-import { type EmailSender, type EmailSenderStatus, emailSenderSpecSchema } from '../api/emailsender.ts';
+import { type EmailSender, type EmailSenderSpec, emailSenderSpecSchema } from '../api/emailsender.ts';
+import type { DeliverabilityReport } from '../deliverability/check.ts';
 import { deliverabilityEvent } from '../deliverability/status.ts';
-import { canonicalJson as canonical } from '../runtime/canonical-json.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { redactSecrets } from '../runtime/redact.ts';
-import { ReconcileError, RequeueError, StalledError } from './errors.ts';
+import { RequeueError } from './errors.ts';
 import { jittered } from './rate-limiter.ts';
-import { computeStatus, type Outcome, readyState } from './status.ts';
+import { runSteps } from './run-steps.ts';
+import { computeStatus, eventsOf, type Observation, type Outcome, outcomeReason } from './status.ts';
+import { redactDeep, type SecretValues, StatusWriter } from './status-writer.ts';
 import { STEPS } from './steps/index.ts';
 import type { EventNote, ReconcileResult, ReconcileState, StepDeps } from './types.ts';
 
@@ -37,8 +40,8 @@ export interface ReconcilerDeps extends StepDeps {
   log: Logger;
   observer?: ReconcileObserver;
   /**
-   * When a new generation's probe has not finished after this long, write `Reconciling=True` first.
-   * Default 1000 ms; fast (or shared) probes then cost no extra write.
+   * When a new generation's slow step (the probe) has not finished after this long, write
+   * `Reconciling=True` first. Default 1000 ms; fast (or shared) probes then cost no extra write.
    */
   progressDelayMs?: number;
   /**
@@ -49,160 +52,156 @@ export interface ReconcilerDeps extends StepDeps {
   deliverabilityWaitMs?: number;
 }
 
-/** `promise`'s value if it settles within `ms`, else undefined (it keeps running). */
-async function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([promise.then((value) => ({ value })), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** The sender behind `namespace/name` when it is to be reconciled: not gone, not being deleted. */
+function senderOf(deps: ReconcilerDeps, key: string): EmailSender | undefined {
+  const slash = key.indexOf('/');
+  const sender = deps.getSender(key.slice(0, slash), key.slice(slash + 1));
+  return sender && !sender.metadata.deletionTimestamp ? sender : undefined;
 }
 
-function redactDeep<T>(value: T, secrets: ReadonlyArray<string | undefined>): T {
-  if (typeof value === 'string') return redactSecrets(value, secrets) as T;
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, secrets)) as T;
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, secrets)])) as T;
-  }
-  return value;
+function newState(sender: EmailSender, spec: EmailSenderSpec): ReconcileState {
+  const requestedAt = sender.metadata.annotations?.[REQUESTED_AT];
+  const force = requestedAt !== undefined && requestedAt !== sender.status?.lastHandledReconcileAt;
+  return { sender, spec, force, notes: [] };
+}
+
+/** A spec the schema refuses (the CRD normally refuses it first). */
+function invalidSpec(error: z.ZodError | undefined): Outcome {
+  const why = error ? z.prettifyError(error) : 'unknown';
+  return { kind: 'stalled', reason: 'InvalidSpec', message: `spec is invalid: ${why}` };
+}
+
+/** The secret values a reconcile has read so far: every output is redacted of them. */
+const secretsOf =
+  (state: ReconcileState | undefined): SecretValues =>
+  () => [state?.uri, state?.parsed?.endpoint.password, state?.dkimKey];
+
+/**
+ * The deliverability report, if the check (started before the probe, run beside it, never
+ * rejecting) is done within `waitMs`. A check still running keeps running: Deliverable keeps its
+ * previous value and `requeueWhen` brings the key back when it is done (its report kept by the
+ * checker, the probe's by the probe cache, so the follow-up repeats neither). A failed check
+ * yields no report and no requeue: requeueing on it could loop.
+ */
+async function settleDeliverability(
+  check: Promise<DeliverabilityReport | undefined> | undefined,
+  waitMs: number,
+): Promise<{ report?: DeliverabilityReport; requeueWhen?: Promise<boolean> }> {
+  if (!check) return {};
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), waitMs);
+  });
+  const settled = await Promise.race([check, late]).finally(() => clearTimeout(timer));
+  if (settled === 'late') return { requeueWhen: check.then((r) => r !== undefined) };
+  return settled ? { report: settled } : {};
+}
+
+/** What the status is computed from: the outcome and whatever the steps found before it. */
+function observation(
+  sender: EmailSender,
+  outcome: Outcome,
+  state: ReconcileState | undefined,
+  deliverability: DeliverabilityReport | undefined,
+): Observation {
+  const requestedAt = sender.metadata.annotations?.[REQUESTED_AT];
+  return {
+    generation: sender.metadata.generation ?? 0,
+    outcome,
+    ...(requestedAt !== undefined ? { requestedAt } : {}),
+    ...(state?.parsed ? { parsed: state.parsed } : {}),
+    ...(state?.probe ? { probe: state.probe } : {}),
+    ...(state?.published ? { published: state.published } : {}),
+    ...(state?.desired ? { desiredRevision: state.desired.revision } : {}),
+    ...(deliverability ? { deliverability } : {}),
+  };
+}
+
+/**
+ * When to come back (controller-runtime's contract): a verified sender after its probe interval
+ * (±10%); a failure worth retrying through a thrown {@link RequeueError} (backoff capped at the
+ * interval); a stalled one never (a watch event brings it back).
+ */
+function requeue(
+  outcome: Outcome,
+  spec: EmailSenderSpec | undefined,
+  requeueWhen: Promise<boolean> | undefined,
+  secrets: SecretValues,
+): ReconcileResult {
+  const intervalMs = parseDuration(spec?.probe.interval ?? '10m') ?? 600_000;
+  const late = requeueWhen ? { requeueWhen } : {};
+  if (outcome.kind === 'ready') return { requeueAfterMs: jittered(intervalMs), ...late };
+  if (outcome.kind === 'retry')
+    throw new RequeueError(outcome.reason, redactSecrets(outcome.message, secrets()), intervalMs);
+  return late;
+}
+
+/**
+ * Ends a reconcile that has an outcome: waits briefly for the deliverability check, computes the
+ * desired status and writes it (once, only if it changed), records the events of the transition.
+ * Returns the work still running after the write (see {@link ReconcileResult.requeueWhen}), wrapped:
+ * a promise resolved with a promise would wait for it.
+ */
+async function conclude(
+  deps: ReconcilerDeps,
+  sender: EmailSender,
+  state: ReconcileState | undefined,
+  outcome: Outcome,
+  status: StatusWriter,
+  secrets: SecretValues,
+): Promise<{ requeueWhen?: Promise<boolean> }> {
+  const { report, requeueWhen } = await settleDeliverability(
+    state?.deliverability,
+    deps.deliverabilityWaitMs ?? 250,
+  );
+  const notes = [...(state?.notes ?? [])];
+  const note = report && deliverabilityEvent(sender.status, report);
+  if (note) notes.push(note);
+  const obs = observation(sender, outcome, state, report);
+  await status.write(computeStatus(status.written, obs, deps.clock, state?.probeAt));
+  const reason = outcomeReason(outcome);
+  deps.observer?.outcome?.(reason);
+  for (const event of eventsOf(sender.status, status.written, reason, notes))
+    deps.recordEvent(sender, redactDeep(event, secrets()));
+  return requeueWhen ? { requeueWhen } : {};
 }
 
 /** Creates the reconcile function for `namespace/name` keys. */
 export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise<ReconcileResult> {
   return async (key) => {
-    const slash = key.indexOf('/');
-    const namespace = key.slice(0, slash);
-    const name = key.slice(slash + 1);
-    const sender = deps.getSender(namespace, name);
-    if (!sender || sender.metadata.deletionTimestamp) return {};
-    const parsedSpec = emailSenderSpecSchema.safeParse(sender.spec);
-    if (parsedSpec.success && parsedSpec.data.suspend) return {};
-
+    const sender = senderOf(deps, key);
+    if (!sender) return {};
+    const spec = emailSenderSpecSchema.safeParse(sender.spec);
+    if (spec.success && spec.data.suspend) return {};
+    const state = spec.success ? newState(sender, spec.data) : undefined;
+    const secrets = secretsOf(state);
+    const status = new StatusWriter(deps.kube, sender, secrets, deps.observer?.statusWrite);
     const generation = sender.metadata.generation ?? 0;
-    const prev = sender.status;
-    const requestedAt = sender.metadata.annotations?.[REQUESTED_AT];
-    const state: ReconcileState = {
-      sender,
-      spec: parsedSpec.success ? parsedSpec.data : (undefined as never),
-      force: requestedAt !== undefined && requestedAt !== prev?.lastHandledReconcileAt,
-      notes: [],
-    };
-    const secrets = () => [state.uri, state.parsed?.endpoint.password, state.dkimKey];
-    let written: EmailSenderStatus | undefined = prev;
-    let resourceVersion = sender.metadata.resourceVersion;
-    const write = async (status: EmailSenderStatus): Promise<void> => {
-      const safe = redactDeep(status, secrets());
-      if (canonical(safe) === canonical(written)) return;
-      resourceVersion = await deps.kube.patchStatus(namespace, name, resourceVersion, safe, written);
-      written = safe;
-      deps.observer?.statusWrite?.();
-    };
-
-    // A new generation whose probe is slow shows Reconciling=True while it runs. Armed around the
-    // probe only, so a slow API server never costs an extra write.
-    let progress: Promise<void> | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const armProgress = () => {
-      if (prev?.observedGeneration === generation) return;
-      timer = setTimeout(() => {
-        progress = write(
-          computeStatus(written, { generation, outcome: { kind: 'progressing' } }, deps.clock),
-        ).catch((err: unknown) => deps.log.debug({ key, err }, 'progress status not written'));
-      }, deps.progressDelayMs ?? 1000);
+    // A new generation whose probe is slow shows Reconciling=True while it runs; only then, so a
+    // slow API server never costs an extra write.
+    const showProgress = () =>
+      status
+        .write(computeStatus(status.written, { generation, outcome: { kind: 'progressing' } }, deps.clock))
+        .catch((err: unknown) => deps.log.debug({ key, err }, 'progress status not written'));
+    const progress = {
+      delayMs: deps.progressDelayMs ?? 1000,
+      ...(sender.status?.observedGeneration !== generation ? { report: showProgress } : {}),
     };
 
     let outcome: Outcome | undefined;
-    let failure: unknown;
-    let failedStep: string | undefined;
+    let requeueWhen: Promise<boolean> | undefined;
     try {
-      if (!parsedSpec.success) {
-        throw new StalledError('InvalidSpec', `spec is invalid: ${z.prettifyError(parsedSpec.error)}`);
-      }
-      for (const [stepName, step] of STEPS) {
-        failedStep = stepName;
-        if (stepName === 'probe') armProgress();
-        await step(state, deps);
-        clearTimeout(timer);
-      }
-      failedStep = undefined;
-      outcome = { kind: 'ready', message: state.probe?.message ?? 'verified' };
+      outcome = state ? await runSteps(STEPS, state, deps, progress) : invalidSpec(spec.error);
     } catch (err) {
-      if (err instanceof ReconcileError)
-        outcome = { kind: err.kind, reason: err.reason, message: err.message };
-      else failure = err;
-    } finally {
-      clearTimeout(timer);
-      await progress;
-    }
-    if (state.probe) deps.observer?.probe?.(state.probe.reason, state.probe.durationMs, !!state.probeShared);
-    // Started before the probe, ran beside it; it never rejects and never changes `outcome`, and
-    // it never holds up the status write: a check not done within a short wait (a DNS server that
-    // does not answer) keeps running, Deliverable keeps its previous value, and the key is
-    // reconciled again when the check is done (its report kept by the checker, the probe's by the
-    // probe cache, so the follow-up repeats neither).
-    const check = state.deliverability;
-    const settled = check && (await within(check, deps.deliverabilityWaitMs ?? 250));
-    const deliverability = settled?.value;
-    // A failed check yields no report and is not kept: requeueing on it could loop.
-    const requeueWhen = check && !settled ? check.then((r) => r !== undefined) : undefined;
-    const deliverabilityNote = deliverability && deliverabilityEvent(prev, deliverability);
-    if (deliverabilityNote) state.notes.push(deliverabilityNote);
-    if (!outcome) {
       // An API error (or a bug): status stays as it is; the queue retries with backoff.
       deps.observer?.outcome?.('Error');
-      throw Object.assign(
-        new Error(`${failedStep ?? 'reconcile'} failed: ${(failure as Error)?.message ?? failure}`),
-        {
-          cause: failure,
-        },
-      );
+      throw err;
+    } finally {
+      const probe = state?.probe;
+      if (probe) deps.observer?.probe?.(probe.reason, probe.durationMs, !!state.probeShared);
+      // The one status write of this reconcile.
+      if (outcome) ({ requeueWhen } = await conclude(deps, sender, state, outcome, status, secrets));
     }
-
-    const desired = computeStatus(
-      written,
-      {
-        generation,
-        outcome,
-        ...(requestedAt !== undefined ? { requestedAt } : {}),
-        ...(state.parsed ? { parsed: state.parsed } : {}),
-        ...(state.probe ? { probe: state.probe } : {}),
-        ...(state.published ? { published: state.published } : {}),
-        ...(state.desired ? { desiredRevision: state.desired.revision } : {}),
-        ...(deliverability ? { deliverability } : {}),
-      },
-      deps.clock,
-      state.probeAt,
-    );
-    const before = readyState(prev);
-    await write(desired);
-    const after = readyState(written);
-    const reason =
-      outcome.kind === 'ready' ? 'Verified' : outcome.kind === 'progressing' ? 'Progressing' : outcome.reason;
-    deps.observer?.outcome?.(reason);
-    if (before !== after) {
-      const ready = written?.conditions?.find((c) => c.type === 'Ready');
-      // One event per transition: a config published by the same reconcile rides along.
-      const published = state.notes.findIndex((n) => n.reason === 'ConfigPublished');
-      const extra = published >= 0 ? `; ${state.notes.splice(published, 1)[0]?.note}` : '';
-      deps.recordEvent(sender, {
-        type: ready?.status === 'True' ? 'Normal' : 'Warning',
-        reason,
-        action: 'Probe',
-        note: redactSecrets(`${ready?.message ?? reason}${extra}`, secrets()),
-      });
-    }
-    for (const note of state.notes) deps.recordEvent(sender, redactDeep(note, secrets()));
-
-    const intervalMs = parseDuration(state.spec?.probe.interval ?? '10m') ?? 600_000;
-    const late = requeueWhen ? { requeueWhen } : {};
-    if (outcome.kind === 'ready') return { requeueAfterMs: jittered(intervalMs), ...late };
-    // A failed probe is retried with backoff anyway; the report is there for the retry.
-    if (outcome.kind === 'retry')
-      throw new RequeueError(outcome.reason, redactSecrets(outcome.message, secrets()), intervalMs);
-    return late;
+    return requeue(outcome, state?.spec, requeueWhen, secrets);
   };
 }

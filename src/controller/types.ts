@@ -8,20 +8,13 @@ import type { EmailSender, EmailSenderSpec } from '../api/emailsender.ts';
 import type { RenderedConfig } from '../api/rendered-config.ts';
 import type { DeliverabilityReport } from '../deliverability/check.ts';
 import type { DeliverabilityChecker } from '../deliverability/checker.ts';
-import type { ProbeOptions as SmtpProbeOptions } from '../smtp/probe.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
-import type { ParsedUri, SmtpEndpoint } from '../smtp/uri.ts';
+import type { ParsedUri } from '../smtp/uri.ts';
 import type { Clock } from './conditions.ts';
-import type { ProbeCache } from './probe-cache.ts';
+import type { ProbeCache, ProbeFn } from './probe-cache.ts';
 
-/** Options the controller passes to the probe (a subset of the probe module's). */
-export type ProbeOptions = Pick<
-  SmtpProbeOptions,
-  'localName' | 'timeoutMs' | 'authenticate' | 'checkSender' | 'from' | 'ca' | 'signal'
->;
-
-/** The SMTP probe: never rejects; every failure is a {@link ProbeResult} with a reason. */
-export type ProbeFn = (endpoint: SmtpEndpoint, opts?: ProbeOptions) => Promise<ProbeResult>;
+// Declared beside the cache that keys on them; re-exported here, so the import runs one way only.
+export type { ProbeFn, ProbeOptions } from './probe-cache.ts';
 
 /** The published config Secret as status reports it. */
 export interface PublishedConfig {
@@ -36,6 +29,11 @@ export interface EventNote {
   reason: string;
   note: string;
   action: string;
+  /**
+   * Folded into the note of a `Ready` transition event of the same reconcile, when there is one,
+   * rather than recorded on its own (one event per change, not two).
+   */
+  ridesAlong?: boolean;
 }
 
 /** The rendered config Secret the controller writes. */
@@ -122,6 +120,20 @@ export interface ReconcileState {
 
 /** One reconcile step. Throws a `ReconcileError` to stop the chain; the first failure wins. */
 export type Step = (state: ReconcileState, deps: StepDeps) => Promise<void>;
+
+/**
+ * A step as the reconcile loop runs it: its name (in logs and API-error messages), the function,
+ * and the hooks it asks for. The loop knows no step by name; a step that needs a hook declares it.
+ */
+export interface ReconcileStep {
+  readonly name: string;
+  readonly run: Step;
+  /**
+   * The step may take seconds (it talks to a remote server): when it runs for a new generation and
+   * has not finished after `progressDelayMs`, `Reconciling=True` is written first.
+   */
+  readonly reportsProgress?: boolean;
+}
 
 /**
  * What a reconcile returns (controller-runtime's contract): `requeueAfterMs` ⇒ a timed requeue;

@@ -1,9 +1,10 @@
 /**
- * The reconcile steps, in the order they run. The first failure stops the chain.
+ * The reconcile steps, in the order they run, each with the hooks it asks for. The first failure
+ * stops the chain.
  *
  * @module
  */
-import type { Step } from '../types.ts';
+import type { ReconcileStep } from '../types.ts';
 import { deliverability } from './deliverability.ts';
 import { parseUri } from './parse-uri.ts';
 import { probe } from './probe.ts';
@@ -15,11 +16,12 @@ import { readSecret } from './read-secret.ts';
  * read-secret → read-dkim-key → parse-uri → deliverability (started, runs beside the probe) →
  * probe → publish-config.
  */
-export const STEPS: ReadonlyArray<readonly [name: string, step: Step]> = [
-  ['read-secret', readSecret],
-  ['read-dkim-key', readDkimKey],
-  ['parse-uri', parseUri],
-  ['deliverability', deliverability],
-  ['probe', probe],
-  ['publish-config', publishConfig],
+export const STEPS: readonly ReconcileStep[] = [
+  { name: 'read-secret', run: readSecret },
+  { name: 'read-dkim-key', run: readDkimKey },
+  { name: 'parse-uri', run: parseUri },
+  { name: 'deliverability', run: deliverability },
+  // The only step that talks to a remote server for seconds: a new generation shows progress.
+  { name: 'probe', run: probe, reportsProgress: true },
+  { name: 'publish-config', run: publishConfig },
 ];

@@ -34,5 +34,6 @@ export const publishConfig: Step = async (state, deps) => {
     reason: 'ConfigPublished',
     action: 'Publish',
     note: `published config revision ${desired.revision} to Secret ${secretName}`,
+    ridesAlong: true,
   });
 };
