@@ -33,11 +33,14 @@ export class WireError extends Error {
 const MAX_LINE = 4096;
 const MAX_LINES = 200;
 const REPLY_LINE = /^(\d{3})([ -])(.*)$/;
+// Enough of a peer's first bytes to tell its protocol (see peer-kind.ts).
+const HEAD_BYTES = 64;
 
 /** A line-oriented SMTP client over a socket that may be upgraded to TLS mid-session. */
 export class SmtpConnection {
   #socket: Socket;
   #buffer = '';
+  #head = Buffer.alloc(0);
   #lines: string[] = [];
   #ended: WireError | undefined;
   #wake: (() => void) | undefined;
@@ -53,6 +56,19 @@ export class SmtpConnection {
 
   get socket(): Socket {
     return this.#socket;
+  }
+
+  /**
+   * The first bytes the peer sent on the current socket (reset by a TLS upgrade): for classifying a
+   * peer that is not SMTP. Never to be shown: they may be any banner.
+   */
+  get head(): Buffer {
+    return this.#head;
+  }
+
+  /** Sends a line without waiting for a reply (a nudge to a peer that does not speak first). */
+  write(line: string): void {
+    if (!this.#ended && !this.#socket.destroyed) this.#socket.write(`${line}\r\n`);
   }
 
   /** Waits for the next complete reply, at most `timeoutMs`. */
@@ -90,6 +106,7 @@ export class SmtpConnection {
     this.#detach();
     this.#buffer = '';
     this.#lines = [];
+    this.#head = Buffer.alloc(0);
     const plain = this.#socket;
     const secure = await new Promise<TLSSocket>((resolve, reject) => {
       const s = tlsConnect({ ...options, socket: plain });
@@ -149,6 +166,8 @@ export class SmtpConnection {
   }
 
   #receive(chunk: Buffer): void {
+    if (this.#head.length < HEAD_BYTES)
+      this.#head = Buffer.concat([this.#head, chunk.subarray(0, HEAD_BYTES - this.#head.length)]);
     this.#buffer += chunk.toString('latin1');
     let nl = this.#buffer.indexOf('\n');
     while (nl >= 0) {
@@ -176,10 +195,8 @@ export class SmtpConnection {
       const m = REPLY_LINE.exec(line) ?? (/^\d{3}$/.test(line) ? [line, line, ' ', ''] : null);
       if (!m || (i > 0 && Number(m[1]) !== code)) {
         this.#lines = [];
-        throw new WireError(
-          'garbage',
-          `the server sent a line that is not an SMTP reply: "${printable(line, 60)}"`,
-        );
+        // Not quoted: a peer that is not SMTP may send a banner naming internal hosts (see head).
+        throw new WireError('garbage', 'the server sent a line that is not an SMTP reply');
       }
       code = Number(m[1]);
       lines.push(m[3] ?? '');

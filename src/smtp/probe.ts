@@ -16,10 +16,12 @@ import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { redactSecrets } from '../runtime/redact.ts';
 import { EXPIRING_SOON_MS, tlsFacts, verifyCertificate } from './certificate.ts';
 import { printable, type Reply, SmtpConnection, WireError } from './connection.ts';
+import { classifyPeer, describePeer, hintForPeer, type PeerKind } from './peer-kind.ts';
 import type { ProbeResult, ProbeStep } from './probe-result.ts';
 import type { ProbeReason } from './reasons.ts';
 import { lookupVia } from './resolver.ts';
 import { authenticate, chooseMechanism } from './sasl.ts';
+import { speaksTls } from './tls-diagnosis.ts';
 import { trustedCAs } from './trust.ts';
 import {
   endpointAddress,
@@ -162,16 +164,16 @@ async function run(s: Session): Promise<void> {
   const socket = await connectTcp(s);
   s.conn = new SmtpConnection(socket);
   if (e.scheme === 'smtps') await startTls(s, 'tls');
-  s.step = 'greeting';
-  const greeting = await reply(s);
-  s.result.greeting = printable(greeting.lines.join(' '), 200);
+  const greeting = await readGreeting(s);
   if (greeting.code !== 220) {
     throw new ProbeFailure(
       'UnexpectedGreeting',
-      `the server greeted with ${greeting.code} instead of 220 ("${printable(greeting.lines[0] ?? '', 120)}"): it refuses this client or is not ready`,
+      `the server greeted with ${codes(greeting)} instead of 220: it refuses this client or is not ready`,
     );
   }
   await ehlo(s);
+  // Kept only once the peer has answered EHLO as SMTP: another protocol's banner never reaches status.
+  s.result.greeting = printable(greeting.lines.join(' '), 200);
   if (e.security === 'StartTLS' || e.security === 'StartTLSInsecure') {
     s.step = 'starttls';
     if (!s.result.extensions.some((x) => x.toUpperCase() === 'STARTTLS')) {
@@ -184,7 +186,7 @@ async function run(s: Session): Promise<void> {
     if (r.code !== 220) {
       throw new ProbeFailure(
         'STARTTLSNotOffered',
-        `the server offers STARTTLS but refused it with ${r.code} ("${printable(r.lines[0] ?? '', 120)}")`,
+        `the server offers STARTTLS but refused it with ${codes(r)}`,
       );
     }
     await startTls(s, 'starttls');
@@ -194,6 +196,26 @@ async function run(s: Session): Promise<void> {
   if (s.opts.checkSender) await checkSender(s);
   s.step = 'quit';
   await s.conn.close(Math.min(500, Math.max(50, s.deadline - Date.now())));
+}
+
+/** A fresh TCP connection to the endpoint for a diagnostic look, bounded by `timeoutMs`. */
+function dial(s: Session, timeoutMs: number): Promise<Socket> {
+  const { host, port } = s.endpoint;
+  return new Promise((resolve, reject) => {
+    const lookup = s.opts.dnsServers?.length ? { lookup: lookupVia(s.opts.dnsServers) } : {};
+    const socket = netConnect({ host, port, autoSelectFamily: true, ...lookup });
+    const timer = setTimeout(() => socket.destroy(new Error('timeout')), timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      socket.on('error', () => {});
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
 }
 
 function connectTcp(s: Session): Promise<Socket> {
@@ -340,6 +362,12 @@ async function ehlo(s: Session): Promise<void> {
   if (r.code !== 250) {
     // RFC 5321 §3.2: a server that does not know EHLO gets HELO (and offers no extensions).
     const helo = await command(s, `HELO ${name}`);
+    if ([500, 502].includes(r.code) && [500, 502].includes(helo.code)) {
+      throw new ProbeFailure(
+        'UnexpectedGreeting',
+        `${endpointAddress(s.endpoint)} greets like SMTP but knows neither EHLO nor HELO (${r.code}): it is not an SMTP server (FTP greets with 220 too); ${hintForPeer('unknown', s.endpoint.scheme)}`,
+      );
+    }
     if (helo.code !== 250) {
       throw new ProbeFailure(
         'UnexpectedGreeting',
@@ -348,7 +376,11 @@ async function ehlo(s: Session): Promise<void> {
     }
     r = { code: 250, lines: [helo.lines[0] ?? ''] };
   }
-  s.result.extensions = r.lines.slice(1).map((l) => printable(l, 120));
+  // RFC 5321 ehlo-line syntax only: anything else is not an extension and is not kept.
+  s.result.extensions = r.lines
+    .slice(1)
+    .filter((l) => EHLO_LINE.test(l))
+    .map((l) => printable(l, 120));
   const mechs = new Set<string>();
   for (const ext of s.result.extensions) {
     const m = /^AUTH[ =](.*)$/i.exec(ext);
@@ -384,12 +416,10 @@ async function auth(s: Session): Promise<void> {
   }
   const { reply: r, ok } = await authenticate(mech, username, password, (line) => command(s, line));
   if (!ok) {
-    // The server's text after AUTH may echo what was sent: only the codes are shown.
-    const enhanced = /^\d\.\d{1,3}\.\d{1,3}/.exec(r.lines[0] ?? '')?.[0];
     const temporary = r.code >= 400 && r.code < 500;
     throw new ProbeFailure(
       'AuthenticationFailed',
-      `the server rejected AUTH ${mech} with ${r.code}${enhanced ? ` ${enhanced}` : ''}${temporary ? ' (temporary: try again later)' : ''}: check the user name and password in the Secret (percent-encode special characters), and whether the provider wants an app password or API key`,
+      `the server rejected AUTH ${mech} with ${codes(r)}${temporary ? ' (temporary: try again later)' : ''}: check the user name and password in the Secret (percent-encode special characters), and whether the provider wants an app password or API key`,
     );
   }
   s.result.authMechanism = mech;
@@ -409,22 +439,65 @@ async function checkSender(s: Session): Promise<void> {
     );
   }
   if (r.code !== 250) {
-    const text = redactSecrets(printable(r.lines.join(' '), 160), [s.endpoint.password, s.endpoint.username]);
     throw new ProbeFailure(
       'SenderRejected',
-      `the server refused the sender ${from} with ${r.code} ("${text}"): the account may not be allowed to send as this address or domain; verify the domain with the provider`,
+      `the server refused the sender ${from} with ${codes(r)}: the account may not be allowed to send as this address or domain; verify the domain with the provider`,
     );
   }
   s.notes.push(`sender ${from} accepted`);
   await command(s, 'RSET');
 }
 
-async function reply(s: Session): Promise<Reply> {
+const EHLO_LINE = /^[A-Za-z0-9][A-Za-z0-9-]*( [\x21-\x7e]+)*$/;
+
+/**
+ * The reply code and enhanced status code (RFC 3463), never the text: a server's text may echo what
+ * the client sent (credentials) or name internal hosts, and messages go into status and Events.
+ */
+function codes(r: Reply): string {
+  const enhanced = /^[245]\.\d{1,3}\.\d{1,3}\b/.exec(r.lines[0] ?? '')?.[0];
+  return enhanced ? `${r.code} ${enhanced}` : String(r.code);
+}
+
+/** Time at the end of the greeting wait kept for a nudge (see {@link readGreeting}). */
+const NUDGE_MS = 500;
+
+/**
+ * Reads the greeting. A peer that waits for the client to speak first (HTTP, TLS) sends nothing: near
+ * the deadline it gets a nudge (an EHLO line) so that its answer tells what it is.
+ */
+async function readGreeting(s: Session): Promise<Reply> {
+  s.step = 'greeting';
+  const conn = s.conn!;
+  const left = remaining(s);
+  const nudge = Math.min(NUDGE_MS, Math.floor(left / 5));
+  let silence: unknown;
   try {
-    return await s.conn!.readReply(remaining(s));
+    return await conn.readReply(left - nudge);
   } catch (err) {
-    throw wireFailure(s, err);
+    if (!(err instanceof WireError) || err.failure !== 'timeout' || conn.head.length > 0) {
+      throw wireFailure(s, err);
+    }
+    silence = err;
   }
+  conn.write(`EHLO ${s.opts.localName ?? defaultLocalName()}`);
+  // A TLS server closes on plain text without a word: only a TLS handshake of its own tells it apart.
+  const [, tlsPeer] = await Promise.all([
+    conn.readReply(nudge).catch(() => undefined),
+    s.endpoint.scheme === 'smtp' ? speaksTls(() => dial(s, nudge), nudge) : false,
+  ]);
+  if (tlsPeer && conn.head.length === 0)
+    throw notSmtp(s, 'TLS', 'silent until spoken to; a diagnostic TLS handshake was answered');
+  const kind = classifyPeer(conn.head);
+  if (kind && kind !== 'SMTP') throw notSmtp(s, kind);
+  throw wireFailure(s, silence);
+}
+
+function notSmtp(s: Session, kind: PeerKind, how = `answered ${stepLabel(s.step)}`): ProbeFailure {
+  return new ProbeFailure(
+    'UnexpectedGreeting',
+    `${endpointAddress(s.endpoint)} ${describePeer(kind)}, not SMTP (${how}): ${hintForPeer(kind, s.endpoint.scheme)}`,
+  );
 }
 
 async function command(s: Session, line: string): Promise<Reply> {
@@ -454,18 +527,22 @@ function wireFailure(s: Session, err: unknown): ProbeFailure {
       );
     }
     case 'garbage':
-      return new ProbeFailure(
-        s.step === 'auth' ? 'AuthenticationFailed' : 'UnexpectedGreeting',
-        s.step === 'auth'
-          ? `the server answered ${where} with something that is not an SMTP reply`
-          : `the server answered ${where} with something that is not SMTP (${err.message}): is this an SMTP port${e.scheme === 'smtp' ? ', or does it expect TLS first (smtps://)' : ''}?`,
-      );
-    case 'overflow':
+    case 'overflow': {
+      if (s.step === 'auth')
+        return new ProbeFailure(
+          'AuthenticationFailed',
+          `the server answered ${where} with something that is not an SMTP reply`,
+        );
+      const kind = classifyPeer(s.conn?.head ?? Buffer.alloc(0));
+      if (kind && kind !== 'SMTP') return notSmtp(s, kind);
       return new ProbeFailure(
         'UnexpectedGreeting',
-        `the server sent more than an SMTP reply can hold ${where}: is this an SMTP port?`,
+        `the server answered ${where} with something that is not SMTP: is this an SMTP port${e.scheme === 'smtp' ? ', or does it expect TLS first (smtps://)' : ''}?`,
       );
+    }
     default: {
+      const kind = s.step === 'greeting' ? classifyPeer(s.conn?.head ?? Buffer.alloc(0)) : undefined;
+      if (kind && kind !== 'SMTP') return notSmtp(s, kind);
       const reason: ProbeReason =
         s.step === 'auth'
           ? 'AuthenticationFailed'
