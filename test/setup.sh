@@ -29,3 +29,6 @@ fi
 if [ -f test/controlplane/assets.sh ]; then
   bash test/controlplane/assets.sh >/dev/null
 fi
+# helm and the gopher-lua runner (Argo CD's Lua), built from Go modules once and cached.
+bash test/tools/build.sh gopher-lua >/dev/null
+bash test/tools/build.sh helm >/dev/null

@@ -1,16 +1,25 @@
--- Argo CD health check for mailroom.dev/EmailSender.
+-- Argo CD health check for mailroom.dev/EmailSender and mailroom.dev/ClusterEmailSender (both
+-- kinds carry the same status).
 --
--- Install it in argocd-cm:
+-- Install it in argocd-cm, once per kind:
 --   data:
 --     resource.customizations.health.mailroom.dev_EmailSender: |
 --       <this file>
+--     resource.customizations.health.mailroom.dev_ClusterEmailSender: |
+--       <this file>
 --
--- The rules are kstatus's, which Flux applies to the same status:
---   Progressing  the controller has not yet observed the current generation, or Reconciling=True
---   Degraded     Stalled=True (nothing changes until the user acts) or Ready=False
---   Healthy      Ready=True for the current generation
+-- The rules, first match wins (kstatus's, and Argo CD's own for cert-manager Certificates, where
+-- Ready=False is Degraded):
 --   Suspended    spec.suspend=true
--- Argo CD runs this with gopher-lua (Lua 5.1): nothing newer than 5.1 is used.
+--   Progressing  the controller has not yet observed the current generation
+--   Degraded     Stalled=True (nothing changes until the user acts)
+--   Progressing  the Ready condition was computed for an older generation
+--   Healthy      Ready=True for the current generation
+--   Degraded     Ready=False: the probe failed; still Degraded while it is retried with backoff
+--                (Reconciling=True, reason ProgressingWithRetry), else a sender that never works
+--                would show Progressing forever
+--   Progressing  anything else: Ready=Unknown while a new generation is probed, or no Ready yet
+-- Argo CD runs this with gopher-lua (Lua 5.1, base/table/string/math only): nothing newer is used.
 
 local hs = {}
 
@@ -20,6 +29,10 @@ local function condition(conditions, type)
     if c.type == type then return c end
   end
   return nil
+end
+
+local function describe(c, fallback)
+  return (c.reason or fallback) .. ": " .. (c.message or "")
 end
 
 local generation = obj.metadata and obj.metadata.generation or 0
@@ -41,14 +54,7 @@ end
 local stalled = condition(conditions, "Stalled")
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
-  hs.message = (stalled.reason or "Stalled") .. ": " .. (stalled.message or "")
-  return hs
-end
-
-local reconciling = condition(conditions, "Reconciling")
-if reconciling ~= nil and reconciling.status == "True" then
-  hs.status = "Progressing"
-  hs.message = reconciling.message or "Reconciling"
+  hs.message = describe(stalled, "Stalled")
   return hs
 end
 
@@ -66,10 +72,19 @@ if ready ~= nil and ready.status == "True" then
 end
 if ready ~= nil and ready.status == "False" then
   hs.status = "Degraded"
-  hs.message = (ready.reason or "NotReady") .. ": " .. (ready.message or "")
+  hs.message = describe(ready, "NotReady")
+  local reconciling = condition(conditions, "Reconciling")
+  if reconciling ~= nil and reconciling.status == "True" then
+    hs.message = hs.message .. " (retrying with backoff)"
+  end
   return hs
 end
 
+local reconciling = condition(conditions, "Reconciling")
 hs.status = "Progressing"
-hs.message = "Waiting for the Ready condition"
+if reconciling ~= nil and reconciling.status == "True" then
+  hs.message = reconciling.message or "Reconciling"
+else
+  hs.message = "Waiting for the Ready condition"
+end
 return hs

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Prints the absolute path of a test tool built from the Go modules pinned in go.mod/go.sum beside
+# this script, and nothing else on stdout (progress goes to stderr):
+#   HELM=$(bash test/tools/build.sh helm)
+#   GOPHER_LUA=$(bash test/tools/build.sh gopher-lua)
+# Each tool is built once and cached per version under
+# ${XDG_CACHE_HOME:-$HOME/.cache}/mailroom/tools/<tool>-<version>/ (helm: a few minutes on 2 cores;
+# gopher-lua: seconds); later calls return at once.
+#
+# Environment: XDG_CACHE_HOME, GO (path of the go command); GOFLAGS is ignored.
+set -euo pipefail
+
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+log() { printf 'test tools: %s\n' "$*" >&2; }
+
+tool=${1:-}
+# The version comes from go.mod so that the cache key cannot drift from what is built.
+module_version() {
+  awk -v m="$1" '$1 == "require" { $1 = ""; $0 = $0 } $1 == m && $2 ~ /^v/ { print $2; exit }' "$here/go.mod"
+}
+case "$tool" in
+  helm) pkg=helm.sh/helm/v3/cmd/helm module=helm.sh/helm/v3 ;;
+  # The runner's own source is part of the key: a change to main.go must rebuild it.
+  gopher-lua) pkg=./gopher-lua module=github.com/yuin/gopher-lua ;;
+  *) log "usage: build.sh helm|gopher-lua"; exit 2 ;;
+esac
+version=$(module_version "$module")
+if [[ -z "$version" ]]; then
+  log "cannot read the version of $module from $here/go.mod"
+  exit 1
+fi
+if [[ $tool == gopher-lua ]]; then
+  version+=-$(sha256sum "$here/gopher-lua/main.go" | cut -c1-12)
+fi
+
+cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/mailroom/tools"
+dest="$cache_root/$tool-$version"
+if [[ -x "$dest/$tool" ]]; then
+  echo "$dest/$tool"
+  exit 0
+fi
+
+mkdir -p -- "$cache_root"
+# Parallel test files wait for one build instead of running several on a small machine.
+exec 9>"$dest.lock"
+flock 9
+if [[ -x "$dest/$tool" ]]; then
+  echo "$dest/$tool"
+  exit 0
+fi
+
+go_cmd=${GO:-}
+if [[ -z "$go_cmd" ]]; then
+  go_cmd=$(command -v go || true)
+  [[ -z "$go_cmd" && -x /usr/local/go/bin/go ]] && go_cmd=/usr/local/go/bin/go
+fi
+if [[ -z "$go_cmd" ]]; then
+  log "no Go toolchain found (install Go >= 1.26 or set GO=/path/to/go)"
+  exit 1
+fi
+
+# Built next to the destination so the final rename is atomic: no caller sees half a folder.
+work=$(mktemp -d "$cache_root/.build-$tool-$version.XXXXXX")
+trap 'rm -rf -- "$work"' EXIT
+ldflags=""
+# Without it `helm version` says v3.x-dev, and helm checks charts' kubeVersion against it.
+[[ $tool == helm ]] && ldflags="-X helm.sh/helm/v3/internal/version.version=$version"
+log "building $tool $version into $dest"
+start=$SECONDS
+(
+  cd -- "$here"
+  # GOWORK=off and -mod=readonly: only the pinned go.mod/go.sum count, whatever the caller's setup.
+  env GOWORK=off GOFLAGS= CGO_ENABLED=0 "$go_cmd" build -mod=readonly -trimpath -buildvcs=false \
+    -ldflags "-s -w $ldflags" -o "$work/$tool" "$pkg"
+) >&2
+chmod 755 "$work"
+rm -rf -- "$dest"
+mv -T -- "$work" "$dest"
+trap - EXIT
+log "built in $((SECONDS - start)) s"
+echo "$dest/$tool"
