@@ -28,6 +28,11 @@ export function runCommand(
     });
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
+    // A command that exits without reading its input (lua5.4 -e …) closes the pipe first: its exit
+    // code and output tell what happened, not the EPIPE of writing nothing to it.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(opts.input ?? '');
   });
 }
