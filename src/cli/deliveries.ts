@@ -17,6 +17,8 @@ export interface DeliveriesOptions {
   json: boolean;
   /** Poll interval of `--follow`, ms. */
   intervalMs: number;
+  /** The sidecar's bearer token, when it requires one. */
+  token?: string;
   /** Stops `--follow` (tests; the command uses SIGINT). */
   signal?: AbortSignal;
 }
@@ -31,8 +33,24 @@ export class DeliveriesApiError extends Error {
 
 const pad = (s: string, n: number) => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 
-/** One line for a message: time, state, id, recipients, subject, attempts, and the last reply or reason. */
+/**
+ * One line for a message: time, state, id, recipients, subject, attempts, and the last reply or
+ * reason; then, when a message has more than one recipient and they fared differently, one
+ * indented line per recipient with its state and last reply.
+ */
 export function formatLine(m: MessageView): string {
+  const head = formatHead(m);
+  const states = m.recipientStates ?? [];
+  if (states.length < 2 || states.every((r) => r.state === states[0]!.state && r.reply === states[0]!.reply))
+    return head;
+  const lines = states.map((r) => {
+    const reply = r.reply !== undefined ? `  ${replyText({ code: r.code ?? null, reply: r.reply })}` : '';
+    return `    ${pad(r.state, 9)}  ${r.address}${reply.replace(/\s+/g, ' ').trimEnd()}`;
+  });
+  return [head, ...lines].join('\n');
+}
+
+function formatHead(m: MessageView): string {
   const last = m.attempts.at(-1);
   const why =
     m.state === 'abandoned' || m.state === 'deferred'
@@ -54,10 +72,13 @@ export function formatLine(m: MessageView): string {
     .trimEnd();
 }
 
-async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+async function getJson<T>(url: string, signal?: AbortSignal, token?: string): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(url, signal ? { signal } : {});
+    res = await fetch(url, {
+      ...(signal ? { signal } : {}),
+      ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new DeliveriesApiError(
@@ -88,6 +109,7 @@ export async function runDeliveries(o: DeliveriesOptions, write: (line: string) 
   const stats = await getJson<{ counts: Record<MessageState, number>; ready: boolean; reason?: string }>(
     new URL('/v1/stats', o.api).toString(),
     o.signal,
+    o.token,
   );
   if (!o.json) {
     const counts = Object.entries(stats.counts)
@@ -97,7 +119,7 @@ export async function runDeliveries(o: DeliveriesOptions, write: (line: string) 
   }
   const seen = new Map<string, string>();
   const show = (m: MessageView) => write(o.json ? JSON.stringify(m) : formatLine(m));
-  const page = await getJson<{ messages: MessageView[] }>(listUrl(o), o.signal);
+  const page = await getJson<{ messages: MessageView[] }>(listUrl(o), o.signal, o.token);
   for (const m of page.messages.reverse()) {
     seen.set(m.id, `${m.state}/${m.attempts.length}`);
     show(m);
@@ -113,7 +135,7 @@ export async function runDeliveries(o: DeliveriesOptions, write: (line: string) 
     if (o.signal?.aborted) break;
     let next: { messages: MessageView[] };
     try {
-      next = await getJson<{ messages: MessageView[] }>(listUrl(o), o.signal);
+      next = await getJson<{ messages: MessageView[] }>(listUrl(o), o.signal, o.token);
     } catch (err) {
       if (o.signal?.aborted) break;
       throw err;

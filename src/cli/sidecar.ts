@@ -12,6 +12,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../api/duration.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { type ActiveConfig, ConfigError, configFromFlags, type FlagConfig } from '../sidecar/config.ts';
+import { DEFAULT_MAX_QUEUE_BYTES } from '../sidecar/limits.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../sidecar/message.ts';
 import { type ConfigSource, type Listen, startSidecar } from '../sidecar/sidecar.ts';
 import { MESSAGE_STATES, type MessageState } from '../sidecar/types.ts';
@@ -28,10 +29,16 @@ export function parseListen(text: string): Listen {
 
 /** Parses a size: `10485760`, `512KB`, `10MB`. */
 export function parseSize(text: string): number {
-  const m = /^(\d+)\s*(B|KB|KiB|MB|MiB)?$/i.exec(text.trim());
-  if (!m) throw new InvalidArgumentError(`expected a size such as 10MB or 512KB, got "${text}"`);
+  const m = /^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/i.exec(text.trim());
+  if (!m) throw new InvalidArgumentError(`expected a size such as 10MB, 512KB or 1GB, got "${text}"`);
   const unit = (m[2] ?? 'B').toUpperCase();
-  const mult = unit.startsWith('K') ? 1024 : unit.startsWith('M') ? 1024 * 1024 : 1;
+  const mult = unit.startsWith('K')
+    ? 1024
+    : unit.startsWith('M')
+      ? 1024 ** 2
+      : unit.startsWith('G')
+        ? 1024 ** 3
+        : 1;
   return Number(m[1]) * mult;
 }
 
@@ -76,6 +83,10 @@ interface SidecarFlags {
   maxInFlight?: number;
   retryBase?: number;
   retention?: number;
+  maxInFlightBytes?: number;
+  maxQueueBytes?: number;
+  sendTimeout?: number;
+  httpToken?: string;
   logLevel: string;
 }
 
@@ -171,6 +182,22 @@ export function registerSidecarCommands(program: Command): void {
       'how long sent and abandoned messages stay in the log (default 168h)',
       duration,
     )
+    .option(
+      '--max-in-flight-bytes <size>',
+      'memory for messages being accepted and sent (default: a third of the V8 heap limit)',
+      parseSize,
+    )
+    .option(
+      '--max-queue-bytes <size>',
+      `quota of the queue on disk; new mail is refused beyond it (default ${DEFAULT_MAX_QUEUE_BYTES / 1024 ** 2}MiB)`,
+      parseSize,
+    )
+    .option('--send-timeout <duration>', 'longest one delivery attempt may take (default 5m)', duration)
+    .addOption(
+      new Option('--http-token <token>', 'require Authorization: Bearer <token> on the HTTP API').env(
+        'MAILROOM_HTTP_TOKEN',
+      ),
+    )
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .action(async (flags: SidecarFlags) => {
       const logger = createLogger({ level: flags.logLevel, name: 'sidecar' });
@@ -195,6 +222,10 @@ export function registerSidecarCommands(program: Command): void {
         ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
         ...(flags.retryBase !== undefined ? { retryBaseMs: flags.retryBase } : {}),
         ...(flags.retention !== undefined ? { retentionMs: flags.retention } : {}),
+        ...(flags.maxInFlightBytes ? { maxInFlightBytes: flags.maxInFlightBytes } : {}),
+        ...(flags.maxQueueBytes ? { maxQueueBytes: flags.maxQueueBytes } : {}),
+        ...(flags.sendTimeout ? { sendTimeoutMs: flags.sendTimeout } : {}),
+        ...(flags.httpToken ? { httpToken: flags.httpToken } : {}),
       });
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down: finishing deliveries under way');
@@ -216,6 +247,9 @@ export function registerSidecarCommands(program: Command): void {
     .option('-f, --follow', 'keep printing changes', false)
     .option('--json', 'one JSON object per line', false)
     .option('--api <url>', 'the sidecar HTTP API', process.env.MAILROOM_API_URL ?? 'http://127.0.0.1:8025')
+    .addOption(
+      new Option('--token <token>', "the sidecar's --http-token, when it has one").env('MAILROOM_HTTP_TOKEN'),
+    )
     .action(
       async (o: {
         state?: MessageState;
@@ -224,6 +258,7 @@ export function registerSidecarCommands(program: Command): void {
         follow: boolean;
         json: boolean;
         api: string;
+        token?: string;
       }) => {
         const ac = new AbortController();
         process.once('SIGINT', () => ac.abort());

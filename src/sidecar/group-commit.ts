@@ -31,11 +31,16 @@ export interface GroupCommitOptions {
 
 /** Raised to every writer of a batch whose COMMIT failed (disk full, I/O error): nothing of it is stored. */
 export class CommitError extends Error {
+  /** SQLite's result code of the failure, when SQLite raised it (13: SQLITE_FULL). */
+  readonly sqliteCode: number | undefined;
   constructor(cause: unknown) {
     super(`the queue could not commit: ${cause instanceof Error ? cause.message : String(cause)}`, {
       cause,
     });
     this.name = 'CommitError';
+    const code = (cause as { errcode?: unknown } | undefined)?.errcode;
+    // Extended result codes carry the primary code in their low byte.
+    this.sqliteCode = typeof code === 'number' ? code & 0xff : undefined;
   }
 }
 
@@ -58,6 +63,10 @@ export class GroupCommitter {
   #durable = true;
   /** Transactions committed so far (for metrics and tests). */
   commits = 0;
+  /** Batches that failed to commit. */
+  failures = 0;
+  /** Told of every failed batch (the store watches for a full disk). */
+  onError: ((err: CommitError) => void) | undefined;
 
   constructor(db: DatabaseSync, opts: GroupCommitOptions = {}) {
     this.#db = db;
@@ -109,8 +118,14 @@ export class GroupCommitter {
         try {
           results.push({ ok: true, value: p.op(this.#db) });
         } catch (error) {
-          // A failed statement rolls back only itself in SQLite; the other writes still commit.
           results.push({ ok: false, error });
+        }
+        // A failed statement rolls back only itself, unless SQLite rolled back the whole
+        // transaction (SQLITE_FULL, I/O errors): then later writes would each autocommit on their
+        // own and COMMIT would fail with "no transaction is active". The whole batch fails here.
+        if (!this.#db.isTransaction) {
+          const last = results.at(-1)!;
+          throw last.ok ? new Error('the transaction ended before its commit') : last.error;
         }
       }
       this.#db.exec('COMMIT');
@@ -121,7 +136,10 @@ export class GroupCommitter {
       } catch {
         // The rollback error adds nothing to the commit error every writer receives.
       }
+      // The connection is back in autocommit mode: the next batch starts a transaction afresh.
+      this.failures++;
       const err = new CommitError(cause);
+      this.onError?.(err);
       for (const p of batch) p.reject(err);
       return;
     }

@@ -13,14 +13,17 @@
  *
  * @module
  */
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../runtime/logger.ts';
 import { endpointAddress } from '../smtp/uri.ts';
+import type { ByteBudget } from './budget.ts';
 import type { ConfigState } from './config-watcher.ts';
+import { MAX_IDEMPOTENCY_KEY, messageCost } from './limits.ts';
 import { MessageRejectedError, parseJsonMessage } from './message.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { renderPage } from './page.ts';
-import type { QueueStore } from './store.ts';
+import { IdempotencyConflictError, QueueRefusedError, type QueueStore } from './store.ts';
 import { MESSAGE_STATES, type MessageState } from './types.ts';
 
 export interface HttpDoorOptions {
@@ -28,6 +31,10 @@ export interface HttpDoorOptions {
   logger: Logger;
   metrics: SidecarMetrics;
   maxMessageBytes: number;
+  /** Memory for messages being accepted; a request that does not fit gets 503. */
+  budget: ByteBudget;
+  /** When set, the API and the page require `Authorization: Bearer <token>`. */
+  token?: string;
   /** The config state, for `/readyz`, `/v1/stats` and the page. */
   configState: () => ConfigState;
   inFlight: () => number;
@@ -38,6 +45,8 @@ class HttpError extends Error {
   readonly status: number;
   readonly code: string;
   readonly field?: string;
+  /** Seconds for `Retry-After`. */
+  retryAfter?: number;
   constructor(status: number, code: string, message: string, field?: string) {
     super(message);
     this.status = status;
@@ -52,24 +61,80 @@ function send(res: ServerResponse, status: number, body: unknown, type = 'applic
   res.end(text);
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+const busy = () =>
+  Object.assign(
+    new HttpError(
+      503,
+      'MemoryBudget',
+      'the sidecar holds as many messages in memory as it may; try again shortly',
+    ),
+    { retryAfter: 1 },
+  );
+
+/**
+ * Reads the body within the size limit and the memory budget, reserving as it reads (the declared
+ * length up front when there is one). Resolves with the body and the bytes reserved for it.
+ */
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+  budget: ByteBudget,
+): Promise<{ body: Buffer; held: number }> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) return Promise.reject(tooLarge(declared, limit));
+  let held = messageCost(declared, 'json');
+  if (!budget.tryReserve(held)) return Promise.reject(busy());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const fail = (err: HttpError) => {
+      budget.release(held);
+      held = 0;
+      reject(err);
+      // The rest of the body is read and dropped by the server once the answer is sent.
+      req.removeAllListeners('data');
+      req.resume();
+    };
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        reject(tooLarge(size, limit));
-        req.pause();
-        return;
+      if (size > limit) return fail(tooLarge(size, limit));
+      const need = messageCost(size, 'json') - held;
+      if (need > 0) {
+        if (!budget.tryGrow(need)) return fail(busy());
+        held += need;
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', reject);
+    req.on('end', () => resolve({ body: Buffer.concat(chunks, size), held }));
+    req.on('error', (err) => {
+      budget.release(held);
+      reject(err);
+    });
   });
+}
+
+const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d{1,5})?$/i;
+
+/** Whether a request may use the API: a loopback Host (no DNS rebinding) and the token, when set. */
+function checkAccess(req: IncomingMessage, token: string | undefined): void {
+  if (!LOOPBACK_HOST.test(req.headers.host ?? '')) {
+    throw new HttpError(
+      403,
+      'ForbiddenHost',
+      'the sidecar answers only requests addressed to a loopback host (127.0.0.1, localhost, [::1])',
+    );
+  }
+  if (token === undefined) return;
+  const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  if (a.length !== b.length || !timingSafeEqual(a, b)) {
+    throw new HttpError(
+      401,
+      'Unauthorized',
+      'this sidecar requires Authorization: Bearer <token> (--http-token)',
+    );
+  }
 }
 
 function tooLarge(size: number, limit: number): HttpError {
@@ -105,21 +170,53 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
   };
 
   async function postMessage(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req, o.maxMessageBytes);
-    let json: unknown;
-    try {
-      json = JSON.parse(body.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'InvalidJSON', 'the request body is not valid JSON');
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') {
+      throw new HttpError(
+        415,
+        'UnsupportedMediaType',
+        'POST /v1/messages takes Content-Type: application/json',
+      );
     }
-    const key = req.headers['idempotency-key'];
-    const msg = parseJsonMessage(json, typeof key === 'string' ? key : undefined);
-    if (msg.payload.length > o.maxMessageBytes) throw tooLarge(msg.payload.length, o.maxMessageBytes);
-    const { id, duplicate } = await o.store.enqueue(msg);
-    if (duplicate) return send(res, 200, { id, duplicate: true });
-    o.metrics.accepted.inc({ door: 'http' });
-    o.onQueued?.();
-    send(res, 202, { id, state: 'queued' });
+    const header = req.headers['idempotency-key'];
+    const key = typeof header === 'string' ? header : undefined;
+    if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
+      throw new HttpError(
+        400,
+        'InvalidMessage',
+        `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`,
+        'Idempotency-Key',
+      );
+    }
+    const refusal = o.store.disk.check(Number(req.headers['content-length'] ?? 0));
+    if (refusal) throw Object.assign(new HttpError(507, refusal.reason, refusal.message), { retryAfter: 10 });
+    const { body, held } = await readBody(req, o.maxMessageBytes, o.budget);
+    try {
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new HttpError(400, 'InvalidJSON', 'the request body is not valid JSON');
+      }
+      const msg = parseJsonMessage(json, key);
+      if (msg.payload.length > o.maxMessageBytes) throw tooLarge(msg.payload.length, o.maxMessageBytes);
+      let queued: Awaited<ReturnType<QueueStore['enqueue']>>;
+      try {
+        queued = await o.store.enqueue(msg);
+      } catch (err) {
+        if (err instanceof QueueRefusedError)
+          throw Object.assign(new HttpError(507, err.reason, err.message), { retryAfter: 10 });
+        if (err instanceof IdempotencyConflictError)
+          throw new HttpError(409, 'IdempotencyConflict', err.message, 'Idempotency-Key');
+        throw err;
+      }
+      if (queued.duplicate) return send(res, 200, { id: queued.id, duplicate: true });
+      o.metrics.accepted.inc({ door: 'http' });
+      o.onQueued?.();
+      send(res, 202, { id: queued.id, state: 'queued' });
+    } finally {
+      o.budget.release(held);
+    }
   }
 
   function listMessages(url: URL, res: ServerResponse): void {
@@ -141,6 +238,7 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
     const url = new URL(req.url ?? '/', 'http://sidecar');
     const path = url.pathname;
     const method = req.method ?? 'GET';
+    if (path !== '/healthz' && path !== '/readyz' && path !== '/metrics') checkAccess(req, o.token);
     if (path === '/v1/messages' && method === 'POST') return postMessage(req, res);
     if (method !== 'GET' && method !== 'HEAD')
       throw new HttpError(405, 'MethodNotAllowed', `${method} ${path}`);
@@ -186,6 +284,10 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
         if (err.code === 'MessageTooLarge') {
           o.metrics.rejected.inc({ door: 'http', reason: err.code });
           res.setHeader('connection', 'close');
+        }
+        if (err.retryAfter !== undefined) {
+          o.metrics.refusedBusy.inc({ door: 'http', reason: err.code });
+          res.setHeader('retry-after', String(err.retryAfter));
         }
         return send(res, err.status, { error: err.code, message: err.message, field: err.field });
       }

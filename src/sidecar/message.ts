@@ -8,6 +8,7 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
 import { RESERVED_HEADERS } from '../api/emailsender.ts';
+import { MAX_IDEMPOTENCY_KEY, MAX_RECIPIENTS } from './limits.ts';
 import type { JsonMessage, NewMessage } from './types.ts';
 
 /** Default largest message, in bytes (HTTP body or SMTP DATA). */
@@ -41,7 +42,10 @@ const addressSchema = noCrLf('the address')
     { error: 'is not one email address (a@example.com or "Name <a@example.com>")' },
   );
 
-const addressList = z.union([addressSchema.transform((a) => [a]), z.array(addressSchema).max(100)]);
+const addressList = z.union([
+  addressSchema.transform((a) => [a]),
+  z.array(addressSchema).max(MAX_RECIPIENTS),
+]);
 
 const headerName = z
   .string()
@@ -60,12 +64,20 @@ export const postMessageSchema = z
     text: z.string().optional(),
     html: z.string().optional(),
     headers: z.record(headerName, noCrLf('the header value').pipe(z.string().max(998))).optional(),
-    idempotencyKey: z.string().min(1).max(200).optional(),
+    idempotencyKey: z.string().min(1).max(MAX_IDEMPOTENCY_KEY).optional(),
   })
   .refine((m) => m.text !== undefined || m.html !== undefined, {
     error: 'a message needs text, html or both',
     path: ['text'],
+  })
+  .refine((m) => count(m.to) + count(m.cc) + count(m.bcc) <= MAX_RECIPIENTS, {
+    error: `to, cc and bcc together may name at most ${MAX_RECIPIENTS} recipients`,
+    path: ['to'],
   });
+
+function count(v: string | string[] | undefined): number {
+  return v === undefined ? 0 : Array.isArray(v) ? v.length : 1;
+}
 
 export type PostMessage = z.input<typeof postMessageSchema>;
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ByteBudget } from './budget.ts';
 import type { MessageState } from './types.ts';
 
 /** The metric handles the sidecar updates. */
@@ -17,15 +18,43 @@ export interface SidecarMetrics {
   configReloads: Counter<'result'>;
   configInfo: Gauge<'revision' | 'security'>;
   commits: Counter;
+  queueCorrupt: Counter;
+  refusedBusy: Counter<'door' | 'reason'>;
+}
+
+/** What the gauges read at scrape time besides the queue counts. */
+export interface MetricSources {
+  diskUsed?: () => number;
+  budgets?: Record<string, ByteBudget>;
 }
 
 /**
  * Creates the metrics. `queueCounts` is read at scrape time for the `mailroom_sidecar_messages`
  * gauge, so the numbers are the queue's own and survive restarts.
  */
-export function createMetrics(queueCounts: () => Record<MessageState, number>): SidecarMetrics {
+export function createMetrics(
+  queueCounts: () => Record<MessageState, number>,
+  sources: MetricSources = {},
+): SidecarMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'mailroom_sidecar_' });
+  new Gauge({
+    name: 'mailroom_sidecar_queue_bytes',
+    help: 'Bytes the queue holds on disk (database pages in use plus WAL), counted against --max-queue-bytes.',
+    registers: [registry],
+    collect() {
+      if (sources.diskUsed) this.set(sources.diskUsed());
+    },
+  });
+  new Gauge({
+    name: 'mailroom_sidecar_in_flight_bytes',
+    help: 'Bytes of messages held in memory, by budget (accept, send), counted against --max-in-flight-bytes.',
+    labelNames: ['budget'],
+    registers: [registry],
+    collect() {
+      for (const [budget, b] of Object.entries(sources.budgets ?? {})) this.set({ budget }, b.used);
+    },
+  });
   new Gauge({
     name: 'mailroom_sidecar_messages',
     help: 'Messages in the queue by state (sent and abandoned until retention removes them).',
@@ -72,6 +101,17 @@ export function createMetrics(queueCounts: () => Record<MessageState, number>): 
       name: 'mailroom_sidecar_config_info',
       help: 'The config in use: 1 for its revision and security mode.',
       labelNames: ['revision', 'security'],
+      registers: [registry],
+    }),
+    queueCorrupt: new Counter({
+      name: 'mailroom_sidecar_queue_corrupt_total',
+      help: 'Queue files found corrupt or unreadable at start, moved aside for a fresh queue.',
+      registers: [registry],
+    }),
+    refusedBusy: new Counter({
+      name: 'mailroom_sidecar_messages_deferred_at_door_total',
+      help: 'Messages answered "try later" at a front door, by reason (MemoryBudget, QueueFull, DiskFull).',
+      labelNames: ['door', 'reason'],
       registers: [registry],
     }),
     commits: new Counter({

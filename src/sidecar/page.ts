@@ -35,6 +35,21 @@ function explain(m: MessageView): string {
   return m.state === 'queued' ? 'waiting for its turn' : 'being sent';
 }
 
+/** The To cell: each recipient with its own state and, when it has one, its last reply. */
+function recipientsCell(m: MessageView): string {
+  const states = m.recipientStates ?? [];
+  if (states.length === 0) return escapeHtml(m.recipients.join(', '));
+  return states
+    .map((r) => {
+      const reply =
+        r.reply !== undefined
+          ? ` <span class="reply">${escapeHtml(replyText({ code: r.code ?? null, reply: r.reply }))}</span>`
+          : '';
+      return `<div class="rcpt ${r.state}" data-state="${r.state}">${escapeHtml(r.address)} <small>${r.state}</small>${reply}</div>`;
+    })
+    .join('');
+}
+
 /** Renders the page. */
 export function renderPage(d: PageData): string {
   const counts = MESSAGE_STATES.map(
@@ -53,7 +68,7 @@ export function renderPage(d: PageData): string {
       (m) => `<tr class="${m.state}" data-id="${m.id}">
   <td><time datetime="${m.updatedAt}">${m.updatedAt.replace('T', ' ').slice(0, 19)}</time></td>
   <td class="state">${m.state}</td>
-  <td>${escapeHtml(m.recipients.join(', '))}</td>
+  <td class="to">${recipientsCell(m)}</td>
   <td>${escapeHtml(m.subject)}</td>
   <td>${m.attempts.length}</td>
   <td class="why">${escapeHtml(explain(m))}</td>
@@ -72,6 +87,8 @@ li.abandoned b{color:#b00}li.deferred b{color:#a60}li.sent b{color:#070}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3em .5em;border-bottom:1px solid #ddd;vertical-align:top}
 tr.abandoned td.state{color:#b00}tr.deferred td.state{color:#a60}.problem{color:#b00}
 td.why{font-family:ui-monospace,monospace;font-size:12px;word-break:break-word}
+.rcpt small{color:#666}.rcpt.pending small{color:#a60}.rcpt.abandoned small{color:#b00}.rcpt.sent small{color:#070}
+.rcpt .reply{font-family:ui-monospace,monospace;font-size:11px;color:#555}
 </style></head>
 <body>
 <h1>Mailroom delivery log</h1>

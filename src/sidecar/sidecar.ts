@@ -6,9 +6,11 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../runtime/logger.ts';
+import { ByteBudget } from './budget.ts';
 import { type ActiveConfig, activateText } from './config.ts';
 import { type ConfigState, ConfigWatcher } from './config-watcher.ts';
 import { createHttpDoor } from './http-door.ts';
+import { DEFAULT_MAX_QUEUE_BYTES, defaultInFlightBytes } from './limits.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './message.ts';
 import { createMetrics } from './metrics.ts';
 import { createSmtpDoor } from './smtp-door.ts';
@@ -39,6 +41,18 @@ export interface SidecarOptions {
   retryBaseMs?: number;
   /** How long sent and abandoned messages stay in the log; default 7 days. */
   retentionMs?: number;
+  /** Bytes of messages held in memory at once, doors and worker together; default from the heap. */
+  maxInFlightBytes?: number;
+  /** Quota of the queue on disk; default 160 MiB. */
+  maxQueueBytes?: number;
+  /** Spare file kept for a full disk, bytes; default 8 MiB. */
+  spareBytes?: number;
+  /** Longest a send may take before it counts as failed, ms; default 5 min. */
+  sendTimeoutMs?: number;
+  /** Attempts ending in a crash before a message is abandoned; default 3. */
+  maxCrashes?: number;
+  /** Bearer token the HTTP API requires, when set. */
+  httpToken?: string;
   /** Group-commit window in ms; default 2. */
   commitWindowMs?: number;
   /** Config file re-read interval in ms; default 2000. */
@@ -70,16 +84,43 @@ const listen = (server: { listen: (port: number, host: string, cb: () => void) =
 export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const { logger } = o;
   const maxMessageBytes = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  const store = new QueueStore(o.dataDir, { windowMs: o.commitWindowMs ?? 2 });
-  const { recovered } = store;
-  const metrics = createMetrics(() => store.counts());
+  const store = new QueueStore(o.dataDir, {
+    windowMs: o.commitWindowMs ?? 2,
+    maxQueueBytes: o.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+    ...(o.spareBytes !== undefined ? { spareBytes: o.spareBytes } : {}),
+    ...(o.maxCrashes !== undefined ? { maxCrashes: o.maxCrashes } : {}),
+  });
+  const { recovered, poisoned } = store;
+  // Half the byte budget for messages being accepted, half for messages being sent: a stalled
+  // upstream cannot starve the doors, nor a burst of arrivals the deliveries.
+  const inFlightBytes = o.maxInFlightBytes ?? defaultInFlightBytes();
+  const acceptBudget = new ByteBudget(Math.floor(inFlightBytes / 2));
+  const sendBudget = new ByteBudget(Math.floor(inFlightBytes / 2));
+  const metrics = createMetrics(() => store.counts(), {
+    diskUsed: () => store.disk.used(),
+    budgets: { accept: acceptBudget, send: sendBudget },
+  });
+  if (store.movedAside) {
+    metrics.queueCorrupt.inc();
+    logger.error(
+      { movedTo: store.movedAside.path, problem: store.movedAside.problem },
+      'the queue file was corrupt or unreadable: moved it aside and started a fresh queue',
+    );
+  }
+  if (poisoned > 0)
+    logger.error(
+      { messages: poisoned },
+      'abandoned messages whose attempts kept ending with the sidecar stopping',
+    );
   const worker = new DeliveryWorker({
     store,
     logger,
     metrics,
+    budget: sendBudget,
     ...(o.maxInFlight ? { maxInFlight: o.maxInFlight } : {}),
     ...(o.maxConnections ? { maxConnections: o.maxConnections } : {}),
     ...(o.retryBaseMs !== undefined ? { retryBaseMs: o.retryBaseMs } : {}),
+    ...(o.sendTimeoutMs !== undefined ? { sendTimeoutMs: o.sendTimeoutMs } : {}),
   });
 
   let watcher: ConfigWatcher | undefined;
@@ -114,6 +155,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     logger,
     metrics,
     maxMessageBytes,
+    budget: acceptBudget,
     onQueued,
     ...(o.smtpAuth ? { auth: o.smtpAuth } : {}),
   });
@@ -122,6 +164,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     logger,
     metrics,
     maxMessageBytes,
+    budget: acceptBudget,
+    ...(o.httpToken ? { token: o.httpToken } : {}),
     configState,
     inFlight: () => worker.inFlight,
     onQueued,
@@ -137,20 +181,45 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const httpPort = (http.address() as AddressInfo).port;
 
   const retentionMs = o.retentionMs ?? 7 * 86_400_000;
-  const purge = () => {
-    try {
-      const n = store.purge(Date.now() - retentionMs);
-      if (n) logger.info({ removed: n }, 'removed finished messages past retention');
-    } catch (err) {
-      logger.warn({ err }, 'retention cleanup failed');
-    }
-  };
-  purge();
+  const purge = () =>
+    store.purge(Date.now() - retentionMs).then(
+      (n) => {
+        if (n) logger.info({ removed: n }, 'removed finished messages past retention');
+      },
+      (err: unknown) => logger.warn({ err }, 'retention cleanup failed'),
+    );
+  void purge();
   const purgeTimer = setInterval(purge, Math.min(retentionMs, 600_000));
   purgeTimer.unref();
-
+  let diskFullLogged = false;
+  // Disk upkeep: freed pages back to the filesystem; after a full disk, acceptance resumes here.
+  const diskTimer = setInterval(() => {
+    try {
+      if (store.disk.tick()) {
+        diskFullLogged = false;
+        logger.info('the queue disk has room again: accepting new mail');
+      }
+    } catch (err) {
+      logger.warn({ err }, 'queue disk upkeep failed');
+    }
+  }, 1000);
+  diskTimer.unref();
+  store.committer.onError = (err) => {
+    if (store.disk.onWriteError(err) && !diskFullLogged) {
+      diskFullLogged = true;
+      logger.error({ err }, 'the queue disk is full: refusing new mail, still delivering what is queued');
+    }
+  };
   logger.info(
-    { smtpPort, httpPort, dataDir: o.dataDir, recovered, queued: store.counts().queued },
+    {
+      smtpPort,
+      httpPort,
+      dataDir: o.dataDir,
+      recovered,
+      queued: store.counts().queued,
+      inFlightBytes,
+      maxQueueBytes: store.disk.maxQueueBytes,
+    },
     'sidecar listening',
   );
 
@@ -164,6 +233,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     stop(timeoutMs = 10_000) {
       stopping ??= (async () => {
         clearInterval(purgeTimer);
+        clearInterval(diskTimer);
         watcher?.stop();
         await Promise.all([
           new Promise<void>((r) => smtp.close(() => r())),

@@ -3,15 +3,22 @@
  * `250` is sent only once the message is committed to the queue. No STARTTLS (the door listens on
  * loopback); AUTH is optional, and required only when `auth` is configured.
  *
+ * "Try later" (`452 4.3.1`) instead of a dropped connection: at MAIL FROM when the queue is at its
+ * quota or its disk is full, and at the end of DATA when the message did not fit in the memory
+ * budget (its bytes are read and dropped as they come, so a refused message costs no memory) or
+ * the queue could not take it. More than {@link MAX_RECIPIENTS} recipients get `452 4.5.3`.
+ *
  * @module
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../runtime/logger.ts';
+import type { ByteBudget } from './budget.ts';
+import { MAX_RECIPIENTS, messageCost } from './limits.ts';
 import { MessageRejectedError, rawSubject, splitRawMessage } from './message.ts';
 import type { SidecarMetrics } from './metrics.ts';
-import type { QueueStore } from './store.ts';
+import { QueueRefusedError, type QueueStore } from './store.ts';
 
 export interface SmtpDoorOptions {
   store: QueueStore;
@@ -19,6 +26,8 @@ export interface SmtpDoorOptions {
   metrics?: SidecarMetrics;
   /** Largest message in bytes (announced with SIZE). */
   maxMessageBytes: number;
+  /** Memory for messages being accepted. */
+  budget: ByteBudget;
   /** When set, clients must log in with exactly these credentials. */
   auth?: { user: string; pass: string };
   /** Called after each committed message (wakes the delivery worker). */
@@ -58,17 +67,57 @@ export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
       if (ok) callback(null, { user: auth.username });
       else callback(smtpError(535, '5.7.8 Authentication credentials invalid'));
     },
+    onMailFrom(address, _session, callback) {
+      const declared = Number(address.args && (address.args as Record<string, string>).SIZE) || 0;
+      const refusal = o.store.disk.check(declared);
+      if (!refusal) return callback();
+      o.metrics?.refusedBusy.inc({ door: 'smtp', reason: refusal.reason });
+      callback(smtpError(452, `4.3.1 ${refusal.message}`));
+    },
+    onRcptTo(_address, session, callback) {
+      if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) {
+        return callback(smtpError(452, `4.5.3 Too many recipients: at most ${MAX_RECIPIENTS} per message`));
+      }
+      callback();
+    },
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback) {
       const chunks: Buffer[] = [];
       let size = 0;
+      let held = 0;
+      let overBudget = false;
+      const release = () => {
+        if (held > 0) o.budget.release(held);
+        held = 0;
+      };
       stream.on('data', (c: Buffer) => {
         size += c.length;
-        // Past the limit smtp-server keeps reading (to find the end of DATA); keep nothing of it.
-        if (size <= o.maxMessageBytes) chunks.push(c);
+        // Past the limit or the budget smtp-server keeps reading (to find the end of DATA); keep nothing of it.
+        if (size > o.maxMessageBytes || overBudget) return;
+        const need = messageCost(size, 'raw') - held;
+        const ok = held === 0 ? o.budget.tryReserve(need) : o.budget.tryGrow(need);
+        if (!ok) {
+          overBudget = true;
+          chunks.length = 0;
+          release();
+          return;
+        }
+        held += need;
+        chunks.push(c);
       });
-      stream.on('error', (err) => callback(err));
+      stream.on('error', (err) => {
+        release();
+        callback(err);
+      });
       stream.on('end', () => {
+        if (overBudget) {
+          o.metrics?.refusedBusy.inc({ door: 'smtp', reason: 'MemoryBudget' });
+          callback(
+            smtpError(452, '4.3.1 The sidecar holds as many messages in memory as it may; try again shortly'),
+          );
+          return;
+        }
         if (stream.sizeExceeded || size > o.maxMessageBytes) {
+          release();
           reject('MessageTooLarge');
           callback(
             smtpError(
@@ -83,6 +132,7 @@ export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
         try {
           subject = rawSubject(splitRawMessage(raw));
         } catch (err) {
+          release();
           if (!(err instanceof MessageRejectedError)) throw err;
           reject(err.reason);
           o.logger.info({ reason: err.reason }, `SMTP message refused: ${err.message}`);
@@ -90,17 +140,25 @@ export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
           return;
         }
         const recipients = session.envelope.rcptTo.map((r) => r.address);
-        o.store.enqueue({ door: 'smtp', kind: 'raw', payload: raw, recipients, subject }).then(
-          ({ id }) => {
-            o.metrics?.accepted.inc({ door: 'smtp' });
-            o.onQueued?.();
-            callback(null, `2.0.0 Queued as ${id}`);
-          },
-          (err: unknown) => {
-            o.logger.error({ err }, 'could not queue a message');
-            callback(smtpError(451, '4.3.0 The queue could not store the message; try again'));
-          },
-        );
+        chunks.length = 0;
+        o.store
+          .enqueue({ door: 'smtp', kind: 'raw', payload: raw, recipients, subject })
+          .then(
+            ({ id }) => {
+              o.metrics?.accepted.inc({ door: 'smtp' });
+              o.onQueued?.();
+              callback(null, `2.0.0 Queued as ${id}`);
+            },
+            (err: unknown) => {
+              if (err instanceof QueueRefusedError) {
+                o.metrics?.refusedBusy.inc({ door: 'smtp', reason: err.reason });
+                return callback(smtpError(452, `4.3.1 ${err.message}`));
+              }
+              o.logger.error({ err }, 'could not queue a message');
+              callback(smtpError(451, '4.3.0 The queue could not store the message; try again'));
+            },
+          )
+          .finally(release);
       });
     },
   });

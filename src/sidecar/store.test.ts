@@ -1,24 +1,30 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
-import { QueueStore } from './store.ts';
-import type { NewMessage } from './types.ts';
+import { IdempotencyConflictError, QueueRefusedError, QueueStore, type StoreOptions } from './store.ts';
+import type { NewMessage, Outcome } from './types.ts';
 
 const dirs: string[] = [];
 after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-const open = (dir = mkdtempSync(join(tmpdir(), 'mailroom-store-'))) => {
+const tmp = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailroom-store-'));
   dirs.push(dir);
-  return { dir, store: new QueueStore(dir, { windowMs: 1 }) };
+  return dir;
 };
-const msg = (n: number, key?: string): NewMessage => ({
+const open = (dir = tmp(), o: StoreOptions = {}) => ({
+  dir,
+  store: new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024, ...o }),
+});
+const msg = (n: number, key?: string, recipients = [`u${n}@example.org`]): NewMessage => ({
   door: 'http',
   kind: 'json',
   payload: Buffer.from(`{"n":${n}}`),
-  recipients: [`u${n}@example.org`],
+  recipients,
   subject: `s${n}`,
   ...(key ? { idempotencyKey: key } : {}),
 });
@@ -27,6 +33,17 @@ const attempt = (code: number | null) => ({
   code,
   reply: `${code}`,
   durationMs: 1,
+});
+const outcome = (state: 'sent' | 'abandoned', code: number, n = [0]): Outcome => ({
+  state,
+  attempt: attempt(code),
+  configRevision: 'r1',
+  recipients: n.map((i) => ({
+    n: i,
+    state: state === 'sent' ? 'sent' : 'abandoned',
+    code,
+    reply: `${code}`,
+  })),
 });
 
 describe('QueueStore', () => {
@@ -39,47 +56,101 @@ describe('QueueStore', () => {
     store.close();
   });
 
-  it('claims due messages once, records attempts, and clears the body when done', async () => {
+  it('claims due messages once, records an attempt at claim, reads the payload apart, frees it when done', async () => {
     const { store } = open();
-    const { id } = await store.enqueue(msg(1));
+    const { id } = await store.enqueue(msg(1, undefined, ['a@example.org', 'b@example.org']));
     const [m] = await store.claim(10);
     assert.equal(m?.id, id);
+    assert.equal(m.attempts, 1, 'the attempt is counted when claimed');
+    assert.deepEqual(
+      m.pending.map((r) => r.address),
+      ['a@example.org', 'b@example.org'],
+    );
     assert.deepEqual(await store.claim(10), [], 'a claimed message is not claimed again');
-    await store.finish(m!.seq, {
+    assert.equal(store.payload(m.seq)?.toString(), '{"n":1}');
+    await store.finish(m.seq, {
       state: 'deferred',
       attempt: attempt(451),
       configRevision: 'r1',
       nextAttemptAt: Date.now() + 60_000,
+      recipients: [
+        { n: 0, state: 'sent', code: 250, reply: '250 ok' },
+        { n: 1, state: 'pending', code: 451, reply: '451 greylisted' },
+      ],
     });
     assert.deepEqual(await store.claim(10), [], 'not due yet');
-    await store.finish(m!.seq, { state: 'sent', attempt: attempt(250), configRevision: 'r1' });
     const v = store.get(id)!;
-    assert.equal(v.state, 'sent');
+    assert.equal(v.state, 'deferred');
     assert.deepEqual(
-      v.attempts.map((a) => a.code),
+      v.recipientStates.map((r) => [r.address, r.state, r.code]),
+      [
+        ['a@example.org', 'sent', 250],
+        ['b@example.org', 'pending', 451],
+      ],
+    );
+    store.db.prepare('UPDATE messages SET next_attempt_at = 0').run();
+    const [again] = await store.claim(10);
+    assert.deepEqual(
+      again!.pending.map((r) => r.address),
+      ['b@example.org'],
+      'only the pending recipient is sent again',
+    );
+    assert.equal(again!.delivered, 1);
+    await store.finish(again!.seq, outcome('sent', 250, [1]));
+    assert.deepEqual(
+      store.get(id)!.attempts.map((a) => a.code),
       [451, 250],
     );
-    const row = store.db.prepare('SELECT payload FROM messages WHERE id = ?').get(id) as { payload: unknown };
-    assert.equal(row.payload, null);
+    assert.equal(store.payload(m.seq), undefined, 'the payload is freed once sent');
     store.close();
   });
 
-  it('returns sending rows to the queue when reopened', async () => {
-    const { dir, store } = open();
-    await store.enqueue(msg(1));
-    await store.claim(10);
-    store.close();
-    const again = new QueueStore(dir);
-    assert.equal(again.recovered, 1);
-    assert.equal(again.counts().queued, 1);
-    again.close();
-  });
-
-  it('keeps one message per idempotency key', async () => {
+  it('never rewrites the payload on a state change', async () => {
     const { store } = open();
-    const [a, b] = await Promise.all([store.enqueue(msg(1, 'k')), store.enqueue(msg(2, 'k'))]);
+    await store.enqueue(msg(1));
+    const before = store.db.prepare('SELECT rowid, data FROM payloads').get();
+    const [m] = await store.claim(1);
+    await store.finish(m!.seq, {
+      ...outcome('sent', 250),
+      state: 'deferred',
+      nextAttemptAt: 0,
+      recipients: [],
+    });
+    assert.deepEqual(store.db.prepare('SELECT rowid, data FROM payloads').get(), before);
+    store.close();
+  });
+
+  it('counts a crash against each message in sending when reopened, and abandons one at maxCrashes', async () => {
+    const { dir, store } = open();
+    const { id } = await store.enqueue(msg(1));
+    for (let crash = 1; crash <= 3; crash++) {
+      const s = crash === 1 ? store : new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
+      await s.claim(10);
+      // A crash: the process is gone without closing (close() would requeue without counting).
+      s.committer.flush();
+      const reopened = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
+      assert.equal(reopened.recovered, 1);
+      const v = reopened.get(id)!;
+      if (crash < 3) {
+        assert.equal(v.state, 'queued');
+        assert.equal(reopened.poisoned, 0);
+      } else {
+        assert.equal(v.state, 'abandoned');
+        assert.equal(reopened.poisoned, 1);
+        assert.match(v.reason ?? '', /3 attempts ended with the sidecar stopping/);
+        assert.equal(v.recipientStates[0]!.state, 'abandoned');
+        assert.match(v.attempts.at(-1)!.reply, /stopped during this attempt/);
+      }
+      reopened.close();
+    }
+  });
+
+  it('keeps one message per idempotency key, and refuses the key for another body', async () => {
+    const { store } = open();
+    const [a, b] = await Promise.all([store.enqueue(msg(1, 'k')), store.enqueue(msg(1, 'k'))]);
     assert.equal(a.id, b.id);
     assert.deepEqual([a.duplicate, b.duplicate], [false, true]);
+    await assert.rejects(store.enqueue(msg(2, 'k')), IdempotencyConflictError);
     assert.equal(store.counts().queued, 1);
     store.close();
   });
@@ -89,13 +160,71 @@ describe('QueueStore', () => {
     await store.enqueue(msg(1));
     await store.enqueue(msg(2));
     const [m] = await store.claim(1);
-    await store.finish(
-      m!.seq,
-      { state: 'abandoned', attempt: attempt(550), configRevision: 'r' },
-      Date.now() - 10_000,
-    );
-    assert.equal(store.purge(Date.now() - 5_000), 1);
+    await store.finish(m!.seq, outcome('abandoned', 550), Date.now() - 10_000);
+    assert.equal(await store.purge(Date.now() - 5_000), 1);
     assert.deepEqual(store.counts(), { queued: 1, sending: 0, sent: 0, deferred: 0, abandoned: 0 });
+    store.close();
+  });
+
+  it('refuses new mail at the quota and takes it again once space is freed', async () => {
+    const { store } = open(tmp(), { maxQueueBytes: 2 * 1024 * 1024 });
+    const big = (n: number): NewMessage => ({ ...msg(n), payload: Buffer.alloc(400 * 1024, 97) });
+    let accepted = 0;
+    let refusal: unknown;
+    for (let i = 0; i < 20 && !refusal; i++) {
+      try {
+        await store.enqueue(big(i));
+        accepted++;
+      } catch (err) {
+        refusal = err;
+      }
+    }
+    assert.ok(refusal instanceof QueueRefusedError && refusal.reason === 'QueueFull', String(refusal));
+    assert.ok(accepted >= 2 && accepted < 6, `${accepted} accepted under a 2 MiB quota`);
+    for (const m of await store.claim(20)) await store.finish(m.seq, outcome('sent', 250));
+    store.disk.tick();
+    await store.enqueue(big(99));
+    store.close();
+  });
+
+  it('creates its files 0600', async () => {
+    const { dir, store } = open();
+    await store.enqueue(msg(1));
+    for (const f of readdirSync(dir).filter((x) => x.startsWith('queue.db')))
+      assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f);
+    store.close();
+  });
+
+  it('moves a corrupt queue file aside and starts a fresh queue', () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'queue.db'), Buffer.alloc(8192, 0x5a));
+    writeFileSync(join(dir, 'queue.db-wal'), 'junk');
+    const { store } = open(dir);
+    assert.ok(store.movedAside, 'moved aside');
+    assert.match(store.movedAside.problem, /not a database|malformed|corrupt/i);
+    assert.ok(existsSync(store.movedAside.path));
+    assert.ok(existsSync(`${store.movedAside.path}-wal`));
+    assert.equal(store.counts().queued, 0);
+    store.close();
+  });
+
+  it('migrates a queue of the first layout, keeping waiting mail', async () => {
+    const dir = tmp();
+    const old = new DatabaseSync(join(dir, 'queue.db'));
+    old.exec(`CREATE TABLE messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, idempotency_key TEXT UNIQUE,
+      door TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB, recipients TEXT NOT NULL, recipient_index TEXT NOT NULL,
+      subject TEXT NOT NULL, size INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+      next_attempt_at INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, config_revision TEXT, reason TEXT);
+      CREATE TABLE attempts (message_seq INTEGER NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL, code INTEGER,
+      reply TEXT NOT NULL, duration_ms INTEGER NOT NULL, PRIMARY KEY (message_seq, n)) WITHOUT ROWID;
+      INSERT INTO messages VALUES (1, 'a', NULL, 'http', 'json', X'7B7D', '["x@example.org","y@example.org"]', ',x,', 's', 2, 'deferred', 1, 0, 0, 0, NULL, NULL);`);
+    old.close();
+    const { store } = open(dir);
+    const [m] = await store.claim(5);
+    assert.equal(m?.id, 'a');
+    assert.equal(m.attempts, 2);
+    assert.equal(m.pending.length, 2);
+    assert.equal(store.payload(m.seq)?.toString(), '{}');
     store.close();
   });
 });

@@ -4,82 +4,22 @@
  * and of the machine. Writes go through a {@link GroupCommitter}: front doors acknowledge only when
  * the promise of their insert resolves.
  *
+ * An attempt is recorded when a message is claimed, before it is sent: a message whose attempts
+ * keep ending with the process gone (a poison message) is abandoned after `maxCrashes` of them.
+ *
  * @module
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { DiskGuard, type Refusal } from './disk-guard.ts';
 import { type GroupCommitOptions, GroupCommitter } from './group-commit.ts';
-import type { Attempt, ClaimedMessage, MessageState, MessageView, NewMessage, Outcome } from './types.ts';
+import { DEFAULT_MAX_CRASHES, DEFAULT_MAX_QUEUE_BYTES } from './limits.ts';
+import { openQueueDb } from './store-schema.ts';
+import { type ListPage, type ListQuery, listMessages, messageViews } from './store-views.ts';
+import type { ClaimedMessage, MessageState, MessageView, NewMessage, Outcome } from './types.ts';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS messages (
-  seq INTEGER PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
-  idempotency_key TEXT UNIQUE,
-  door TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  payload BLOB,
-  recipients TEXT NOT NULL,
-  recipient_index TEXT NOT NULL,
-  subject TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  config_revision TEXT,
-  reason TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at, seq) WHERE state IN ('queued', 'deferred');
-CREATE INDEX IF NOT EXISTS messages_state ON messages(state, seq);
-CREATE INDEX IF NOT EXISTS messages_updated ON messages(updated_at) WHERE state IN ('sent', 'abandoned');
-CREATE TABLE IF NOT EXISTS attempts (
-  message_seq INTEGER NOT NULL,
-  n INTEGER NOT NULL,
-  at INTEGER NOT NULL,
-  code INTEGER,
-  reply TEXT NOT NULL,
-  duration_ms INTEGER NOT NULL,
-  PRIMARY KEY (message_seq, n)
-) WITHOUT ROWID;
-`;
-
-/** Filter and page of {@link QueueStore.list}. */
-export interface ListQuery {
-  state?: MessageState;
-  /** Exact envelope recipient (case-insensitive). */
-  recipient?: string;
-  /** Page size, 1–500; default 50. */
-  limit?: number;
-  /** The `nextCursor` of the previous page. */
-  cursor?: string;
-}
-
-export interface ListPage {
-  messages: MessageView[];
-  nextCursor?: string;
-}
-
-interface MessageRow {
-  seq: number;
-  id: string;
-  door: string;
-  recipients: string;
-  subject: string;
-  size: number;
-  state: string;
-  next_attempt_at: number;
-  created_at: number;
-  updated_at: number;
-  config_revision: string | null;
-  reason: string | null;
-}
-
-const VIEW_COLUMNS =
-  'seq, id, door, recipients, subject, size, state, next_attempt_at, created_at, updated_at, config_revision, reason';
+export type { ListPage, ListQuery } from './store-views.ts';
 
 /** Result of an enqueue: the id, and whether an earlier message with the same idempotency key won. */
 export interface Enqueued {
@@ -87,71 +27,156 @@ export interface Enqueued {
   duplicate: boolean;
 }
 
+/** New mail refused: the queue is at its quota or its disk is full. Nothing was stored. */
+export class QueueRefusedError extends Error {
+  readonly reason: Refusal['reason'];
+  constructor(r: Refusal) {
+    super(r.message);
+    this.name = 'QueueRefusedError';
+    this.reason = r.reason;
+  }
+}
+
+/** An idempotency key came back with a different message. */
+export class IdempotencyConflictError extends Error {
+  readonly id: string;
+  constructor(id: string) {
+    super(`this Idempotency-Key was used for another message (${id}); use a new key for a new message`);
+    this.name = 'IdempotencyConflictError';
+    this.id = id;
+  }
+}
+
+export interface StoreOptions extends GroupCommitOptions {
+  /** Quota on disk (`--max-queue-bytes`). */
+  maxQueueBytes?: number;
+  /** Spare file size kept for a full disk. */
+  spareBytes?: number;
+  /** Attempts ending in a crash before a message is abandoned; default 3. */
+  maxCrashes?: number;
+}
+
+const INTERRUPTED = 'no outcome: the sidecar stopped during this attempt';
+
 /** The SQLite-backed queue. One instance per data directory and process. */
 export class QueueStore {
   readonly db: DatabaseSync;
   readonly committer: GroupCommitter;
-  readonly #insert: StatementSync;
-  readonly #byKey: StatementSync;
-  readonly #claim: StatementSync;
-  readonly #finish: StatementSync;
-  readonly #addAttempt: StatementSync;
-  readonly #nextDue: StatementSync;
+  readonly disk: DiskGuard;
   /** Messages that were in `sending` when the store opened (their process stopped mid-delivery). */
   readonly recovered: number;
+  /** Of those, messages abandoned because too many of their attempts ended in a crash. */
+  readonly poisoned: number;
+  /** Where a corrupt or unreadable queue file was moved at open, if one was, and why. */
+  readonly movedAside: { path: string; problem: string } | undefined;
+  readonly #s: Record<string, StatementSync>;
 
-  /** Opens (creating when needed) `<dataDir>/queue.db`; rows left in `sending` go back to `queued`. */
-  constructor(dataDir: string, opts: GroupCommitOptions = {}) {
-    mkdirSync(dataDir, { recursive: true });
-    this.db = new DatabaseSync(join(dataDir, 'queue.db'));
-    this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;');
-    this.db.exec(SCHEMA);
+  /** Opens (creating when needed) `<dataDir>/queue.db` and recovers interrupted deliveries. */
+  constructor(dataDir: string, opts: StoreOptions = {}) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const opened = openQueueDb(dataDir);
+    this.db = opened.db;
+    if (opened.movedAside) this.movedAside = { path: opened.movedAside, problem: opened.problem ?? '' };
     this.committer = new GroupCommitter(this.db, opts);
-    this.#insert = this.db.prepare(
-      `INSERT INTO messages (id, idempotency_key, door, kind, payload, recipients, recipient_index, subject, size,
-         state, next_attempt_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
-       ON CONFLICT (idempotency_key) DO NOTHING`,
-    );
-    this.#byKey = this.db.prepare('SELECT id FROM messages WHERE idempotency_key = ?');
-    this.#claim = this.db.prepare(
-      `UPDATE messages SET state = 'sending', updated_at = ?1
-       WHERE seq IN (SELECT seq FROM messages WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?1
-                     ORDER BY next_attempt_at, seq LIMIT ?2)
-       RETURNING seq, id, kind, payload, recipients, attempts, created_at`,
-    );
-    this.#finish = this.db.prepare(
-      `UPDATE messages SET state = ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?,
-         config_revision = ?, reason = ?, payload = CASE WHEN ? THEN NULL ELSE payload END
-       WHERE seq = ? RETURNING attempts`,
-    );
-    this.#addAttempt = this.db.prepare(
-      'INSERT OR REPLACE INTO attempts (message_seq, n, at, code, reply, duration_ms) VALUES (?, ?, ?, ?, ?, ?)',
-    );
-    this.#nextDue = this.db.prepare(
-      "SELECT min(next_attempt_at) AS due FROM messages WHERE state IN ('queued', 'deferred')",
-    );
-    this.recovered = this.recover();
+    this.disk = new DiskGuard(this.db, dataDir, {
+      maxQueueBytes: opts.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+      ...(opts.spareBytes !== undefined ? { spareBytes: opts.spareBytes } : {}),
+    });
+    this.committer.onError = (err) => this.disk.onWriteError(err);
+    const p = (sql: string) => this.db.prepare(sql);
+    this.#s = {
+      insert:
+        p(`INSERT INTO messages (id, idempotency_key, body_hash, door, kind, recipients, recipient_index,
+          subject, size, state, next_attempt_at, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+        ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`),
+      insertPayload: p('INSERT INTO payloads (seq, data) VALUES (?, ?)'),
+      insertRcpt: p('INSERT INTO recipients (message_seq, n, address) VALUES (?, ?, ?)'),
+      byKey: p('SELECT id, body_hash FROM messages WHERE idempotency_key = ?'),
+      due: p(`SELECT seq, size, kind FROM messages WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
+        ORDER BY next_attempt_at, seq LIMIT ?`),
+      claim: p(`UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?
+        WHERE seq = ? RETURNING seq, id, kind, size, attempts, created_at`),
+      startAttempt: p(
+        "INSERT OR REPLACE INTO attempts (message_seq, n, at, code, reply, duration_ms, state) VALUES (?, ?, ?, NULL, '', 0, 'started')",
+      ),
+      pending: p("SELECT n, address FROM recipients WHERE message_seq = ? AND state = 'pending' ORDER BY n"),
+      delivered: p("SELECT count(*) AS c FROM recipients WHERE message_seq = ? AND state = 'sent'"),
+      payload: p('SELECT data FROM payloads WHERE seq = ?'),
+      finish:
+        p(`UPDATE messages SET state = ?, next_attempt_at = ?, updated_at = ?, config_revision = ?, reason = ?
+        WHERE seq = ? AND state = 'sending' RETURNING attempts`),
+      endAttempt: p(
+        "UPDATE attempts SET code = ?, reply = ?, duration_ms = ?, state = 'done' WHERE message_seq = ? AND n = ?",
+      ),
+      setRcpt: p(
+        'UPDATE recipients SET state = ?, code = ?, reply = ?, updated_at = ? WHERE message_seq = ? AND n = ?',
+      ),
+      dropPayload: p('DELETE FROM payloads WHERE seq = ?'),
+      nextDue: p("SELECT min(next_attempt_at) AS due FROM messages WHERE state IN ('queued', 'deferred')"),
+    };
+    const r = this.#recover(opts.maxCrashes ?? DEFAULT_MAX_CRASHES);
+    this.recovered = r.recovered;
+    this.poisoned = r.poisoned;
   }
 
-  /** Returns interrupted deliveries to the queue (their outcome is unknown: at-least-once). */
-  recover(): number {
-    const r = this.db.prepare("UPDATE messages SET state = 'queued' WHERE state = 'sending'").run();
-    return Number(r.changes);
+  /**
+   * Returns interrupted deliveries to the queue (their outcome is unknown: at-least-once), counting
+   * the crash against each; a message at `maxCrashes` is abandoned with that reason.
+   */
+  #recover(maxCrashes: number): { recovered: number; poisoned: number } {
+    const now = Date.now();
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db
+        .prepare("UPDATE attempts SET state = 'interrupted', reply = ? WHERE state = 'started'")
+        .run(INTERRUPTED);
+      const rows = this.db
+        .prepare(
+          "UPDATE messages SET crashes = crashes + 1, state = 'queued', updated_at = ? WHERE state = 'sending' RETURNING seq, crashes",
+        )
+        .all(now) as Array<{ seq: number; crashes: number }>;
+      let poisoned = 0;
+      for (const row of rows.filter((x) => x.crashes >= maxCrashes)) {
+        poisoned++;
+        const reason = `abandoned: ${row.crashes} attempts ended with the sidecar stopping (a message that crashes it?)`;
+        this.db
+          .prepare("UPDATE messages SET state = 'abandoned', reason = ? WHERE seq = ?")
+          .run(reason, row.seq);
+        this.db
+          .prepare(
+            "UPDATE recipients SET state = 'abandoned', reply = ?, updated_at = ? WHERE message_seq = ? AND state = 'pending'",
+          )
+          .run(reason, now, row.seq);
+        this.#s.dropPayload!.run(row.seq);
+      }
+      this.db.exec('COMMIT');
+      return { recovered: rows.length, poisoned };
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
   }
 
-  /** Stores a message; resolves once committed. */
+  /**
+   * Stores a message; resolves once committed. Refused with {@link QueueRefusedError} at the quota
+   * or on a full disk, with {@link IdempotencyConflictError} for a reused key and another message.
+   */
   enqueue(msg: NewMessage, now = Date.now()): Promise<Enqueued> {
+    const refusal = this.disk.check(msg.payload.length);
+    if (refusal) return Promise.reject(new QueueRefusedError(refusal));
     const id = randomUUID();
     const recipients = JSON.stringify(msg.recipients);
     const index = `,${msg.recipients.map((r) => r.toLowerCase()).join(',')},`;
-    return this.committer.write(() => {
-      const r = this.#insert.run(
+    const hash = createHash('sha256').update(recipients).update('\0').update(msg.payload).digest('base64url');
+    const done = this.disk.hold(msg.payload.length);
+    const write = this.committer.write(() => {
+      const row = this.#s.insert!.get(
         id,
         msg.idempotencyKey ?? null,
+        hash,
         msg.door,
         msg.kind,
-        msg.payload,
         recipients,
         index,
         msg.subject,
@@ -159,193 +184,179 @@ export class QueueStore {
         now,
         now,
         now,
-      );
-      if (r.changes === 1) return { id, duplicate: false };
-      const existing = this.#byKey.get(msg.idempotencyKey ?? '') as { id: string } | undefined;
-      return { id: existing?.id ?? id, duplicate: true };
+      ) as { seq: number } | undefined;
+      if (!row) {
+        const existing = this.#s.byKey!.get(msg.idempotencyKey ?? '') as {
+          id: string;
+          body_hash: string | null;
+        };
+        if (existing.body_hash !== null && existing.body_hash !== hash)
+          throw new IdempotencyConflictError(existing.id);
+        return { id: existing.id, duplicate: true };
+      }
+      this.#s.insertPayload!.run(row.seq, msg.payload);
+      msg.recipients.forEach((address, n) => {
+        this.#s.insertRcpt!.run(row.seq, n, address);
+      });
+      return { id, duplicate: false };
+    });
+    return write.finally(done).catch((err: unknown) => {
+      if (this.disk.onWriteError(err)) throw new QueueRefusedError(this.disk.check(0)!);
+      throw err;
     });
   }
 
   /**
-   * Moves up to `limit` due messages to `sending` and returns them. The claim rides in the next
-   * group commit without an fsync: a claim lost to a crash is undone by {@link QueueStore.recover}.
+   * Moves due messages to `sending`, records an attempt for each, and returns them without their
+   * payloads: at most `limit` messages whose `cost` adds up to `maxCost` (the first one always,
+   * when `atLeastOne`). Rides in the next group commit without an fsync: a claim lost to a power
+   * cut only means the message is claimed again.
    */
-  claim(limit: number, now = Date.now()): Promise<ClaimedMessage[]> {
+  claim(
+    limit: number,
+    maxCost = Number.POSITIVE_INFINITY,
+    cost: (size: number, kind: 'json' | 'raw') => number = () => 0,
+    atLeastOne = true,
+    now = Date.now(),
+  ): Promise<ClaimedMessage[]> {
     if (limit <= 0) return Promise.resolve([]);
     return this.committer.write(() => {
-      const rows = this.#claim.all(now, limit) as Array<{
-        seq: number;
-        id: string;
-        kind: 'json' | 'raw';
-        payload: Uint8Array;
-        recipients: string;
-        attempts: number;
-        created_at: number;
-      }>;
-      return rows
-        .map((r) => ({
+      const due = this.#s.due!.all(now, limit) as Array<{ seq: number; size: number; kind: 'json' | 'raw' }>;
+      const out: ClaimedMessage[] = [];
+      let total = 0;
+      for (const d of due) {
+        const c = cost(d.size, d.kind);
+        if (total + c > maxCost && !(atLeastOne && out.length === 0)) break;
+        total += c;
+        const r = this.#s.claim!.get(now, d.seq) as {
+          seq: number;
+          id: string;
+          kind: 'json' | 'raw';
+          size: number;
+          attempts: number;
+          created_at: number;
+        };
+        this.#s.startAttempt!.run(r.seq, r.attempts, now);
+        out.push({
           seq: r.seq,
           id: r.id,
           kind: r.kind,
-          payload: Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength),
-          recipients: JSON.parse(r.recipients) as string[],
+          size: r.size,
+          pending: this.#s.pending!.all(r.seq) as Array<{ n: number; address: string }>,
+          delivered: (this.#s.delivered!.get(r.seq) as { c: number }).c,
           attempts: r.attempts,
           createdAt: r.created_at,
-        }))
-        .sort((a, b) => a.seq - b.seq);
+        });
+      }
+      return out;
     }, false);
   }
 
-  /** Records an attempt and the new state; resolves once committed. */
+  /** The payload of a message, read when it is sent (undefined once the message is done). */
+  payload(seq: number): Buffer | undefined {
+    const row = this.#s.payload!.get(seq) as { data: Uint8Array } | undefined;
+    return row ? Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength) : undefined;
+  }
+
+  /** Records the outcome of the attempt a claim started; resolves once committed. */
   finish(seq: number, outcome: Outcome, now = Date.now()): Promise<void> {
     const done = outcome.state !== 'deferred';
     const next = outcome.state === 'deferred' ? outcome.nextAttemptAt : now;
     const a = outcome.attempt;
     return this.committer.write(() => {
-      const row = this.#finish.get(
+      const row = this.#s.finish!.get(
         outcome.state,
         next,
         now,
         outcome.configRevision,
         outcome.reason ?? null,
-        done ? 1 : 0,
         seq,
       ) as { attempts: number } | undefined;
+      // Not in `sending`: the sweeper already returned it to the queue; this outcome is stale.
       if (!row) return;
-      this.#addAttempt.run(seq, row.attempts, Date.parse(a.at), a.code, a.reply, Math.round(a.durationMs));
+      this.#s.endAttempt!.run(a.code, a.reply, Math.round(a.durationMs), seq, row.attempts);
+      for (const r of outcome.recipients) this.#s.setRcpt!.run(r.state, r.code, r.reply, now, seq, r.n);
+      if (done) this.#s.dropPayload!.run(seq);
+    }, false);
+  }
+
+  /**
+   * Returns to the queue messages in `sending` since before `before` that no send under way holds
+   * (`live`): an outcome that could not be recorded leaves no row stuck. Returns how many.
+   */
+  sweep(before: number, live: ReadonlySet<number>, now = Date.now()): Promise<number> {
+    return this.committer.write(() => {
+      const rows = this.db
+        .prepare("SELECT seq, attempts FROM messages WHERE state = 'sending' AND updated_at < ?")
+        .all(before) as Array<{ seq: number; attempts: number }>;
+      let n = 0;
+      for (const r of rows.filter((x) => !live.has(x.seq))) {
+        this.db
+          .prepare("UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE seq = ?")
+          .run(now, now, r.seq);
+        this.db
+          .prepare(
+            "UPDATE attempts SET state = 'interrupted', reply = ? WHERE message_seq = ? AND n = ? AND state = 'started'",
+          )
+          .run('no outcome was recorded within the send timeout', r.seq, r.attempts);
+        n++;
+      }
+      return n;
     }, false);
   }
 
   /** Earliest due time of a waiting message, or undefined when none waits. */
   nextDueAt(): number | undefined {
-    const r = this.#nextDue.get() as { due: number | null };
+    const r = this.#s.nextDue!.get() as { due: number | null };
     return r.due ?? undefined;
   }
 
-  /** One message with its attempts, or undefined. */
+  /** One message with its recipients and attempts, or undefined. */
   get(id: string): MessageView | undefined {
-    const row = this.db.prepare(`SELECT ${VIEW_COLUMNS} FROM messages WHERE id = ?`).get(id) as
-      | MessageRow
-      | undefined;
-    return row ? this.#views([row])[0] : undefined;
+    return messageViews(this.db, `WHERE id = ?`, [id])[0];
   }
 
   /** Messages newest first, filtered, paged by an opaque cursor. */
   list(q: ListQuery = {}): ListPage {
-    const limit = Math.min(Math.max(q.limit ?? 50, 1), 500);
-    const where: string[] = [];
-    const args: Array<string | number> = [];
-    if (q.state) {
-      where.push('state = ?');
-      args.push(q.state);
-    }
-    if (q.recipient) {
-      where.push("recipient_index LIKE ? ESCAPE '\\'");
-      args.push(`%,${q.recipient.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)},%`);
-    }
-    if (q.cursor) {
-      const before = Number.parseInt(Buffer.from(q.cursor, 'base64url').toString(), 10);
-      if (Number.isSafeInteger(before)) {
-        where.push('seq < ?');
-        args.push(before);
-      }
-    }
-    const sql = `SELECT ${VIEW_COLUMNS} FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY seq DESC LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, limit + 1) as unknown as MessageRow[];
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      messages: this.#views(page),
-      ...(rows.length > limit && last
-        ? { nextCursor: Buffer.from(String(last.seq)).toString('base64url') }
-        : {}),
-    };
+    return listMessages(this.db, q);
   }
 
   /** Number of messages in each state. */
   counts(): Record<MessageState, number> {
     const out: Record<MessageState, number> = { queued: 0, sending: 0, sent: 0, deferred: 0, abandoned: 0 };
-    for (const r of this.db
-      .prepare('SELECT state, count(*) AS n FROM messages GROUP BY state')
-      .all() as Array<{
+    const rows = this.db.prepare('SELECT state, count(*) AS n FROM messages GROUP BY state').all() as Array<{
       state: MessageState;
       n: number;
-    }>)
-      out[r.state] = r.n;
+    }>;
+    for (const r of rows) out[r.state] = r.n;
     return out;
   }
 
   /** Deletes finished messages (sent, abandoned) last updated before `before`; returns how many. */
-  purge(before: number): number {
-    this.committer.flush();
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      this.db
-        .prepare(
-          `DELETE FROM attempts WHERE message_seq IN
-             (SELECT seq FROM messages WHERE state IN ('sent', 'abandoned') AND updated_at < ?)`,
-        )
-        .run(before);
-      const r = this.db
-        .prepare("DELETE FROM messages WHERE state IN ('sent', 'abandoned') AND updated_at < ?")
-        .run(before);
-      this.db.exec('COMMIT');
-      return Number(r.changes);
-    } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
-    }
+  purge(before: number): Promise<number> {
+    return this.committer.write(() => {
+      const old = "SELECT seq FROM messages WHERE state IN ('sent', 'abandoned') AND updated_at < ?";
+      this.db.prepare(`DELETE FROM attempts WHERE message_seq IN (${old})`).run(before);
+      this.db.prepare(`DELETE FROM recipients WHERE message_seq IN (${old})`).run(before);
+      this.db.prepare(`DELETE FROM payloads WHERE seq IN (${old})`).run(before);
+      return Number(this.db.prepare(`DELETE FROM messages WHERE seq IN (${old})`).run(before).changes);
+    }, false);
   }
 
-  /** Commits what waits and closes the database. */
+  /**
+   * Commits what waits and closes the database. Messages still in `sending` (their sends did not
+   * finish in time) go back to the queue, their attempt marked interrupted but not counted as a crash.
+   */
   close(): void {
     this.committer.close();
-    this.db.close();
-  }
-
-  #views(rows: MessageRow[]): MessageView[] {
-    if (rows.length === 0) return [];
-    const attempts = new Map<number, Attempt[]>();
-    const placeholders = rows.map(() => '?').join(',');
-    const all = this.db
-      .prepare(
-        `SELECT message_seq, at, code, reply, duration_ms FROM attempts WHERE message_seq IN (${placeholders}) ORDER BY message_seq, n`,
-      )
-      .all(...rows.map((r) => r.seq)) as Array<{
-      message_seq: number;
-      at: number;
-      code: number | null;
-      reply: string;
-      duration_ms: number;
-    }>;
-    for (const a of all) {
-      const list = attempts.get(a.message_seq) ?? [];
-      list.push({
-        at: new Date(a.at).toISOString(),
-        code: a.code,
-        reply: a.reply,
-        durationMs: a.duration_ms,
-      });
-      attempts.set(a.message_seq, list);
+    try {
+      this.db
+        .prepare("UPDATE attempts SET state = 'interrupted', reply = ? WHERE state = 'started'")
+        .run(INTERRUPTED);
+      this.db.prepare("UPDATE messages SET state = 'queued' WHERE state = 'sending'").run();
+    } catch {
+      // A full disk: the rows return on the next start instead, counted as interrupted.
     }
-    return rows.map((r) => {
-      const view: MessageView = {
-        id: r.id,
-        state: r.state as MessageState,
-        door: r.door as MessageView['door'],
-        recipients: JSON.parse(r.recipients) as string[],
-        subject: r.subject,
-        size: r.size,
-        createdAt: new Date(r.created_at).toISOString(),
-        updatedAt: new Date(r.updated_at).toISOString(),
-        attempts: attempts.get(r.seq) ?? [],
-      };
-      if (r.state === 'queued' || r.state === 'deferred')
-        view.nextAttemptAt = new Date(r.next_attempt_at).toISOString();
-      if (r.config_revision) view.configRevision = r.config_revision;
-      if (r.reason) view.reason = r.reason;
-      return view;
-    });
+    this.db.close();
   }
 }

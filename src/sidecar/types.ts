@@ -8,6 +8,9 @@
 export const MESSAGE_STATES = ['queued', 'sending', 'sent', 'deferred', 'abandoned'] as const;
 export type MessageState = (typeof MESSAGE_STATES)[number];
 
+/** A recipient's own state: `pending` until the upstream takes it (`sent`) or refuses it for good. */
+export type RecipientState = 'pending' | 'sent' | 'abandoned';
+
 /** Which front door accepted a message. */
 export type Door = 'http' | 'smtp';
 
@@ -46,12 +49,24 @@ export interface Attempt {
   durationMs: number;
 }
 
+/** One envelope recipient of a message, with its own outcome. */
+export interface RecipientView {
+  address: string;
+  state: RecipientState;
+  /** Code of the last reply about this recipient (RCPT or DATA), if any. */
+  code?: number | null;
+  /** The last reply about this recipient, credentials removed. */
+  reply?: string;
+}
+
 /** A message as the API and the delivery log show it (no body: the queue keeps it only until done). */
 export interface MessageView {
   id: string;
   state: MessageState;
   door: Door;
   recipients: string[];
+  /** Each recipient's state and last reply. */
+  recipientStates: RecipientView[];
   subject: string;
   size: number;
   createdAt: string;
@@ -65,20 +80,34 @@ export interface MessageView {
   attempts: Attempt[];
 }
 
-/** A claimed message, with what the worker needs to send it. */
+/** A claimed message: what the worker needs to send it (the payload is read when it is sent). */
 export interface ClaimedMessage {
   seq: number;
   id: string;
   kind: 'json' | 'raw';
-  payload: Buffer;
-  recipients: string[];
+  size: number;
+  /** Recipients still pending, with their index in the message. */
+  pending: Array<{ n: number; address: string }>;
+  /** Recipients already delivered by earlier attempts. */
+  delivered: number;
+  /** Attempts so far, this one included (it was recorded at claim time). */
   attempts: number;
   createdAt: number;
 }
 
+/** What one attempt did to one recipient. */
+export interface RecipientOutcome {
+  n: number;
+  state: RecipientState;
+  code: number | null;
+  reply: string;
+}
+
 /** The result of one attempt, as the worker reports it to the store. */
-export type Outcome = { attempt: Attempt; configRevision: string; reason?: string } & (
-  | { state: 'sent' }
-  | { state: 'deferred'; nextAttemptAt: number }
-  | { state: 'abandoned' }
-);
+export type Outcome = {
+  attempt: Attempt;
+  configRevision: string;
+  reason?: string;
+  /** Recipients whose state or last reply this attempt changed. */
+  recipients: RecipientOutcome[];
+} & ({ state: 'sent' } | { state: 'deferred'; nextAttemptAt: number } | { state: 'abandoned' });

@@ -4,19 +4,25 @@
  * a message is composed and sent entirely with the snapshot it started with, and the old transport
  * closes once its last message is done, so a reload never mixes two configs in one message.
  *
+ * Memory is bounded by a {@link ByteBudget}: a message is claimed only when its cost fits, and its
+ * payload is read from the queue when it is sent. No row stays in `sending`: a send that outlives
+ * the send timeout is recorded as failed, an outcome that cannot be written is written again, and a
+ * sweeper returns to the queue any row no send holds.
+ *
  * @module
  */
 import nodemailer from 'nodemailer';
 import type { Logger } from '../runtime/logger.ts';
-import { redactSecrets } from '../runtime/redact.ts';
 import { transportOptions } from '../smtp/transport.ts';
 import { redactedUri } from '../smtp/uri.ts';
-import { composeJson, composeRaw } from './compose.ts';
+import { ByteBudget } from './budget.ts';
 import type { ActiveConfig } from './config.ts';
+import { messageCost } from './limits.ts';
 import type { SidecarMetrics } from './metrics.ts';
-import { backoffMs, classify, secretsOf } from './retry.ts';
+import { secretsOf } from './retry.ts';
+import { type Snapshot, sendOne } from './send.ts';
 import type { QueueStore } from './store.ts';
-import type { ClaimedMessage, JsonMessage, Outcome } from './types.ts';
+import type { ClaimedMessage, Outcome } from './types.ts';
 
 export interface WorkerOptions {
   store: QueueStore;
@@ -24,41 +30,48 @@ export interface WorkerOptions {
   metrics?: SidecarMetrics;
   /** Messages being sent at once (claimed from the queue); default 64. */
   maxInFlight?: number;
+  /** Bytes of messages being sent at once (see {@link messageCost}); default unbounded. */
+  budget?: ByteBudget;
   /** Upstream connections at most; default 4. */
   maxConnections?: number;
   /** First retry delay in ms (doubling, capped by `delivery.maxBackoffMs`); default 5000. */
   retryBaseMs?: number;
+  /** Longest a send may take before it counts as failed, ms; default 300,000 (RFC 5321's DATA wait). */
+  sendTimeoutMs?: number;
 }
 
-interface Snapshot {
-  active: ActiveConfig;
-  transporter: ReturnType<typeof nodemailer.createTransport>;
-  secrets: string[];
-  inFlight: number;
-  retired: boolean;
-}
+const SWEEP_MARGIN_MS = 30_000;
 
 /** Sends queued mail. Idle until {@link DeliveryWorker.setConfig} gives it a config. */
 export class DeliveryWorker {
   readonly #o: Required<Omit<WorkerOptions, 'metrics'>> & Pick<WorkerOptions, 'metrics'>;
   #snap: Snapshot | undefined;
-  #inFlight = 0;
+  /** Messages claimed and not yet recorded, by seq. */
+  readonly #live = new Set<number>();
   #running = false;
   #scheduled = false;
   #claiming = false;
   #wake: NodeJS.Timeout | undefined;
   #wakeAt = Number.POSITIVE_INFINITY;
+  #sweeper: NodeJS.Timeout | undefined;
   #tokens = 0;
   #tokensAt = 0;
   #idle: Array<() => void> = [];
 
   constructor(opts: WorkerOptions) {
-    this.#o = { maxInFlight: 64, maxConnections: 4, retryBaseMs: 5000, ...opts };
+    this.#o = {
+      maxInFlight: 64,
+      maxConnections: 4,
+      retryBaseMs: 5000,
+      sendTimeoutMs: 300_000,
+      budget: new ByteBudget(Number.POSITIVE_INFINITY),
+      ...opts,
+    };
   }
 
   /** Messages being sent right now. */
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#live.size;
   }
 
   /** The config deliveries use now. */
@@ -68,6 +81,9 @@ export class DeliveryWorker {
 
   start(): void {
     this.#running = true;
+    const every = Math.min(10_000, Math.max(250, this.#o.sendTimeoutMs / 4));
+    this.#sweeper = setInterval(() => this.#sweep(), every);
+    this.#sweeper.unref();
     this.notify();
   }
 
@@ -79,6 +95,7 @@ export class DeliveryWorker {
       ...(config.smtp.ca ? { ca: config.smtp.ca } : {}),
       ...(config.dkim ? { dkim: config.dkim } : {}),
       maxConnections: this.#o.maxConnections,
+      socketTimeoutMs: this.#o.sendTimeoutMs,
     });
     const transporter = nodemailer.createTransport(options);
     // The pool reports connection trouble per message too; an unhandled 'error' would end the process.
@@ -115,7 +132,8 @@ export class DeliveryWorker {
   async stop(timeoutMs = 10_000): Promise<void> {
     this.#running = false;
     if (this.#wake) clearTimeout(this.#wake);
-    if (this.#inFlight > 0) {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    if (this.#live.size > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, timeoutMs);
         this.#idle.push(() => {
@@ -136,24 +154,39 @@ export class DeliveryWorker {
   #pump(): void {
     const snap = this.#snap;
     if (!this.#running || !snap || this.#claiming) return;
-    const free = this.#o.maxInFlight - this.#inFlight;
+    const max = this.#o.maxInFlight;
+    const free = max - this.#live.size;
     // Refill in batches (one claim for many messages) unless the worker is nearly idle.
-    if (free <= 0 || (this.#inFlight > 0 && free < this.#o.maxInFlight / 2)) return;
+    if (free <= 0 || (this.#live.size > 0 && free < max / 2)) return;
     const now = Date.now();
     const limit = Math.min(free, this.#allowance(snap, now));
     if (limit <= 0) return;
+    const budget = this.#o.budget;
     this.#claiming = true;
-    this.#o.store.claim(limit, now).then(
+    this.#o.store.claim(limit, budget.free, messageCost, budget.idle, now).then(
       (batch) => {
         this.#claiming = false;
-        // Stopped meanwhile: the claimed rows stay in `sending` and return to the queue on the next start.
-        if (!this.#running) return;
+        for (const m of batch) {
+          this.#live.add(m.seq);
+          budget.reserve(messageCost(m.size, m.kind));
+        }
+        // Stopped meanwhile: the claimed rows return to the queue when the store closes.
+        if (!this.#running) {
+          for (const m of batch) {
+            budget.release(messageCost(m.size, m.kind));
+            this.#done(m);
+          }
+          return;
+        }
         const current = this.#snap ?? snap;
         this.#spend(current, batch.length);
         for (const m of batch) void this.#send(m, current);
         if (batch.length < limit) {
+          // Fewer than asked: nothing more is due, or the byte budget is spent (a finished send
+          // calls notify, so only a future due time needs a timer).
           const due = this.#o.store.nextDueAt();
-          if (due !== undefined) this.#wakeUpAt(due);
+          if (due !== undefined && due > Date.now()) this.#wakeUpAt(due);
+          else if (due !== undefined && this.#live.size === 0) this.#wakeUpAt(Date.now() + 100);
         } else this.notify();
       },
       (err: unknown) => {
@@ -196,91 +229,58 @@ export class DeliveryWorker {
   }
 
   async #send(m: ClaimedMessage, snap: Snapshot): Promise<void> {
-    this.#inFlight++;
     snap.inFlight++;
-    const { config } = snap.active;
-    const startedAt = Date.now();
-    const t0 = performance.now();
-    let outcome: Outcome;
-    try {
-      const composed =
-        m.kind === 'json'
-          ? composeJson(
-              JSON.parse(m.payload.toString()) as JsonMessage,
-              m.recipients,
-              m.id,
-              m.createdAt,
-              config,
-            )
-          : composeRaw(m.payload, m.recipients, m.id, m.createdAt, config);
-      const info = await snap.transporter.sendMail(composed);
-      const reply = String(info.response ?? '250');
-      const attempt = {
-        at: new Date(startedAt).toISOString(),
-        code: Number.parseInt(reply, 10) || 250,
-        reply: redactSecrets(reply, snap.secrets).slice(0, 1000),
-        durationMs: performance.now() - t0,
-      };
-      const rejected = (info.rejected ?? []).length;
-      outcome = {
-        state: 'sent',
-        attempt,
-        configRevision: config.revision,
-        ...(rejected ? { reason: `${rejected} recipient(s) refused by the server` } : {}),
-      };
-    } catch (err) {
-      outcome = this.#failure(err, m, snap, startedAt, performance.now() - t0);
-    }
-    try {
-      await this.#o.store.finish(m.seq, outcome);
-      this.#o.metrics?.attempts.inc({ result: outcome.state });
-      this.#o.metrics?.attemptDuration.observe({ result: outcome.state }, outcome.attempt.durationMs / 1000);
-      if (outcome.state === 'deferred') this.#wakeUpAt(outcome.nextAttemptAt);
-      if (outcome.state === 'abandoned')
-        this.#o.logger.warn(
-          { id: m.id, code: outcome.attempt.code, reason: outcome.reason },
-          'message abandoned',
-        );
-    } catch (err) {
-      // The row stays in `sending` and returns to the queue on the next start: sent twice at worst.
-      this.#o.logger.error({ err, id: m.id }, 'could not record a delivery attempt');
-    } finally {
-      this.#inFlight--;
+    const { outcome, settled } = await sendOne(m, snap, this.#o);
+    // The budget is given back when nodemailer lets go of the message, even after a time-out.
+    void settled.then(() => {
+      this.#o.budget.release(messageCost(m.size, m.kind));
       snap.inFlight--;
       if (snap.retired && snap.inFlight === 0) snap.transporter.close();
-      if (this.#inFlight === 0) for (const f of this.#idle.splice(0)) f();
       this.notify();
-    }
+    });
+    await this.#record(m, outcome);
+    this.#done(m);
   }
 
-  #failure(err: unknown, m: ClaimedMessage, snap: Snapshot, startedAt: number, durationMs: number): Outcome {
-    const { delivery, revision } = snap.active.config;
-    const v = classify(err, snap.secrets);
-    const attempt = { at: new Date(startedAt).toISOString(), code: v.code, reply: v.reply, durationMs };
-    const n = m.attempts + 1;
-    if (!v.retry) {
-      return {
-        state: 'abandoned',
-        attempt,
-        configRevision: revision,
-        reason: `permanent failure: the server answered ${v.code}`,
-      };
+  /** Writes an outcome, again and again while the queue refuses it (a full disk, an I/O error). */
+  async #record(m: ClaimedMessage, outcome: Outcome): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        await this.#o.store.finish(m.seq, outcome);
+        break;
+      } catch (err) {
+        this.#o.logger.error({ err, id: m.id }, 'could not record a delivery attempt; retrying');
+        // Stopped: the row returns to the queue when the store closes (sent again at worst).
+        if (!this.#running) return;
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** i)));
+      }
     }
-    if (n >= delivery.maxAttempts) {
-      return {
-        state: 'abandoned',
-        attempt,
-        configRevision: revision,
-        reason: `gave up after ${n} attempt${n === 1 ? '' : 's'} (delivery.maxAttempts)`,
-      };
-    }
-    const delay = backoffMs(n, { baseMs: this.#o.retryBaseMs, maxMs: delivery.maxBackoffMs });
-    return {
-      state: 'deferred',
-      attempt,
-      configRevision: revision,
-      nextAttemptAt: Date.now() + delay,
-      reason: `attempt ${n} of ${delivery.maxAttempts} failed; retrying in ${Math.ceil(delay / 1000)}s`,
-    };
+    this.#o.metrics?.attempts.inc({ result: outcome.state });
+    this.#o.metrics?.attemptDuration.observe({ result: outcome.state }, outcome.attempt.durationMs / 1000);
+    if (outcome.state === 'deferred') this.#wakeUpAt(outcome.nextAttemptAt);
+    if (outcome.state === 'abandoned')
+      this.#o.logger.warn(
+        { id: m.id, code: outcome.attempt.code, reason: outcome.reason },
+        'message abandoned',
+      );
+  }
+
+  #done(m: ClaimedMessage): void {
+    this.#live.delete(m.seq);
+    if (this.#live.size === 0) for (const f of this.#idle.splice(0)) f();
+    this.notify();
+  }
+
+  #sweep(): void {
+    const before = Date.now() - this.#o.sendTimeoutMs - SWEEP_MARGIN_MS;
+    this.#o.store.sweep(before, this.#live).then(
+      (n) => {
+        if (n > 0) {
+          this.#o.logger.warn({ messages: n }, 'returned messages left in sending to the queue');
+          this.notify();
+        }
+      },
+      (err: unknown) => this.#o.logger.error({ err }, 'could not sweep messages left in sending'),
+    );
   }
 }

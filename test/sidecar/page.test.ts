@@ -140,6 +140,7 @@ describe('delivery log', () => {
       state: 'deferred',
       door: 'smtp',
       recipients: ['a@example.org'],
+      recipientStates: [{ address: 'a@example.org', state: 'pending' }],
       subject: 'Hi',
       size: 1,
       createdAt: '2026-01-01T00:00:00.000Z',

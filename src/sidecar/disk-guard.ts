@@ -1,0 +1,152 @@
+/**
+ * Keeps the queue inside its quota and alive on a full disk.
+ *
+ * - **Quota.** What the queue holds on disk is counted as the database's pages in use plus the WAL
+ *   file; a new message that would take it past `--max-queue-bytes` is refused ("try later").
+ * - **Full disk.** A spare file (`queue.spare`) is kept beside the queue. When a write fails with
+ *   SQLITE_FULL (ENOSPC), new mail is refused and the spare file is deleted, so the state changes
+ *   of deliveries (small writes, mostly into pages freed by sent messages) still find room and
+ *   everything already accepted is still delivered. Once the filesystem has room again the spare
+ *   file is written back and acceptance resumes by itself.
+ * - **Giving space back.** Pages freed by sent and abandoned messages are returned to the
+ *   filesystem (incremental vacuum, then a checkpoint that truncates the WAL).
+ *
+ * @module
+ */
+import { closeSync, fsyncSync, openSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+
+/** Why new mail is refused now. */
+export type Refusal = { reason: 'QueueFull' | 'DiskFull'; message: string };
+
+export interface DiskGuardOptions {
+  /** Quota on what the queue holds (database pages in use plus WAL), bytes. */
+  maxQueueBytes: number;
+  /** Size of the spare file; default 8 MiB. */
+  spareBytes?: number;
+}
+
+const SQLITE_FULL = 13;
+
+/** Whether an error (a CommitError or node:sqlite's own) means the disk is full. */
+export function isDiskFull(err: unknown): boolean {
+  const e = err as { sqliteCode?: unknown; errcode?: unknown; code?: unknown } | undefined;
+  if (e?.sqliteCode === SQLITE_FULL) return true;
+  if (typeof e?.errcode === 'number' && (e.errcode & 0xff) === SQLITE_FULL) return true;
+  return e?.code === 'ENOSPC';
+}
+
+/** Quota and full-disk state of one queue. */
+export class DiskGuard {
+  readonly maxQueueBytes: number;
+  readonly #db: DatabaseSync;
+  readonly #dir: string;
+  readonly #spare: string;
+  readonly #spareBytes: number;
+  #full = false;
+  /** Bytes of messages accepted but not yet committed (counted against the quota). */
+  #pending = 0;
+
+  constructor(db: DatabaseSync, dataDir: string, o: DiskGuardOptions) {
+    this.#db = db;
+    this.#dir = dataDir;
+    this.maxQueueBytes = o.maxQueueBytes;
+    this.#spare = join(dataDir, 'queue.spare');
+    this.#spareBytes = o.spareBytes ?? 8 * 1024 * 1024;
+    if (!this.#writeSpare()) this.#full = true;
+  }
+
+  /** True while the disk is full (new mail refused until the spare file is back). */
+  get full(): boolean {
+    return this.#full;
+  }
+
+  /** Bytes the queue holds: database pages in use plus the WAL file. */
+  used(): number {
+    const pragma = (name: string) =>
+      (this.#db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[name]!;
+    const pages = pragma('page_count') - pragma('freelist_count');
+    let wal = 0;
+    try {
+      wal = statSync(join(this.#dir, 'queue.db-wal')).size;
+    } catch {
+      // No WAL file yet.
+    }
+    return pages * pragma('page_size') + wal;
+  }
+
+  /** Whether a message of `bytes` may be accepted now; undefined when it may. */
+  check(bytes: number): Refusal | undefined {
+    if (this.#full) {
+      return { reason: 'DiskFull', message: 'the disk of the queue is full; try again later' };
+    }
+    if (this.used() + this.#pending + bytes > this.maxQueueBytes) {
+      return {
+        reason: 'QueueFull',
+        message: `the queue is at its quota of ${this.maxQueueBytes} bytes (--max-queue-bytes); try again later`,
+      };
+    }
+    return undefined;
+  }
+
+  /** Counts bytes being committed against the quota until `done` is called. */
+  hold(bytes: number): () => void {
+    this.#pending += bytes;
+    return () => {
+      this.#pending -= bytes;
+    };
+  }
+
+  /** A write failed: on a full disk, refuse new mail and free the spare file for deliveries. */
+  onWriteError(err: unknown): boolean {
+    if (!isDiskFull(err)) return false;
+    if (!this.#full) {
+      this.#full = true;
+      rmSync(this.#spare, { force: true });
+    }
+    return true;
+  }
+
+  /**
+   * Periodic upkeep: gives freed pages back to the filesystem, and on a full disk resumes
+   * acceptance once the spare file can be written again. Returns true when acceptance resumed.
+   */
+  tick(): boolean {
+    const free = (this.#db.prepare('PRAGMA freelist_count').get() as { freelist_count: number })
+      .freelist_count;
+    const pageSize = (this.#db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
+    if (free * pageSize >= 4 * 1024 * 1024 || (this.#full && free > 0)) {
+      this.#db.exec('PRAGMA incremental_vacuum');
+      this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    }
+    if (!this.#full) return false;
+    const fs = statfsSync(this.#dir);
+    // Room for the spare file and as much again for the next messages.
+    if (fs.bavail * fs.bsize < 2 * this.#spareBytes) return false;
+    if (!this.#writeSpare()) return false;
+    this.#full = false;
+    return true;
+  }
+
+  #writeSpare(): boolean {
+    let fd: number | undefined;
+    try {
+      if (statSync(this.#spare, { throwIfNoEntry: false })?.size === this.#spareBytes) return true;
+      fd = openSync(this.#spare, 'w', 0o600);
+      const chunk = Buffer.alloc(1024 * 1024);
+      for (let left = this.#spareBytes; left > 0; left -= chunk.length) {
+        writeSync(fd, chunk, 0, Math.min(chunk.length, left));
+      }
+      fsyncSync(fd);
+      return true;
+    } catch {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+      rmSync(this.#spare, { force: true });
+      return false;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+}

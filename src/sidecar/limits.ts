@@ -1,0 +1,50 @@
+/**
+ * The sidecar's resource limits and the defaults derived from what it is given: the byte budget for
+ * messages held in memory (from the V8 heap it runs with), the queue quota on disk, and the size of
+ * the `emptyDir` the webhook gives the queue (from the quota). One home, so the webhook and the
+ * sidecar cannot disagree.
+ *
+ * @module
+ */
+import { getHeapStatistics } from 'node:v8';
+
+const MiB = 1024 * 1024;
+
+/** Default queue quota: what the queue may hold on disk (database and WAL together). */
+export const DEFAULT_MAX_QUEUE_BYTES = 160 * MiB;
+
+/** Most envelope recipients of one message, at both doors (RFC 5321 asks servers to take 100). */
+export const MAX_RECIPIENTS = 100;
+
+/** Longest `Idempotency-Key` accepted. */
+export const MAX_IDEMPOTENCY_KEY = 255;
+
+/** Attempts that end in a crash of the process before a message is abandoned as poison. */
+export const DEFAULT_MAX_CRASHES = 3;
+
+/**
+ * The `emptyDir` sizeLimit for a queue quota, as a Kubernetes quantity: the quota, plus room for a
+ * WAL that has not been checkpointed yet, the spare file kept for a full disk and one message being
+ * accepted (a kubelet that finds the volume over its limit evicts the pod, queue and all).
+ */
+export function dataVolumeSizeLimit(maxQueueBytes = DEFAULT_MAX_QUEUE_BYTES): string {
+  return `${Math.ceil((maxQueueBytes * 1.6) / MiB)}Mi`;
+}
+
+/**
+ * Default byte budget for messages in memory: a third of the V8 heap the process runs with (the
+ * injected `--max-old-space-size`). A message costs a few times its size while it is parsed,
+ * composed and written (see {@link messageCost}), and the rest of the heap is the process itself.
+ */
+export function defaultInFlightBytes(heapLimit = getHeapStatistics().heap_size_limit): number {
+  return Math.max(4 * MiB, Math.floor(heapLimit / 3));
+}
+
+/**
+ * What holding one message costs in memory, in bytes, by how it came in: an HTTP message is a JSON
+ * string, parsed, and composed into MIME by nodemailer (several copies on the heap); an SMTP message
+ * stays a Buffer, copied once when its header block is rewritten.
+ */
+export function messageCost(size: number, kind: 'json' | 'raw'): number {
+  return size * (kind === 'json' ? 4 : 2) + 16 * 1024;
+}

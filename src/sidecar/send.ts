@@ -1,0 +1,130 @@
+/**
+ * One delivery attempt: reads the payload from the queue, composes it with the config snapshot the
+ * attempt started with, sends it to the recipients still pending, and decides the outcome
+ * ({@link decideOutcome}). A send that has not finished by the send timeout (plus a margin) is
+ * recorded as failed at once; the payload is let go only when nodemailer lets go of it.
+ *
+ * Addresses: domains go out in their ASCII (IDNA) form; a non-ASCII local part needs the upstream's
+ * SMTPUTF8 extension (nodemailer asks for it when the server offers it). Once the upstream has
+ * shown it does not offer SMTPUTF8, such a recipient is refused with a reply that says so.
+ *
+ * @module
+ */
+import { domainToASCII } from 'node:url';
+import type nodemailer from 'nodemailer';
+import type { Logger } from '../runtime/logger.ts';
+import { composeJson, composeRaw } from './compose.ts';
+import type { ActiveConfig } from './config.ts';
+import { decideOutcome, type SendResult } from './outcome.ts';
+import { backoffMs } from './retry.ts';
+import type { QueueStore } from './store.ts';
+import type { ClaimedMessage, JsonMessage, Outcome } from './types.ts';
+
+/** One config and the pooled transport built from it. */
+export interface Snapshot {
+  active: ActiveConfig;
+  transporter: ReturnType<typeof nodemailer.createTransport>;
+  secrets: string[];
+  inFlight: number;
+  retired: boolean;
+  /** Whether the upstream offers SMTPUTF8, once a reply has told (EHLO lines of a sent message). */
+  smtputf8?: boolean;
+}
+
+export interface SendContext {
+  store: QueueStore;
+  logger: Logger;
+  retryBaseMs: number;
+  sendTimeoutMs: number;
+}
+
+/** The address with its domain in ASCII form; `local` tells whether the local part is ASCII. */
+export function envelopeForm(address: string): { address: string; asciiLocal: boolean } {
+  const at = address.lastIndexOf('@');
+  const local = address.slice(0, at);
+  const domain = address.slice(at + 1);
+  const ascii = /^[\x20-\x7e]*$/.test(domain) ? domain : domainToASCII(domain) || domain;
+  return { address: `${local}@${ascii}`, asciiLocal: /^[\x20-\x7e]*$/.test(local) };
+}
+
+const NO_SMTPUTF8 =
+  'not sent: the address has a non-ASCII local part, which needs SMTPUTF8, and the upstream server does not offer SMTPUTF8';
+
+/** Sends one claimed message; `settled` resolves when nodemailer no longer holds it. */
+export async function sendOne(
+  m: ClaimedMessage,
+  snap: Snapshot,
+  ctx: SendContext,
+): Promise<{ outcome: Outcome; settled: Promise<void> }> {
+  const { config } = snap.active;
+  const startedAt = Date.now();
+  const t0 = performance.now();
+  const forms = m.pending.map((r) => envelopeForm(r.address));
+  const local = new Map<number, string>();
+  forms.forEach((f, i) => {
+    if (!f.asciiLocal && snap.smtputf8 === false) local.set(i, NO_SMTPUTF8);
+  });
+  const envelope = forms.map((f) => f.address);
+  const to = envelope.filter((_, i) => !local.has(i));
+  let result: SendResult | undefined;
+  let settled: Promise<void> = Promise.resolve();
+  try {
+    const payload = ctx.store.payload(m.seq);
+    if (!payload)
+      throw Object.assign(new Error('the message body is missing from the queue'), { responseCode: 554 });
+    if (to.length > 0) {
+      const composed =
+        m.kind === 'json'
+          ? composeJson(JSON.parse(payload.toString()) as JsonMessage, to, m.id, m.createdAt, config)
+          : composeRaw(payload, to, m.id, m.createdAt, config);
+      const sending = snap.transporter.sendMail(composed);
+      settled = sending.then(
+        () => undefined,
+        () => undefined,
+      );
+      let timer: NodeJS.Timeout | undefined;
+      const limit = ctx.sendTimeoutMs + 5000;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              Object.assign(new Error(`no answer within ${Math.round(limit / 1000)}s`), {
+                code: 'ETIMEDOUT',
+              }),
+            ),
+          limit,
+        );
+      });
+      try {
+        const info = await Promise.race([sending, timedOut]);
+        const ehlo = (info as { ehlo?: unknown }).ehlo;
+        if (Array.isArray(ehlo)) snap.smtputf8 = ehlo.some((l) => /^SMTPUTF8\b/i.test(String(l)));
+        result = {
+          ok: true,
+          response: String(info.response ?? '250'),
+          rejectedErrors: ((info as { rejectedErrors?: unknown[] }).rejectedErrors ?? []) as unknown[],
+        };
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  } catch (error) {
+    result = { ok: false, error };
+  }
+  const { delivery, revision } = config;
+  const outcome = decideOutcome(
+    m,
+    envelope,
+    result,
+    { at: new Date(startedAt).toISOString(), durationMs: performance.now() - t0 },
+    {
+      maxAttempts: delivery.maxAttempts,
+      backoffMs: (n) => backoffMs(n, { baseMs: ctx.retryBaseMs, maxMs: delivery.maxBackoffMs }),
+      now: Date.now(),
+      configRevision: revision,
+      secrets: snap.secrets,
+    },
+    local,
+  );
+  return { outcome, settled };
+}

@@ -1,0 +1,179 @@
+/**
+ * Opens the queue database: files created `0600`, WAL bounded, schema created or migrated from the
+ * first layout (payload inside the message row), and a corrupt or unreadable file moved aside
+ * (`queue.db.corrupt-<time>`, with its `-wal` and `-shm`) so a fresh queue starts instead of the
+ * process failing at every start.
+ *
+ * Layout: a message row holds what changes (state, attempts, times); its payload lives in its own
+ * table, written once at enqueue and deleted when the message is done, so no state change rewrites
+ * it; each envelope recipient has a row with its own outcome.
+ *
+ * @module
+ */
+import { chmodSync, closeSync, existsSync, openSync, readSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+const SCHEMA_VERSION = 2;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  idempotency_key TEXT UNIQUE,
+  body_hash TEXT,
+  door TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  recipients TEXT NOT NULL,
+  recipient_index TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  crashes INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  config_revision TEXT,
+  reason TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at, seq) WHERE state IN ('queued', 'deferred');
+CREATE INDEX IF NOT EXISTS messages_state ON messages(state, seq);
+CREATE INDEX IF NOT EXISTS messages_updated ON messages(updated_at) WHERE state IN ('sent', 'abandoned');
+CREATE TABLE IF NOT EXISTS payloads (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS recipients (
+  message_seq INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending',
+  code INTEGER,
+  reply TEXT,
+  updated_at INTEGER,
+  PRIMARY KEY (message_seq, n)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attempts (
+  message_seq INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  code INTEGER,
+  reply TEXT NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'done',
+  PRIMARY KEY (message_seq, n)
+) WITHOUT ROWID;
+`;
+
+/** The first layout kept the payload in the message row and recipients as JSON only. */
+const MIGRATE_FROM_1 = `
+CREATE TABLE payloads (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
+INSERT INTO payloads (seq, data) SELECT seq, payload FROM messages WHERE payload IS NOT NULL;
+CREATE TABLE recipients (
+  message_seq INTEGER NOT NULL, n INTEGER NOT NULL, address TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending', code INTEGER, reply TEXT, updated_at INTEGER,
+  PRIMARY KEY (message_seq, n)
+) WITHOUT ROWID;
+INSERT INTO recipients (message_seq, n, address, state)
+  SELECT m.seq, j.key, j.value, CASE m.state WHEN 'sent' THEN 'sent' WHEN 'abandoned' THEN 'abandoned' ELSE 'pending' END
+  FROM messages m, json_each(m.recipients) j;
+ALTER TABLE messages DROP COLUMN payload;
+ALTER TABLE messages ADD COLUMN body_hash TEXT;
+ALTER TABLE messages ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
+`;
+
+/** SQLite result codes that mean "this file is not a usable database". */
+const UNUSABLE = new Set([11 /* CORRUPT */, 26 /* NOTADB */, 14 /* CANTOPEN */, 3 /* PERM */]);
+
+/** Whether an error from node:sqlite says the file itself is corrupt or cannot be read. */
+export function isUnusableFile(err: unknown): boolean {
+  const e = err as { errcode?: unknown; code?: unknown } | undefined;
+  if (e?.code === 'EACCES') return true;
+  const code = e?.errcode;
+  return typeof code === 'number' && UNUSABLE.has(code & 0xff);
+}
+
+/** The opened database, and the path a bad file was moved to, if one was. */
+export interface OpenedQueue {
+  db: DatabaseSync;
+  movedAside?: string;
+  /** Why the file was moved aside (SQLite's message). */
+  problem?: string;
+}
+
+/** WAL bound: truncated back to this size after each checkpoint. */
+const JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024;
+
+const HEADER = Buffer.from('SQLite format 3\0');
+
+/** A file that does not start with SQLite's header is refused before SQLite opens it (and touches its WAL). */
+function checkHeader(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(HEADER.length);
+    const n = readSync(fd, head, 0, head.length, 0);
+    if (n > 0 && !head.subarray(0, n).equals(HEADER.subarray(0, n))) {
+      throw Object.assign(new Error('file is not a database (no SQLite header)'), { errcode: 26 });
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function openChecked(path: string): DatabaseSync {
+  if (!existsSync(path)) closeSync(openSync(path, 'wx', 0o600));
+  checkHeader(path);
+  // SQLite gives the -wal and -shm files the mode of the database file.
+  chmodSync(path, 0o600);
+  const db = new DatabaseSync(path);
+  try {
+    // auto_vacuum takes effect only before the first table: a fresh file can give pages back.
+    db.exec(`PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+      PRAGMA busy_timeout = 5000; PRAGMA journal_size_limit = ${JOURNAL_SIZE_LIMIT};`);
+    const check = db.prepare('PRAGMA quick_check(1)').get() as { quick_check: string } | undefined;
+    if (check?.quick_check !== 'ok') {
+      throw Object.assign(new Error(`quick_check: ${check?.quick_check ?? 'no answer'}`), { errcode: 11 });
+    }
+    migrate(db);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function migrate(db: DatabaseSync): void {
+  const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+  if (version >= SCHEMA_VERSION) return;
+  const columns = db.prepare("SELECT name FROM pragma_table_info('messages')").all() as Array<{
+    name: string;
+  }>;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    if (columns.some((c) => c.name === 'payload')) db.exec(MIGRATE_FROM_1);
+    db.exec(SCHEMA);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
+/**
+ * Opens `<dataDir>/queue.db`. A file SQLite calls corrupt, not a database, or unreadable is renamed
+ * with its `-wal` and `-shm` to `queue.db.corrupt-<time>…` and a fresh queue is created; any other
+ * error (a directory that cannot be written) is thrown.
+ */
+export function openQueueDb(dataDir: string, now = new Date()): OpenedQueue {
+  const path = join(dataDir, 'queue.db');
+  try {
+    return { db: openChecked(path) };
+  } catch (err) {
+    if (!isUnusableFile(err) || !existsSync(path)) throw err;
+    const aside = `${path}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`;
+    for (const suffix of ['', '-wal', '-shm']) {
+      if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+    }
+    return { db: openChecked(path), movedAside: aside, problem: (err as Error).message };
+  }
+}
