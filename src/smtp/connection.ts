@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { WireObserver } from './transcript.ts';
 
 /** One SMTP reply: the code and the text of each line (without the code). */
 export interface Reply {
@@ -21,11 +22,18 @@ export class WireError extends Error {
   readonly failure: WireFailure;
   /** The socket error code (ECONNRESET, …) when `failure` is `socket`. */
   readonly code: string | undefined;
-  constructor(failure: WireFailure, message: string, options?: { cause?: unknown; code?: string }) {
+  /** For a failed TLS handshake: key material was derived, so the server got past ServerHello. */
+  readonly keysDerived: boolean;
+  constructor(
+    failure: WireFailure,
+    message: string,
+    options?: { cause?: unknown; code?: string; keysDerived?: boolean },
+  ) {
     super(message, options);
     this.name = 'WireError';
     this.failure = failure;
     this.code = options?.code;
+    this.keysDerived = options?.keysDerived ?? false;
   }
 }
 
@@ -44,13 +52,16 @@ export class SmtpConnection {
   #lines: string[] = [];
   #ended: WireError | undefined;
   #wake: (() => void) | undefined;
+  readonly #observer: WireObserver | undefined;
   readonly #onData = (chunk: Buffer) => this.#receive(chunk);
   readonly #onClose = () => this.#fail(new WireError('closed', 'the server closed the connection'));
   readonly #onError = (err: NodeJS.ErrnoException) =>
     this.#fail(new WireError('socket', err.message, { cause: err, code: err.code ?? 'ESOCKET' }));
 
-  constructor(socket: Socket) {
+  /** `observer` sees every line sent and received (a {@link Transcript}). */
+  constructor(socket: Socket, observer?: WireObserver) {
     this.#socket = socket;
+    this.#observer = observer;
     this.#attach();
   }
 
@@ -68,7 +79,15 @@ export class SmtpConnection {
 
   /** Sends a line without waiting for a reply (a nudge to a peer that does not speak first). */
   write(line: string): void {
-    if (!this.#ended && !this.#socket.destroyed) this.#socket.write(`${line}\r\n`);
+    if (this.#ended || this.#socket.destroyed) return;
+    this.#observer?.client(line);
+    this.#socket.write(`${line}\r\n`);
+  }
+
+  /** Hands the socket over (for a handshake elsewhere) and stops reading it. */
+  release(): Socket {
+    this.#detach();
+    return this.#socket;
   }
 
   /** Waits for the next complete reply, at most `timeoutMs`. */
@@ -91,9 +110,10 @@ export class SmtpConnection {
     }
   }
 
-  /** Sends one command line and waits for its reply. */
-  async command(line: string, timeoutMs: number): Promise<Reply> {
+  /** Sends one command line and waits for its reply; `secret` marks a line of an AUTH exchange. */
+  async command(line: string, timeoutMs: number, secret = false): Promise<Reply> {
     if (this.#ended) throw this.#ended;
+    this.#observer?.client(line, secret);
     this.#socket.write(`${line}\r\n`);
     return this.readReply(timeoutMs);
   }
@@ -110,6 +130,12 @@ export class SmtpConnection {
     const plain = this.#socket;
     const secure = await new Promise<TLSSocket>((resolve, reject) => {
       const s = tlsConnect({ ...options, socket: plain });
+      // Keys are logged once the server's hello is processed: a refusal after that is about the
+      // client (its certificate), not about versions or ciphers.
+      let keysDerived = false;
+      s.once('keylog', () => {
+        keysDerived = true;
+      });
       const timer = setTimeout(() => {
         s.destroy();
         reject(new WireError('timeout', `TLS handshake not finished within ${timeoutMs} ms`));
@@ -121,11 +147,15 @@ export class SmtpConnection {
       });
       s.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new WireError('socket', err.message, { cause: err, code: err.code ?? 'ETLS' }));
+        reject(new WireError('socket', err.message, { cause: err, code: err.code ?? 'ETLS', keysDerived }));
       });
       plain.once('close', () => {
         clearTimeout(timer);
-        reject(new WireError('closed', 'the server closed the connection during the TLS handshake'));
+        reject(
+          new WireError('closed', 'the server closed the connection during the TLS handshake', {
+            keysDerived,
+          }),
+        );
       });
     });
     this.#socket = secure;
@@ -171,7 +201,9 @@ export class SmtpConnection {
     this.#buffer += chunk.toString('latin1');
     let nl = this.#buffer.indexOf('\n');
     while (nl >= 0) {
-      this.#lines.push(this.#buffer.slice(0, nl).replace(/\r$/, ''));
+      const line = this.#buffer.slice(0, nl).replace(/\r$/, '');
+      this.#observer?.server(line);
+      this.#lines.push(line);
       this.#buffer = this.#buffer.slice(nl + 1);
       nl = this.#buffer.indexOf('\n');
     }

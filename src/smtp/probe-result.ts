@@ -64,4 +64,9 @@ export interface ProbeResult {
   authMechanism?: string;
   tls?: TlsFacts;
   warnings: ProbeWarning[];
+  /**
+   * The conversation (`C:`/`S:` lines, `*` events), credentials replaced by `***`: only when asked
+   * for (`mailroom probe --transcript`); the controller never asks, so it never reaches status.
+   */
+  transcript?: string[];
 }

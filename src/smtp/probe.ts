@@ -10,73 +10,36 @@
  * @module
  */
 
-import { isIP, connect as netConnect, type Socket } from 'node:net';
-import { hostname } from 'node:os';
-import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { redactSecrets } from '../runtime/redact.ts';
-import { EXPIRING_SOON_MS, tlsFacts, verifyCertificate } from './certificate.ts';
 import { printable, type Reply, SmtpConnection, WireError } from './connection.ts';
-import { classifyPeer, describePeer, hintForPeer, type PeerKind } from './peer-kind.ts';
-import type { ProbeResult, ProbeStep } from './probe-result.ts';
-import type { ProbeReason } from './reasons.ts';
-import { lookupVia } from './resolver.ts';
+import { classifyPeer, hintForPeer } from './peer-kind.ts';
+import { codes, notSmtp, ProbeFailure, starttlsRefused, unexpected, wireFailure } from './probe-failure.ts';
+import type { ProbeResult } from './probe-result.ts';
+import {
+  command,
+  connectTcp,
+  context,
+  defaultLocalName,
+  dial,
+  type ProbeOptions,
+  remaining,
+  type Session,
+} from './probe-session.ts';
+import { startTls } from './probe-tls.ts';
 import { authenticate, chooseMechanism } from './sasl.ts';
 import { speaksTls } from './tls-diagnosis.ts';
-import { trustedCAs } from './trust.ts';
+import { Transcript } from './transcript.ts';
 import {
   endpointAddress,
   InvalidUriError,
   parseSmtpUri,
   type SmtpEndpoint,
-  tlsServerName,
   usesTls,
   verifiesCertificate,
   warningsFor,
 } from './uri.ts';
 
-export interface ProbeOptions {
-  /** EHLO name; default {@link defaultLocalName}. */
-  localName?: string;
-  /** Time limit for the whole probe; default 10 s. Each step gets what is left. */
-  timeoutMs?: number;
-  /** Log in with the URI's credentials when it has them; default true. */
-  authenticate?: boolean;
-  /** Send `MAIL FROM:<from>` then `RSET`; needs `from`. */
-  checkSender?: boolean;
-  from?: string;
-  /** Extra trusted CA certificates (PEM bundle). */
-  ca?: string;
-  signal?: AbortSignal;
-  /** DNS servers (`host:port`) to resolve the host with, instead of the system resolver. */
-  dnsServers?: string[];
-  /** Clock for certificate dates; tests pin it. */
-  now?: () => Date;
-}
-
-/** The EHLO name used when none is configured: the host name, never "localhost". */
-export function defaultLocalName(): string {
-  const name = hostname().toLowerCase();
-  return name && !/^localhost(\.|$)/.test(name) && /^[a-z0-9.-]+$/.test(name) ? name : 'mailroom.invalid';
-}
-
-/** A probe outcome other than success, thrown by a step and turned into the result once. */
-class ProbeFailure extends Error {
-  readonly reason: ProbeReason;
-  constructor(reason: ProbeReason, message: string) {
-    super(message);
-    this.reason = reason;
-  }
-}
-
-interface Session {
-  endpoint: SmtpEndpoint;
-  opts: Required<Pick<ProbeOptions, 'timeoutMs' | 'authenticate' | 'checkSender'>> & ProbeOptions;
-  deadline: number;
-  step: ProbeStep;
-  conn?: SmtpConnection;
-  result: ProbeResult;
-  notes: string[];
-}
+export { defaultLocalName, type ProbeOptions } from './probe-session.ts';
 
 /** Probes a URI; an unparsable URI gives an `InvalidURI` result, never an exception. */
 export async function probeUri(uri: string, opts: ProbeOptions = {}): Promise<ProbeResult> {
@@ -123,6 +86,7 @@ export async function probe(endpoint: SmtpEndpoint, options: ProbeOptions = {}):
     },
   };
   s.result.warnings.push(...warningsFor(endpoint));
+  if (opts.transcript) s.transcript = new Transcript([endpoint.password, endpoint.username]);
   try {
     await run(s);
     const r = s.result;
@@ -134,35 +98,22 @@ export async function probe(endpoint: SmtpEndpoint, options: ProbeOptions = {}):
   } catch (err) {
     const failure = err instanceof ProbeFailure ? err : unexpected(err);
     s.result.reason = failure.reason;
-    s.result.step = s.step;
+    s.result.step = failure.step ?? s.step;
+    s.transcript?.event(`probe failed: ${failure.reason}`);
     s.result.durationMs = Math.round(performance.now() - started);
     s.result.message = redactSecrets(`${failure.message}`, [endpoint.password, endpoint.username]);
   } finally {
     s.conn?.destroy();
   }
+  if (s.transcript) s.result.transcript = s.transcript.lines();
   return s.result;
-}
-
-function unexpected(err: unknown): ProbeFailure {
-  const msg = err instanceof Error ? err.message : String(err);
-  return new ProbeFailure('UnexpectedGreeting', `the probe failed unexpectedly: ${msg}`);
-}
-
-function remaining(s: Session): number {
-  if (s.opts.signal?.aborted) throw new ProbeFailure('ConnectionTimeout', 'the probe was cancelled');
-  const left = s.deadline - Date.now();
-  if (left <= 0)
-    throw new ProbeFailure(
-      'ConnectionTimeout',
-      `the probe ran out of time (${s.opts.timeoutMs} ms) before ${stepLabel(s.step)}`,
-    );
-  return left;
 }
 
 async function run(s: Session): Promise<void> {
   const { endpoint: e } = s;
   const socket = await connectTcp(s);
-  s.conn = new SmtpConnection(socket);
+  s.transcript?.event(`connected to ${endpointAddress(e)} (${socket.remoteAddress}:${socket.remotePort})`);
+  s.conn = new SmtpConnection(socket, s.transcript);
   if (e.scheme === 'smtps') await startTls(s, 'tls');
   const greeting = await readGreeting(s);
   if (greeting.code !== 220) {
@@ -183,12 +134,7 @@ async function run(s: Session): Promise<void> {
       );
     }
     const r = await command(s, 'STARTTLS');
-    if (r.code !== 220) {
-      throw new ProbeFailure(
-        'STARTTLSNotOffered',
-        `the server offers STARTTLS but refused it with ${codes(r)}`,
-      );
-    }
+    if (r.code !== 220) throw starttlsRefused(r);
     await startTls(s, 'starttls');
     await ehlo(s);
   }
@@ -196,163 +142,6 @@ async function run(s: Session): Promise<void> {
   if (s.opts.checkSender) await checkSender(s);
   s.step = 'quit';
   await s.conn.close(Math.min(500, Math.max(50, s.deadline - Date.now())));
-}
-
-/** A fresh TCP connection to the endpoint for a diagnostic look, bounded by `timeoutMs`. */
-function dial(s: Session, timeoutMs: number): Promise<Socket> {
-  const { host, port } = s.endpoint;
-  return new Promise((resolve, reject) => {
-    const lookup = s.opts.dnsServers?.length ? { lookup: lookupVia(s.opts.dnsServers) } : {};
-    const socket = netConnect({ host, port, autoSelectFamily: true, ...lookup });
-    const timer = setTimeout(() => socket.destroy(new Error('timeout')), timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      socket.on('error', () => {});
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
-}
-
-function connectTcp(s: Session): Promise<Socket> {
-  const { host, port } = s.endpoint;
-  s.step = 'connect';
-  const timeout = remaining(s);
-  return new Promise((resolve, reject) => {
-    const lookup = s.opts.dnsServers?.length ? { lookup: lookupVia(s.opts.dnsServers) } : {};
-    const socket = netConnect({ host, port, autoSelectFamily: true, ...lookup });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(
-        new ProbeFailure(
-          'ConnectionTimeout',
-          `no TCP connection to ${endpointAddress(s.endpoint)} within ${timeout} ms: check the host and port, and that a firewall lets this cluster reach it (many cloud networks block port 25)`,
-        ),
-      );
-    }, timeout);
-    const onAbort = () => socket.destroy(new Error('cancelled'));
-    s.opts.signal?.addEventListener('abort', onAbort, { once: true });
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      s.opts.signal?.removeEventListener('abort', onAbort);
-      resolve(socket);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      s.opts.signal?.removeEventListener('abort', onAbort);
-      reject(connectFailure(s, err));
-    });
-  });
-}
-
-function connectFailure(s: Session, err: NodeJS.ErrnoException): ProbeFailure {
-  const where = endpointAddress(s.endpoint);
-  const code = err.code ?? '';
-  const nested = (err as { errors?: NodeJS.ErrnoException[] }).errors?.map((x) => x.code) ?? [];
-  const codes = [code, ...nested];
-  if (
-    codes.some(
-      (c) =>
-        c === 'ENOTFOUND' ||
-        c === 'EAI_AGAIN' ||
-        c === 'EAI_FAIL' ||
-        c === 'EAI_NONAME' ||
-        c === 'ENODATA' ||
-        c === 'ESERVFAIL' ||
-        c === 'EREFUSED' ||
-        c === 'ETIMEOUT' ||
-        c === 'ECONNREFUSED_DNS',
-    )
-  ) {
-    s.step = 'dns';
-    return new ProbeFailure(
-      'DNSLookupFailed',
-      `the host name ${s.endpoint.host} does not resolve (${code}): check its spelling and the cluster's DNS`,
-    );
-  }
-  if (codes.includes('ECONNREFUSED')) {
-    return new ProbeFailure(
-      'ConnectionRefused',
-      `${where} refused the connection: nothing listens there; check the port (587 for smtp://, 465 for smtps://)`,
-    );
-  }
-  if (codes.some((c) => c === 'ETIMEDOUT')) {
-    return new ProbeFailure(
-      'ConnectionTimeout',
-      `no TCP connection to ${where} (${code}): check the host and port, and the firewall`,
-    );
-  }
-  return new ProbeFailure(
-    'ConnectionRefused',
-    `cannot connect to ${where} (${code || err.message}): the host or network is unreachable`,
-  );
-}
-
-async function startTls(s: Session, step: 'tls' | 'starttls'): Promise<void> {
-  s.step = step;
-  const e = s.endpoint;
-  const serverName = tlsServerName(e);
-  const options: ConnectionOptions = {
-    ca: trustedCAs(s.opts.ca, 'the CA bundle'),
-    rejectUnauthorized: false,
-    // SNI carries names only; an IP literal host gets no SNI.
-    ...(isIP(serverName) ? {} : { servername: serverName }),
-  };
-  let tls: TLSSocket;
-  try {
-    tls = await s.conn!.upgradeToTls(options, remaining(s));
-  } catch (err) {
-    throw tlsFailure(s, err);
-  }
-  s.result.tls = tlsFacts(tls);
-  const cert = s.result.tls.certificate;
-  const now = s.opts.now?.() ?? new Date();
-  if (verifiesCertificate(e.security)) {
-    const verdict = verifyCertificate(tls, serverName, now);
-    if (verdict) throw new ProbeFailure(verdict.reason, verdict.message);
-  }
-  if (cert) {
-    const left = new Date(cert.notAfter).getTime() - now.getTime();
-    if (left > 0 && left < EXPIRING_SOON_MS) {
-      s.result.warnings.push({
-        code: 'CertificateExpiringSoon',
-        message: `the server certificate expires on ${cert.notAfter} (in ${Math.ceil(left / 86_400_000)} days)`,
-      });
-    }
-  }
-}
-
-function tlsFailure(s: Session, err: unknown): ProbeFailure {
-  if (err instanceof ProbeFailure) return err;
-  const w = err instanceof WireError ? err : undefined;
-  const detail = w?.code ?? w?.failure ?? (err instanceof Error ? err.message : String(err));
-  const text = err instanceof Error ? err.message : '';
-  let hint = 'check that the server supports TLS 1.2 or newer';
-  if (
-    /wrong version number|packet length too long|unknown protocol|http request/i.test(text) ||
-    w?.code === 'ERR_SSL_WRONG_VERSION_NUMBER'
-  ) {
-    hint =
-      s.step === 'tls'
-        ? 'the port answers in plain text, not TLS: use smtp:// (STARTTLS) for this port, or smtps:// on port 465'
-        : 'the server answered STARTTLS but did not start TLS';
-  } else if (w?.failure === 'timeout') {
-    hint = 'the server did not complete the handshake in time';
-  } else if (w?.failure === 'closed' || w?.code === 'ECONNRESET') {
-    hint =
-      s.step === 'tls'
-        ? 'the server closed the connection during the handshake: is this port implicit TLS (465)? otherwise use smtp://'
-        : 'the server closed the connection during the handshake';
-  }
-  return new ProbeFailure(
-    'TLSHandshakeFailed',
-    `the TLS handshake with ${endpointAddress(s.endpoint)} failed (${printable(detail, 80)}): ${hint}`,
-  );
 }
 
 async function ehlo(s: Session): Promise<void> {
@@ -414,7 +203,7 @@ async function auth(s: Session): Promise<void> {
       `credentials are given but the server offers no usable AUTH mechanism: ${offered}; Mailroom speaks PLAIN, LOGIN and CRAM-MD5${tlsHint}`,
     );
   }
-  const { reply: r, ok } = await authenticate(mech, username, password, (line) => command(s, line));
+  const { reply: r, ok } = await authenticate(mech, username, password, (line) => command(s, line, true));
   if (!ok) {
     const temporary = r.code >= 400 && r.code < 500;
     throw new ProbeFailure(
@@ -450,15 +239,6 @@ async function checkSender(s: Session): Promise<void> {
 
 const EHLO_LINE = /^[A-Za-z0-9][A-Za-z0-9-]*( [\x21-\x7e]+)*$/;
 
-/**
- * The reply code and enhanced status code (RFC 3463), never the text: a server's text may echo what
- * the client sent (credentials) or name internal hosts, and messages go into status and Events.
- */
-function codes(r: Reply): string {
-  const enhanced = /^[245]\.\d{1,3}\.\d{1,3}\b/.exec(r.lines[0] ?? '')?.[0];
-  return enhanced ? `${r.code} ${enhanced}` : String(r.code);
-}
-
 /** Time at the end of the greeting wait kept for a nudge (see {@link readGreeting}). */
 const NUDGE_MS = 500;
 
@@ -476,7 +256,7 @@ async function readGreeting(s: Session): Promise<Reply> {
     return await conn.readReply(left - nudge);
   } catch (err) {
     if (!(err instanceof WireError) || err.failure !== 'timeout' || conn.head.length > 0) {
-      throw wireFailure(s, err);
+      throw wireFailure(context(s), err);
     }
     silence = err;
   }
@@ -487,90 +267,10 @@ async function readGreeting(s: Session): Promise<Reply> {
     s.endpoint.scheme === 'smtp' ? speaksTls(() => dial(s, nudge), nudge) : false,
   ]);
   if (tlsPeer && conn.head.length === 0)
-    throw notSmtp(s, 'TLS', 'silent until spoken to; a diagnostic TLS handshake was answered');
+    throw notSmtp(context(s), 'TLS', 'silent until spoken to; a diagnostic TLS handshake was answered');
   const kind = classifyPeer(conn.head);
-  if (kind && kind !== 'SMTP') throw notSmtp(s, kind);
-  throw wireFailure(s, silence);
-}
-
-function notSmtp(s: Session, kind: PeerKind, how = `answered ${stepLabel(s.step)}`): ProbeFailure {
-  return new ProbeFailure(
-    'UnexpectedGreeting',
-    `${endpointAddress(s.endpoint)} ${describePeer(kind)}, not SMTP (${how}): ${hintForPeer(kind, s.endpoint.scheme)}`,
-  );
-}
-
-async function command(s: Session, line: string): Promise<Reply> {
-  try {
-    return await s.conn!.command(line, remaining(s));
-  } catch (err) {
-    throw wireFailure(s, err);
-  }
-}
-
-function wireFailure(s: Session, err: unknown): ProbeFailure {
-  if (err instanceof ProbeFailure) return err;
-  if (!(err instanceof WireError)) return unexpected(err);
-  const where = stepLabel(s.step);
-  const e = s.endpoint;
-  switch (err.failure) {
-    case 'timeout': {
-      const hint =
-        s.step === 'greeting' && e.scheme === 'smtp' && e.port === 465
-          ? ': port 465 expects TLS first, use smtps://'
-          : s.step === 'greeting'
-            ? ': is this an SMTP port? (587 STARTTLS, 465 implicit TLS, 25 relay)'
-            : '';
-      return new ProbeFailure(
-        'ConnectionTimeout',
-        `connected to ${endpointAddress(e)}, but the server sent no answer ${where} within the time limit${hint}`,
-      );
-    }
-    case 'garbage':
-    case 'overflow': {
-      if (s.step === 'auth')
-        return new ProbeFailure(
-          'AuthenticationFailed',
-          `the server answered ${where} with something that is not an SMTP reply`,
-        );
-      const kind = classifyPeer(s.conn?.head ?? Buffer.alloc(0));
-      if (kind && kind !== 'SMTP') return notSmtp(s, kind);
-      return new ProbeFailure(
-        'UnexpectedGreeting',
-        `the server answered ${where} with something that is not SMTP: is this an SMTP port${e.scheme === 'smtp' ? ', or does it expect TLS first (smtps://)' : ''}?`,
-      );
-    }
-    default: {
-      const kind = s.step === 'greeting' ? classifyPeer(s.conn?.head ?? Buffer.alloc(0)) : undefined;
-      if (kind && kind !== 'SMTP') return notSmtp(s, kind);
-      const reason: ProbeReason =
-        s.step === 'auth'
-          ? 'AuthenticationFailed'
-          : s.step === 'sender'
-            ? 'SenderRejected'
-            : 'UnexpectedGreeting';
-      return new ProbeFailure(
-        reason,
-        `the server closed the connection ${where}${err.code ? ` (${err.code})` : ''}: it may be refusing this client (rate limit, IP block) or not speak SMTP on this port`,
-      );
-    }
-  }
-}
-
-function stepLabel(step: ProbeStep): string {
-  const labels: Record<ProbeStep, string> = {
-    parse: 'while parsing',
-    dns: 'while resolving the host',
-    connect: 'while connecting',
-    tls: 'during the TLS handshake',
-    greeting: 'before its greeting',
-    ehlo: 'to EHLO',
-    starttls: 'to STARTTLS',
-    auth: 'to AUTH',
-    sender: 'to MAIL FROM',
-    quit: 'to QUIT',
-  };
-  return labels[step];
+  if (kind && kind !== 'SMTP') throw notSmtp(context(s), kind);
+  throw wireFailure(context(s), silence);
 }
 
 function describeSecurity(s: Session): string {

@@ -13,9 +13,10 @@ export const PROBE_REASONS = {
   ConnectionRefused: 'Nothing listens on host:port (TCP reset) or the network is unreachable.',
   ConnectionTimeout: 'No TCP connection, or no answer from the server, within the timeout.',
   UnexpectedGreeting: 'The server did not greet with 220 or did not answer EHLO/HELO as SMTP.',
-  STARTTLSNotOffered: 'STARTTLS is required but the server does not offer it (or refuses it).',
+  STARTTLSNotOffered:
+    'STARTTLS is required but the server does not offer it, or answers it with 4xx (its TLS is broken) or 5xx.',
   TLSHandshakeFailed:
-    'The TLS handshake failed (protocol or cipher mismatch, or the port does not speak TLS).',
+    'The TLS handshake failed: the server speaks only TLS 1.0/1.1, has no cipher in common, demands a client certificate, or the port does not speak TLS.',
   CertificateUntrusted: 'The certificate does not chain to a trusted CA.',
   CertificateHostnameMismatch: 'The certificate is valid but names another host.',
   CertificateExpired: 'The certificate is expired or not yet valid.',
