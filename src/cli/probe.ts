@@ -32,6 +32,7 @@ interface ProbeFlags {
   dkimSelector?: string;
   dkimDomain?: string;
   dkimKeyFile?: string;
+  transcript: boolean;
 }
 
 function durationArg(value: string): number {
@@ -74,10 +75,15 @@ export function registerProbeCommand(program: Command): void {
       'with --deliverability: the DKIM signing domain (default: the --from domain)',
     )
     .option('--dkim-key-file <pem>', 'with --deliverability: the DKIM private key the sidecar signs with')
+    .option(
+      '--transcript',
+      'show the SMTP conversation (C:/S: lines and TLS events; credentials and AUTH payloads as ***); in JSON as "transcript"',
+      false,
+    )
     .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText(
       'after',
-      '\nExit status: 0 verified (and, with --deliverability, Deliverable=True), 1 the server side (or DNS) failed, 2 invalid input.\n\nExample:\n  mailroom probe --check-sender --from no-reply@example.com smtp://apikey:SECRET@smtp.example.com:587/',
+      '\nWith --transcript the conversation is printed too (see the README, "See the conversation").\n\nExit status: 0 verified (and, with --deliverability, Deliverable=True), 1 the server side (or DNS) failed, 2 invalid input.\n\nExample:\n  mailroom probe --check-sender --from no-reply@example.com smtp://apikey:SECRET@smtp.example.com:587/',
     )
     .action(async (uriArg: string | undefined, flags: ProbeFlags) => {
       if (flags.deliverability && !flags.from) {
@@ -148,6 +154,7 @@ async function runProbe(uriArg: string | undefined, flags: ProbeFlags): Promise<
     ...(flags.localName ? { localName: flags.localName } : {}),
     ...(ca ? { ca } : {}),
     ...(flags.dnsServer.length ? { dnsServers: flags.dnsServer } : {}),
+    ...(flags.transcript ? { transcript: true } : {}),
   });
 }
 
@@ -168,5 +175,6 @@ function formatText(r: ProbeResult): string {
   }
   for (const w of r.warnings) lines.push(`  warning:    ${w.code}: ${w.message}`);
   if (!r.ok && r.step !== 'parse') lines.push(`  failed at:  ${r.step} after ${r.durationMs} ms`);
+  if (r.transcript) lines.push('', 'transcript:', ...r.transcript.map((l) => `  ${l}`));
   return `${lines.join('\n')}\n`;
 }

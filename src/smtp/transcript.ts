@@ -32,9 +32,16 @@ export class Transcript implements WireObserver {
   readonly #secrets: string[];
   #dropped = 0;
 
-  /** `secrets`: the user name and password (and any other value that must never show). */
+  /** `secrets`: the password, then the user name (and any other value that must never show). */
   constructor(secrets: ReadonlyArray<string | undefined>) {
     this.#secrets = secrets.filter((x): x is string => !!x);
+    // A server that echoes an AUTH PLAIN line echoes the blob, whose base64 is not the password's.
+    const [password, user] = secrets;
+    if (password)
+      this.#secrets.push(
+        b64(`\0${user ?? ''}\0${password}`),
+        b64(`${user ?? ''}\0${user ?? ''}\0${password}`),
+      );
   }
 
   client(line: string, secret = false): void {
@@ -69,6 +76,8 @@ export class Transcript implements WireObserver {
     this.#lines.push(redactSecrets(line, this.#secrets));
   }
 }
+
+const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 
 /** `AUTH PLAIN <blob>` → `AUTH PLAIN ***`; any other line of an AUTH exchange → `***`. */
 function maskAuth(line: string): string {
