@@ -44,6 +44,8 @@ describe('kustomize base (deploy/)', () => {
       'Deployment/mailroom-controller',
       'MutatingWebhookConfiguration/mailroom-sidecar-injector',
       'Namespace/mailroom-system',
+      'NetworkPolicy/mailroom-controller',
+      'PodDisruptionBudget/mailroom-controller',
       'Role/mailroom-leader-election',
       'Role/mailroom-webhook-tls',
       'RoleBinding/mailroom-leader-election',
@@ -124,6 +126,38 @@ describe('kustomize base (deploy/)', () => {
     assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'health' });
     assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory);
     assert.deepEqual(d.spec.selector.matchLabels, d.spec.template.metadata.labels);
+  });
+
+  test('only the webhook port of the controller pods admits traffic', () => {
+    const d = find(objects, 'Deployment', 'mailroom-controller');
+    const policy = find(objects, 'NetworkPolicy', 'mailroom-controller');
+    assert.deepEqual(policy.spec.podSelector.matchLabels, d.spec.template.metadata.labels);
+    assert.deepEqual(policy.spec.policyTypes, ['Ingress']);
+    assert.deepEqual(policy.spec.ingress, [{ ports: [{ protocol: 'TCP', port: 'webhook' }] }]);
+    // The named port is the one the webhook Service targets, so the policy follows a port change.
+    const [c] = d.spec.template.spec.containers;
+    assert.ok(c.ports.some((p: Manifest) => p.name === 'webhook' && p.containerPort === 9443));
+    assert.equal(find(objects, 'Service', 'mailroom-webhook').spec.ports[0].targetPort, 'webhook');
+  });
+
+  test('voluntary disruptions and placement leave a replica answering the webhook', () => {
+    const d = find(objects, 'Deployment', 'mailroom-controller');
+    const labels = d.spec.template.metadata.labels;
+    const pdb = find(objects, 'PodDisruptionBudget', 'mailroom-controller');
+    assert.deepEqual(pdb.spec.selector.matchLabels, labels);
+    assert.ok(pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < d.spec.replicas, 'drains one at a time');
+    const terms =
+      d.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution;
+    assert.deepEqual(
+      terms.map((t: Manifest) => [
+        t.podAffinityTerm.topologyKey,
+        t.podAffinityTerm.labelSelector.matchLabels,
+      ]),
+      [
+        ['kubernetes.io/hostname', labels],
+        ['topology.kubernetes.io/zone', labels],
+      ],
+    );
   });
 });
 
