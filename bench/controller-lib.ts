@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EmailSender } from '../src/api/emailsender.ts';
-import { Informer } from '../src/controller/informer.ts';
 import { SENDERS } from '../src/controller/kube.ts';
-import { KubeRest } from '../src/controller/kube-rest.ts';
-import { loadClusterAccess } from '../src/controller/kubeconfig.ts';
+import { Informer } from '../src/kube/informer.ts';
+import { loadClusterAccess } from '../src/kube/kubeconfig.ts';
+import { KubeRest } from '../src/kube/rest.ts';
 import { createLogger } from '../src/runtime/logger.ts';
 
 const root = new URL('../', import.meta.url).pathname;

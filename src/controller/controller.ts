@@ -7,32 +7,36 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { EmailSender } from '../api/emailsender.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { Informer, informerChecks } from '../kube/informer.ts';
+import type { ClusterAccess } from '../kube/kubeconfig.ts';
+import { LeaderElector } from '../kube/leader.ts';
+import { WorkQueue } from '../kube/queue.ts';
+import type { RateLimiter } from '../kube/rate-limiter.ts';
+import { KubeRest } from '../kube/rest.ts';
+import { SECRETS } from '../kube/secrets.ts';
+import { METADATA_ONLY, type ObjectMeta } from '../kube/transforms.ts';
 import type { Check } from '../runtime/health.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { createRegistry, type Registry } from '../runtime/metrics.ts';
 import { defaultLocalName } from '../smtp/probe.ts';
 import { type Clock, systemClock } from './conditions.ts';
 import { RequeueError, TerminalError } from './errors.ts';
-import { EventRecorder } from './events.ts';
-import { Informer, informerChecks } from './informer.ts';
 import {
+  CONTROLLER_NAME,
   PUBLISHED_AT_ANNOTATION,
   REVISION_ANNOTATION,
   RestKubeClient,
-  SECRETS,
   SENDER_LABEL,
   SENDERS,
+  secretTransform,
+  senderRef,
+  senderTransform,
 } from './kube.ts';
-import { KubeRest } from './kube-rest.ts';
-import type { ClusterAccess } from './kubeconfig.ts';
-import { LeaderElector } from './leader.ts';
 import { type ControllerMetrics, createControllerMetrics } from './metrics.ts';
 import { ProbeCache } from './probe-cache.ts';
-import { WorkQueue } from './queue.ts';
-import type { RateLimiter } from './rate-limiter.ts';
 import { SecretIndex } from './secret-index.ts';
 import { createReconciler, REQUESTED_AT } from './sync.ts';
-import { METADATA_ONLY, type SecretMeta, secretTransform, senderTransform } from './transforms.ts';
 import type { ProbeFn, ReconcileResult, StepDeps } from './types.ts';
 
 /** Options of {@link Controller}. */
@@ -77,7 +81,7 @@ export class Controller {
   readonly registry: Registry;
   readonly queue: WorkQueue;
   readonly senders: Informer<EmailSender>;
-  readonly secrets: Informer<SecretMeta>;
+  readonly secrets: Informer<ObjectMeta>;
   readonly #o: ControllerOptions;
   readonly #rest: KubeRest;
   readonly #index = new SecretIndex();
@@ -108,7 +112,7 @@ export class Controller {
       transform: senderTransform,
       ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
     });
-    this.secrets = new Informer<SecretMeta>({
+    this.secrets = new Informer<ObjectMeta>({
       ...informer,
       resource: SECRETS,
       accept: METADATA_ONLY,
@@ -118,14 +122,12 @@ export class Controller {
       secretVersion: (ns, name) => this.secrets.get(ns, name)?.metadata.resourceVersion,
     });
     const clock = opts.clock ?? systemClock;
-    // Two at a time: events trail a burst rather than slow the status writes that matter more.
-    this.#events = new EventRecorder(
-      (s, note) => kube.createEvent(s, note, this.identity, clock.now()),
+    this.#events = new EventRecorder({
+      rest: this.#rest,
+      instance: this.identity,
       log,
-      {
-        concurrency: 2,
-      },
-    );
+      now: () => clock.now(),
+    });
     const m = this.metrics;
     const probe: ProbeFn = async (endpoint, o) => {
       const result = await opts.probe(endpoint, o);
@@ -152,7 +154,7 @@ export class Controller {
           { sender: `${s.metadata.namespace}/${s.metadata.name}`, reason: note.reason, note: note.note },
           'event',
         );
-        this.#events.record(s, note);
+        this.#events.record(CONTROLLER_NAME, senderRef(s), note);
       },
       log,
       observer: {

@@ -11,11 +11,12 @@
  *
  * @module
  */
+
+export { type ClusterAccess, loadClusterAccess } from '../kube/kubeconfig.ts';
+export { ExponentialRateLimiter, type RateLimiter } from '../kube/rate-limiter.ts';
 export { type Clock, CONDITIONS, setCondition } from './conditions.ts';
 export { Controller, type ControllerOptions } from './controller.ts';
 export { ALL_REASONS, CONTROLLER_REASONS, type Reason, TerminalError } from './errors.ts';
 export { PUBLISHED_AT_ANNOTATION, REVISION_ANNOTATION, SENDER_LABEL } from './kube.ts';
-export { type ClusterAccess, loadClusterAccess } from './kubeconfig.ts';
-export { ExponentialRateLimiter, type RateLimiter } from './rate-limiter.ts';
 export { REQUESTED_AT } from './sync.ts';
 export type { ProbeFn, ReconcileResult } from './types.ts';

@@ -1,14 +1,17 @@
 /**
- * The API calls of the controller, on {@link KubeRest}: Secrets, EmailSender status, Events.
+ * The controller's EmailSender-specific calls on {@link KubeRest}: the rendered config Secret,
+ * EmailSender status, and how EmailSenders and Secrets are cached and referred to.
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { API_VERSION, type EmailSender, GROUP, KIND, PLURAL, VERSION } from '../api/emailsender.ts';
 import { RENDERED_CONFIG_KEY } from '../api/rendered-config.ts';
-import { isConflict, isNotFound, type KubeRest } from './kube-rest.ts';
-import { mergePatch } from './merge-patch.ts';
-import type { ConfigSecret, EventNote, KubeClient, SecretData } from './types.ts';
+import type { ObjectReference } from '../kube/events.ts';
+import { mergePatch } from '../kube/merge-patch.ts';
+import { isConflict, type KubeRest } from '../kube/rest.ts';
+import { SecretReader, type SecretReaderOptions, secretPath } from '../kube/secrets.ts';
+import { metadataTransform, specTransform } from '../kube/transforms.ts';
+import type { ConfigSecret, KubeClient, SecretData } from './types.ts';
 
 /** Annotation on the rendered config Secret: the revision it holds. */
 export const REVISION_ANNOTATION = 'mailroom.dev/revision';
@@ -22,72 +25,30 @@ const FIELD_MANAGER = 'mailroom-controller';
 
 /** Path of the EmailSenders resource. */
 export const SENDERS = { prefix: `/apis/${GROUP}/${VERSION}`, plural: PLURAL } as const;
-/** Path of the Secrets resource. */
-export const SECRETS = { prefix: '/api/v1', plural: 'secrets' } as const;
+/** The EmailSender as an Event's `regarding`. */
+export const senderRef = (s: EmailSender): ObjectReference => {
+  const { namespace, name, uid, resourceVersion } = s.metadata;
+  return { apiVersion: API_VERSION, kind: KIND, namespace, name, uid, resourceVersion };
+};
 
-const secretPath = (ns: string, name?: string) =>
-  `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets${name ? `/${encodeURIComponent(name)}` : ''}`;
+/** The informer transform of EmailSenders: no managedFields nor last-applied, strings shared. */
+export const senderTransform = specTransform<EmailSender>;
 
-/** Options of {@link RestKubeClient}. */
-export interface RestKubeClientOptions {
-  /**
-   * The resourceVersion of a Secret as the (data-less) informer cache knows it. When given, Secret
-   * data read for a reconcile is kept while that version stays current, so a URI or CA Secret
-   * shared by many senders is read once per change rather than once per reconcile.
-   */
-  secretVersion?(namespace: string, name: string): string | undefined;
-  /** Secrets whose data is kept at most (least recently used go first). Default 1000. */
-  maxCachedSecrets?: number;
-  /** Longest time data is kept without being read again. Default 5 min. */
-  cachedSecretTtlMs?: number;
-}
-
-interface CachedSecret extends SecretData {
-  resourceVersion: string;
-  at: number;
-}
+/** The informer transform of Secrets: metadata only, and only Mailroom's labels and annotations. */
+export const secretTransform = metadataTransform('mailroom.dev/');
 
 /** {@link KubeClient} on a real API server. */
 export class RestKubeClient implements KubeClient {
   readonly #rest: KubeRest;
-  readonly #o: RestKubeClientOptions;
-  readonly #secrets = new Map<string, CachedSecret>();
+  readonly #secrets: SecretReader;
 
-  constructor(rest: KubeRest, opts: RestKubeClientOptions = {}) {
+  constructor(rest: KubeRest, opts: SecretReaderOptions = {}) {
     this.#rest = rest;
-    this.#o = opts;
+    this.#secrets = new SecretReader(rest, opts);
   }
 
-  async readSecret(namespace: string, name: string): Promise<SecretData | undefined> {
-    const key = `${namespace}/${name}`;
-    const current = this.#o.secretVersion?.(namespace, name);
-    const hit = this.#secrets.get(key);
-    this.#secrets.delete(key);
-    const ttl = this.#o.cachedSecretTtlMs ?? 300_000;
-    if (hit && current !== undefined && hit.resourceVersion === current && Date.now() - hit.at < ttl) {
-      this.#secrets.set(key, hit); // most recently used last
-      return { uid: hit.uid, data: hit.data };
-    }
-    let secret: { data?: Record<string, string>; metadata?: { resourceVersion?: string; uid?: string } };
-    try {
-      secret = await this.#rest.request('GET', secretPath(namespace, name));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-    const data = Object.fromEntries(
-      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
-    );
-    const rv = secret.metadata?.resourceVersion;
-    const uid = secret.metadata?.uid ?? '';
-    if (this.#o.secretVersion && rv) {
-      this.#secrets.set(key, { resourceVersion: rv, uid, data, at: Date.now() });
-      for (const oldest of this.#secrets.keys()) {
-        if (this.#secrets.size <= (this.#o.maxCachedSecrets ?? 1000)) break;
-        this.#secrets.delete(oldest);
-      }
-    }
-    return { uid, data };
+  readSecret(namespace: string, name: string): Promise<SecretData | undefined> {
+    return this.#secrets.read(namespace, name);
   }
 
   async writeConfigSecret(c: ConfigSecret): Promise<void> {
@@ -149,30 +110,5 @@ export class RestKubeClient implements KubeClient {
       },
     );
     return updated.metadata.resourceVersion;
-  }
-
-  /** Creates an events.k8s.io/v1 Event about `sender`. */
-  async createEvent(sender: EmailSender, note: EventNote, instance: string, now: Date): Promise<void> {
-    const { namespace, name, uid, resourceVersion } = sender.metadata;
-    await this.#rest.request(
-      'POST',
-      `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`,
-      {
-        body: {
-          apiVersion: 'events.k8s.io/v1',
-          kind: 'Event',
-          metadata: { name: `${name}.${randomBytes(8).toString('hex')}`, namespace },
-          // MicroTime: RFC 3339 with microseconds, as the API requires for eventTime.
-          eventTime: now.toISOString().replace(/(\.\d{3})Z$/, '$1000Z'),
-          reportingController: CONTROLLER_NAME,
-          reportingInstance: instance,
-          action: note.action,
-          reason: note.reason,
-          note: note.note.slice(0, 1024),
-          type: note.type,
-          regarding: { apiVersion: API_VERSION, kind: KIND, namespace, name, uid, resourceVersion },
-        },
-      },
-    );
   }
 }

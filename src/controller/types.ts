@@ -8,6 +8,8 @@ import type { EmailSender, EmailSenderSpec } from '../api/emailsender.ts';
 import type { RenderedConfig } from '../api/rendered-config.ts';
 import type { DeliverabilityReport } from '../deliverability/check.ts';
 import type { DeliverabilityChecker } from '../deliverability/checker.ts';
+import type { EventNote as KubeEventNote } from '../kube/events.ts';
+import type { SecretData } from '../kube/secrets.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
 import type { ParsedUri } from '../smtp/uri.ts';
 import type { Clock } from './conditions.ts';
@@ -24,11 +26,7 @@ export interface PublishedConfig {
 }
 
 /** An event to record (events.k8s.io/v1), before the controller fills in who and when. */
-export interface EventNote {
-  type: 'Normal' | 'Warning';
-  reason: string;
-  note: string;
-  action: string;
+export interface EventNote extends KubeEventNote {
   /**
    * Folded into the note of a `Ready` transition event of the same reconcile, when there is one,
    * rather than recorded on its own (one event per change, not two).
@@ -47,13 +45,8 @@ export interface ConfigSecret {
   body: string;
 }
 
-/** A Secret as the reconciler reads it. */
-export interface SecretData {
-  /** `metadata.uid`: the key of the config revision (see `configRevision`). */
-  uid: string;
-  /** The decoded (UTF-8) data. */
-  data: Record<string, string>;
-}
+// A Secret as the reconciler reads it; its `uid` is the key of the config revision (see `configRevision`).
+export type { SecretData };
 
 /** What the reconciler needs from the API server; the real one wraps client-node, tests use a fake. */
 export interface KubeClient {

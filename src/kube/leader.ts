@@ -8,7 +8,7 @@
  * @module
  */
 import type { Logger } from '../runtime/logger.ts';
-import { isConflict, isNotFound, type KubeRest } from './kube-rest.ts';
+import { isConflict, isNotFound, type KubeRest } from './rest.ts';
 
 /** Options of {@link LeaderElector}. */
 export interface LeaderElectionOptions {

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { secretTransform, senderTransform } from './transforms.ts';
+import type { EmailSender } from '../api/emailsender.ts';
+import { metadataTransform, specTransform } from './transforms.ts';
 
-test('Secrets keep no data, no foreign annotations (last-applied holds the data), only mailroom.dev ones', () => {
+const secretTransform = metadataTransform('mailroom.dev/');
+const senderTransform = specTransform<EmailSender>;
+
+test('metadata-only objects keep no data, no foreign annotations (last-applied holds the data), only the prefixed ones', () => {
   const s = secretTransform({
     metadata: {
       name: 'smtp',
@@ -27,7 +31,7 @@ test('Secrets keep no data, no foreign annotations (last-applied holds the data)
   });
 });
 
-test('EmailSenders drop managedFields and last-applied; equal strings are shared', () => {
+test('spec objects drop managedFields and last-applied; equal strings are shared', () => {
   const raw = (name: string) =>
     JSON.parse(
       JSON.stringify({

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../runtime/logger.ts';
 import { Informer, type KubeObject } from './informer.ts';
-import { KubeApiError, type KubeRest } from './kube-rest.ts';
+import { KubeApiError, type KubeRest } from './rest.ts';
 
 const obj = (name: string, rv: string, extra: Record<string, unknown> = {}) => ({
   metadata: { name, namespace: 'ns', resourceVersion: rv },

@@ -13,7 +13,7 @@
  */
 import type { Check } from '../runtime/health.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { KubeApiError, type KubeRest } from './kube-rest.ts';
+import { KubeApiError, type KubeRest } from './rest.ts';
 
 /** The part of an object every informer reads. */
 export interface KubeObject {
