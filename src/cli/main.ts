@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   controller: async () => (await import('./controller.ts')).registerControllerCommand,
   sidecar: async () => (await import('./sidecar.ts')).registerSidecarCommands,
   probe: async () => (await import('./probe.ts')).registerProbeCommand,
+  send: async () => (await import('./send.ts')).registerSendCommand,
   validate: async () => (await import('./validate.ts')).registerValidateCommand,
   dev: async () => (await import('./dev.ts')).registerDevCommand,
   dkim: async () => (await import('./dkim.ts')).registerDkimCommand,

@@ -90,3 +90,39 @@ function describeCertificate(c: CertificateFacts): string {
   const names = c.altNames.length ? ` (${c.altNames.join(', ')})` : '';
   return `subject ${c.subject}${names}, issuer ${c.issuer || 'unknown'}, notAfter ${c.notAfter}`;
 }
+
+/** nodemailer's logger interface (bunyan-like: a data object, then a format string and its args). */
+type LogFn = (entry: { tnx?: string }, message: string, ...args: unknown[]) => void;
+
+/**
+ * A nodemailer `logger` (with `debug: true`) that writes its SMTP transaction into `transcript`:
+ * client and server lines, and its connection and TLS notes as events. Lines a client sends between
+ * `AUTH` and the server's last 334 are masked whole, whatever nodemailer itself logs for them.
+ */
+export function nodemailerLogger(transcript: Transcript): Record<string, LogFn> {
+  let inAuth = false;
+  const log: LogFn = (entry, message, ...args) => {
+    const text = formatLog(message, args);
+    if (entry.tnx === 'client') {
+      for (const line of text.split(/\r?\n/)) {
+        if (/^AUTH /i.test(line)) inAuth = true;
+        transcript.client(line, inAuth);
+      }
+    } else if (entry.tnx === 'server') {
+      for (const line of text.split(/\r?\n/)) {
+        transcript.server(line);
+        if (inAuth && !/^334[ -]/.test(line)) inAuth = false;
+      }
+    } else if (entry.tnx === 'network' || entry.tnx === 'smtp' || entry.tnx === 'pool') {
+      transcript.event(text);
+    }
+  };
+  return { trace: log, debug: log, info: log, warn: log, error: log, fatal: log };
+}
+
+function formatLog(message: string, args: unknown[]): string {
+  let i = 0;
+  return String(message).replace(/%[sdj%]/g, (m) =>
+    m === '%%' ? '%' : i < args.length ? String(args[i++]) : m,
+  );
+}
