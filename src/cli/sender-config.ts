@@ -10,8 +10,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { RENDERED_CONFIG_KEY, renderedSecretName } from '../api/rendered-config.ts';
-import { KubeApiError, KubeRest } from '../controller/kube-rest.ts';
-import { loadClusterAccess } from '../controller/kubeconfig.ts';
+import { loadClusterAccess } from '../kube/kubeconfig.ts';
+import { KubeApiError, KubeRest } from '../kube/rest.ts';
 import { type ActiveConfig, activateText } from '../sidecar/config.ts';
 
 /** Which sender: a namespaced EmailSender or a ClusterEmailSender's copy in a namespace. */
