@@ -1,17 +1,18 @@
 /**
- * Writes the generated CRD to `crds/` and its copy in `deploy/crds/` (`npm run gen:crds`), or with
+ * Writes the generated CRDs to `crds/` and their copies in `deploy/crds/` (`npm run gen:crds`), or with
  * `--check` exits 1 when a checked-in file differs from what the generator makes now.
  *
  * @module
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { CRD_PATHS, emailSenderCrdYaml } from '../src/api/crd.ts';
+import { crdPaths, SENDER_CRDS, senderCrdYaml } from '../src/api/crd.ts';
 
-const want = emailSenderCrdYaml();
 const check = process.argv.includes('--check');
 let stale = false;
 
-for (const path of CRD_PATHS) {
+for (const [path, want] of SENDER_CRDS.flatMap((src) =>
+  crdPaths(src.plural).map((p) => [p, senderCrdYaml(src)] as const),
+)) {
   const file = new URL(`../${path}`, import.meta.url);
   if (check) {
     const have = await readFile(file, 'utf8').catch(() => '');

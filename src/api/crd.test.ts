@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { CRD_PATHS, emailSenderCrd, emailSenderCrdYaml, type SchemaNode, toStructural } from './crd.ts';
+import {
+  CLUSTER_EMAIL_SENDER_CRD,
+  crdPaths,
+  emailSenderCrd,
+  emailSenderCrdYaml,
+  type SchemaNode,
+  SENDER_CRDS,
+  senderCrd,
+  senderCrdYaml,
+  senderOpenApiSchema,
+  toStructural,
+} from './crd.ts';
 
 const repoFile = (path: string) => new URL(`../../${path}`, import.meta.url);
 
@@ -25,11 +36,12 @@ const at = (path: string) => {
 };
 
 describe('EmailSender CRD', () => {
-  for (const path of CRD_PATHS) {
-    test(`${path} is what the generator makes (run npm run gen:crds)`, async () => {
-      assert.equal(await readFile(repoFile(path), 'utf8'), emailSenderCrdYaml());
-    });
-  }
+  for (const src of SENDER_CRDS)
+    for (const path of crdPaths(src.plural)) {
+      test(`${path} is what the generator makes (run npm run gen:crds)`, async () => {
+        assert.equal(await readFile(repoFile(path), 'utf8'), senderCrdYaml(src));
+      });
+    }
 
   test('the YAML parses back to the generated object', () => {
     assert.deepEqual(parse(emailSenderCrdYaml()), emailSenderCrd());
@@ -61,16 +73,16 @@ describe('EmailSender CRD', () => {
     assert.ok(columns.filter((c) => !wideOnly.includes(c.name)).every((c) => !c.priority));
   });
 
-  test('every field has a description, including nested ones', () => {
-    for (const [path, node] of walk(openApi())) {
+  test('every field has a description, including nested ones (both kinds)', () => {
+    for (const [path, node] of SENDER_CRDS.flatMap((src) => [...walk(senderOpenApiSchema(src))])) {
       // List items and map values are not fields; metadata may hold nothing but its type.
       if (path.endsWith('[]') || path.endsWith('{}') || path === 'metadata') continue;
       assert.equal(typeof node.description, 'string', `${path || '<root>'} lacks a description`);
     }
   });
 
-  test('the schema is structural: typed nodes, nothing Kubernetes refuses', () => {
-    for (const [path, node] of walk(openApi())) {
+  test('the schema is structural: typed nodes, nothing Kubernetes refuses (both kinds)', () => {
+    for (const [path, node] of SENDER_CRDS.flatMap((src) => [...walk(senderOpenApiSchema(src))])) {
       assert.equal(typeof node.type, 'string', `${path} has no type`);
       for (const banned of ['$schema', 'propertyNames', 'anyOf', 'oneOf', 'allOf', '$ref', 'const'])
         assert.ok(!(banned in node), `${path} holds ${banned}`);
@@ -80,10 +92,15 @@ describe('EmailSender CRD', () => {
     }
   });
 
-  test('every CEL rule sits on a bounded string or map', () => {
-    for (const [path, node] of walk(openApi())) {
+  test('every CEL rule sits on a bounded string, map or fixed object (both kinds)', () => {
+    for (const [path, node] of SENDER_CRDS.flatMap((src) => [...walk(senderOpenApiSchema(src))])) {
       if (!node['x-kubernetes-validations']) continue;
       if (node.type === 'string') assert.equal(typeof node.maxLength, 'number', `${path} needs maxLength`);
+      else if (node.type === 'object' && node.additionalProperties === undefined)
+        for (const [name, field] of Object.entries(node.properties as Record<string, SchemaNode>))
+          if (field.type === 'array')
+            assert.equal(typeof field.maxItems, 'number', `${path}.${name} needs maxItems`);
+          else assert.notEqual(field.type, 'object', `${path}.${name}: unbounded`);
       else if (node.type === 'object')
         assert.equal(typeof node.maxProperties, 'number', `${path} needs maxProperties`);
       else assert.fail(`${path}: rule on a ${String(node.type)}`);
@@ -130,5 +147,46 @@ describe('EmailSender CRD', () => {
       () => toStructural({ type: 'object', properties: { a: { type: 'string' } } }),
       /a: every field needs a description/,
     );
+  });
+});
+
+describe('ClusterEmailSender CRD', () => {
+  const crd = () => senderCrd(CLUSTER_EMAIL_SENDER_CRD);
+  const v = () => (crd().spec as { versions: SchemaNode[] }).versions[0]!;
+  const schema = () => (v().schema as { openAPIV3Schema: SchemaNode }).openAPIV3Schema;
+  const node = (path: string) => [...walk(schema())].find(([p]) => p === path)?.[1];
+
+  test('cluster-scoped, short name cesender, category mailroom', () => {
+    const spec = crd().spec as SchemaNode;
+    assert.equal(spec.scope, 'Cluster');
+    assert.deepEqual(spec.names, {
+      kind: 'ClusterEmailSender',
+      listKind: 'ClusterEmailSenderList',
+      plural: 'clusteremailsenders',
+      singular: 'clusteremailsender',
+      shortNames: ['cesender'],
+      categories: ['mailroom'],
+    });
+    assert.deepEqual(v().subresources, { status: {} });
+  });
+
+  test("EmailSender's columns, with Consumers shown by default", () => {
+    const columns = v().additionalPrinterColumns as { name: string; priority?: number }[];
+    assert.deepEqual(
+      columns.map((c) => c.name),
+      ['Ready', 'Reason', 'Endpoint', 'Security', 'Consumers', 'Age', 'Message'],
+    );
+    assert.equal(columns.find((c) => c.name === 'Consumers')!.priority, undefined);
+  });
+
+  test("the EmailSender's spec plus namespaceSelector; Secrets described in the cluster-resource namespace", () => {
+    const es = emailSenderCrd() as { spec: { versions: { schema: { openAPIV3Schema: SchemaNode } }[] } };
+    const esSpec = es.spec.versions[0]!.schema.openAPIV3Schema.properties as Record<string, SchemaNode>;
+    const fields = Object.keys(node('spec')!.properties as object);
+    assert.deepEqual(fields, [...Object.keys(esSpec.spec!.properties as object), 'namespaceSelector']);
+    assert.match(String(node('spec.smtp.uriSecretRef.name')!.description), /cluster-resource namespace/);
+    assert.deepEqual(node('spec.namespaceSelector')!.default, {});
+    assert.ok(node('spec.namespaceSelector.matchExpressions[].operator')!.enum);
+    assert.ok(node('status.namespaces'), 'status.namespaces lists where the config is published');
   });
 });

@@ -1,5 +1,6 @@
 /**
- * The EmailSender CustomResourceDefinition, generated from the zod schemas in `emailsender.ts`.
+ * The CustomResourceDefinitions of EmailSender and ClusterEmailSender, generated from the zod
+ * schemas in `emailsender.ts` and `clusteremailsender.ts`.
  *
  * `z.toJSONSchema` gives JSON Schema 2020-12; the apiserver wants a *structural* OpenAPI v3 schema.
  * {@link toStructural} bridges the two: it drops what Kubernetes does not accept
@@ -13,6 +14,12 @@ import { stringify } from 'yaml';
 import { type core, z } from 'zod';
 import { type CelRule, celString } from './cel.ts';
 import {
+  CLUSTER_KIND,
+  CLUSTER_PLURAL,
+  clusterEmailSenderSpecSchema,
+  clusterEmailSenderStatusSchema,
+} from './clusteremailsender.ts';
+import {
   emailSenderSpecSchema,
   emailSenderStatusSchema,
   GROUP,
@@ -24,11 +31,15 @@ import {
 /** A node of a JSON/OpenAPI schema, as plain data. */
 export type SchemaNode = { [key: string]: unknown };
 
-/** Path of the generated CRD inside the repository. */
+/** Path of the generated EmailSender CRD inside the repository. */
 export const CRD_PATH = `crds/${GROUP}_${PLURAL}.yaml`;
 
-/** Every checked-in copy: kustomize loads nothing from outside `deploy/`, so it holds its own. */
-export const CRD_PATHS = [CRD_PATH, `deploy/${CRD_PATH}`] as const;
+/** Every checked-in copy of a CRD: kustomize loads nothing from outside `deploy/`, so it holds its own. */
+export const crdPaths = (plural: string) =>
+  [`crds/${GROUP}_${plural}.yaml`, `deploy/crds/${GROUP}_${plural}.yaml`] as const;
+
+/** Every checked-in copy of the EmailSender CRD. */
+export const CRD_PATHS = crdPaths(PLURAL);
 
 const VALIDATIONS = 'x-kubernetes-validations';
 
@@ -174,11 +185,64 @@ function openApi(schema: z.ZodType): SchemaNode {
   return toStructural(json);
 }
 
-/** The `openAPIV3Schema` of EmailSender v1alpha1. */
-export function emailSenderOpenApiSchema(): SchemaNode {
+/** What differs between the CRDs of the two sender kinds; everything else is shared. */
+export interface SenderCrdSource {
+  kind: string;
+  plural: string;
+  scope: 'Namespaced' | 'Cluster';
+  shortName: string;
+  description: string;
+  spec: z.ZodType;
+  status: z.ZodType;
+  /** Printer columns after Security (before Age). */
+  columns: SchemaNode[];
+  /** Printer columns at `-o wide`, before Message. */
+  wideColumns: SchemaNode[];
+  /** Source file named in the generated file's header. */
+  source: string;
+}
+
+// Who depends on a sender, before it is changed (counted from injected pods).
+const consumersColumn = { name: 'Consumers', type: 'integer', jsonPath: '.status.consumers' };
+
+/** The EmailSender CRD's inputs. */
+export const EMAIL_SENDER_CRD: SenderCrdSource = {
+  kind: KIND,
+  plural: PLURAL,
+  scope: 'Namespaced',
+  shortName: 'esender',
+  description:
+    'EmailSender declares how an application sends email: the SMTP server (URI in a Secret), the sender identity and extra headers. The controller probes the server and reports in status whether sending will work, and publishes the config that the sidecar sender reads.',
+  spec: emailSenderSpecSchema,
+  status: emailSenderStatusSchema,
+  columns: [],
+  wideColumns: [{ name: 'Consumers', type: 'integer', priority: 1, jsonPath: '.status.consumers' }],
+  source: 'src/api/emailsender.ts',
+};
+
+/** The ClusterEmailSender CRD's inputs. */
+export const CLUSTER_EMAIL_SENDER_CRD: SenderCrdSource = {
+  kind: CLUSTER_KIND,
+  plural: CLUSTER_PLURAL,
+  scope: 'Cluster',
+  shortName: 'cesender',
+  description:
+    'ClusterEmailSender is one EmailSender for a whole platform: its Secrets live in the cluster-resource namespace, pods in the namespaces its namespaceSelector allows opt in with the annotation mailroom.dev/cluster-sender: <name>, and the controller publishes the rendered config (Secret <name>-cluster-mailroom) only into the namespaces that have such pods.',
+  spec: clusterEmailSenderSpecSchema,
+  status: clusterEmailSenderStatusSchema,
+  // Platform-wide, the count of consumers is the first thing to look at before a change.
+  columns: [consumersColumn],
+  wideColumns: [],
+  source: 'src/api/clusteremailsender.ts',
+};
+
+/** Both sender CRDs, in the order they are generated. */
+export const SENDER_CRDS = [EMAIL_SENDER_CRD, CLUSTER_EMAIL_SENDER_CRD] as const;
+
+/** The `openAPIV3Schema` of one sender kind. */
+export function senderOpenApiSchema(src: SenderCrdSource): SchemaNode {
   return {
-    description:
-      'EmailSender declares how an application sends email: the SMTP server (URI in a Secret), the sender identity and extra headers. The controller probes the server and reports in status whether sending will work, and publishes the config that the sidecar sender reads.',
+    description: src.description,
     type: 'object',
     required: ['spec'],
     properties: {
@@ -186,35 +250,38 @@ export function emailSenderOpenApiSchema(): SchemaNode {
         description: 'APIVersion of this object: mailroom.dev/v1alpha1.',
         type: 'string',
       },
-      kind: { description: 'Kind of this object: EmailSender.', type: 'string' },
+      kind: { description: `Kind of this object: ${src.kind}.`, type: 'string' },
       // The apiserver allows nothing but `type` here (not even a description).
       metadata: { type: 'object' },
-      spec: openApi(emailSenderSpecSchema),
-      status: openApi(emailSenderStatusSchema),
+      spec: openApi(src.spec),
+      status: openApi(src.status),
     },
   };
 }
 
+/** The `openAPIV3Schema` of EmailSender v1alpha1. */
+export const emailSenderOpenApiSchema = (): SchemaNode => senderOpenApiSchema(EMAIL_SENDER_CRD);
+
 const readyColumn = (field: string) => `.status.conditions[?(@.type=="Ready")].${field}`;
 
-/** The whole CustomResourceDefinition object. */
-export function emailSenderCrd(): SchemaNode {
+/** The whole CustomResourceDefinition object of one sender kind. */
+export function senderCrd(src: SenderCrdSource): SchemaNode {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: {
-      name: `${PLURAL}.${GROUP}`,
+      name: `${src.plural}.${GROUP}`,
       labels: { 'app.kubernetes.io/name': 'mailroom', 'app.kubernetes.io/part-of': 'mailroom' },
     },
     spec: {
       group: GROUP,
-      scope: 'Namespaced',
+      scope: src.scope,
       names: {
-        kind: KIND,
-        listKind: `${KIND}List`,
-        plural: PLURAL,
-        singular: KIND.toLowerCase(),
-        shortNames: ['esender'],
+        kind: src.kind,
+        listKind: `${src.kind}List`,
+        plural: src.plural,
+        singular: src.kind.toLowerCase(),
+        shortNames: [src.shortName],
         categories: ['mailroom'],
       },
       versions: [
@@ -228,21 +295,26 @@ export function emailSenderCrd(): SchemaNode {
             { name: 'Reason', type: 'string', jsonPath: readyColumn('reason') },
             { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint' },
             { name: 'Security', type: 'string', jsonPath: '.status.security' },
+            ...src.columns,
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-            // Who depends on a sender, before it is changed (counted from injected pods).
-            { name: 'Consumers', type: 'integer', priority: 1, jsonPath: '.status.consumers' },
+            ...src.wideColumns,
             { name: 'Message', type: 'string', priority: 1, jsonPath: readyColumn('message') },
           ],
-          schema: { openAPIV3Schema: emailSenderOpenApiSchema() },
+          schema: { openAPIV3Schema: senderOpenApiSchema(src) },
         },
       ],
     },
   };
 }
 
-/** The CRD as the YAML file checked in at {@link CRD_PATH}. */
-export function emailSenderCrdYaml(): string {
-  const header =
-    '# Generated from src/api/emailsender.ts by scripts/gen-crds.ts: do not edit; run `npm run gen:crds`.\n';
-  return header + stringify(emailSenderCrd(), { lineWidth: 0, aliasDuplicateObjects: false });
+/** The EmailSender CRD object. */
+export const emailSenderCrd = (): SchemaNode => senderCrd(EMAIL_SENDER_CRD);
+
+/** A CRD as the YAML file checked in at {@link crdPaths}. */
+export function senderCrdYaml(src: SenderCrdSource): string {
+  const header = `# Generated from ${src.source} by scripts/gen-crds.ts: do not edit; run \`npm run gen:crds\`.\n`;
+  return header + stringify(senderCrd(src), { lineWidth: 0, aliasDuplicateObjects: false });
 }
+
+/** The EmailSender CRD as the YAML file checked in at {@link CRD_PATH}. */
+export const emailSenderCrdYaml = (): string => senderCrdYaml(EMAIL_SENDER_CRD);

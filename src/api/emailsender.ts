@@ -48,17 +48,31 @@ const secretKey = z
   .max(253)
   .regex(/^[-._a-zA-Z0-9]+$/, { error: 'must be a Secret data key (letters, digits, "-", "_", ".")' });
 
-const secretKeySelector = (what: string, defaultKey: string) =>
+/**
+ * Where a kind reads the Secrets its spec names, in the words of its field descriptions: an
+ * EmailSender reads its own namespace, a ClusterEmailSender the cluster-resource namespace. The
+ * spec is one schema for both kinds; only these words differ, so `kubectl explain` tells each the truth.
+ */
+export interface SecretScope {
+  /** Completes "Name of the Secret, … that holds X.", e.g. "in the EmailSender's own namespace". */
+  name: string;
+  /** Completes "Reference to X in a Secret …". */
+  reference: string;
+}
+
+/** The EmailSender's scope: Secrets of its own namespace. */
+export const NAMESPACE_SECRETS: SecretScope = {
+  name: "in the EmailSender's own namespace",
+  reference: 'of the same namespace (no namespace field: cross-namespace references are not allowed)',
+};
+
+const secretKeySelector = (what: string, defaultKey: string, scope: SecretScope) =>
   z
     .strictObject({
-      name: dnsSubdomain.describe(
-        `Name of the Secret, in the EmailSender's own namespace, that holds ${what}.`,
-      ),
+      name: dnsSubdomain.describe(`Name of the Secret, ${scope.name}, that holds ${what}.`),
       key: secretKey.default(defaultKey).describe(`Key in the Secret's data that holds ${what}.`),
     })
-    .describe(
-      `Reference to ${what} in a Secret of the same namespace (no namespace field: cross-namespace references are not allowed).`,
-    );
+    .describe(`Reference to ${what} in a Secret ${scope.reference}.`);
 
 const hostname = z
   .string()
@@ -105,19 +119,30 @@ const headerValue = z
   .max(998)
   .regex(/^[^\r\n]*$/, { error: 'must not contain CR or LF (header injection)' });
 
-export const smtpSpecSchema = z
-  .strictObject({
-    uriSecretRef: secretKeySelector('the SMTP connection URI (smtp://user:password@host:587/)', 'uri'),
-    localName: hostname
-      .optional()
-      .describe('Name announced in EHLO. Default: the pod host name (never "localhost").'),
-    caSecretRef: secretKeySelector('a PEM bundle of CA certificates trusted for this server', 'ca.crt')
-      .optional()
-      .describe(
-        'Extra trust for a server whose certificate chains to a private CA. Added to the system roots.',
+const smtpSpec = (scope: SecretScope) =>
+  z
+    .strictObject({
+      uriSecretRef: secretKeySelector(
+        'the SMTP connection URI (smtp://user:password@host:587/)',
+        'uri',
+        scope,
       ),
-  })
-  .describe('How to reach the SMTP server.');
+      localName: hostname
+        .optional()
+        .describe('Name announced in EHLO. Default: the pod host name (never "localhost").'),
+      caSecretRef: secretKeySelector(
+        'a PEM bundle of CA certificates trusted for this server',
+        'ca.crt',
+        scope,
+      )
+        .optional()
+        .describe(
+          'Extra trust for a server whose certificate chains to a private CA. Added to the system roots.',
+        ),
+    })
+    .describe('How to reach the SMTP server.');
+
+export const smtpSpecSchema = smtpSpec(NAMESPACE_SECRETS);
 
 export const fromSchema = z
   .strictObject({
@@ -171,50 +196,63 @@ const dkimSelector = z
     error: 'must be a DNS label such as mailroom or s2026',
   });
 
-export const dkimSpecSchema = z
-  .strictObject({
-    selector: dkimSelector.describe(
-      'DKIM selector (the s= tag): the key is published at <selector>._domainkey.<domain>.',
-    ),
-    domain: hostname
-      .optional()
-      .describe('Signing domain (the d= tag). Default: the domain of from.address, which DMARC aligns with.'),
-    privateKeySecretRef: secretKeySelector(
-      'the DKIM private key (PEM, RSA: the signer does not take Ed25519)',
-      'private.pem',
-    ),
-  })
-  .describe(
-    'Sign every message with DKIM in the sidecar. `mailroom dkim keygen` makes a key and prints the TXT record to publish; the Deliverable condition checks that it is published.',
-  );
-
-export const emailSenderSpecSchema = z
-  .strictObject({
-    smtp: smtpSpecSchema,
-    from: fromSchema,
-    headers: z
-      .record(headerName, headerValue)
-      .refine((h) => Object.keys(h).length <= MAX_HEADERS, {
-        error: `must hold at most ${MAX_HEADERS} headers`,
-      })
-      // The key refinement above is invisible to JSON Schema; the CRD repeats it in CEL.
-      .meta({
-        maxProperties: MAX_HEADERS,
-        'x-kubernetes-validations': [keysNotInRule(RESERVED_HEADERS, reservedHeaderMessage)],
-      })
-      .optional()
-      .describe(
-        'Headers added to every message, e.g. X-SES-CONFIGURATION-SET. CR/LF and reserved names are refused.',
+const dkimSpec = (scope: SecretScope) =>
+  z
+    .strictObject({
+      selector: dkimSelector.describe(
+        'DKIM selector (the s= tag): the key is published at <selector>._domainkey.<domain>.',
       ),
-    dkim: dkimSpecSchema.optional(),
-    probe: probeSpecSchema.prefault({}),
-    delivery: deliverySpecSchema.prefault({}),
-    suspend: z
-      .boolean()
-      .default(false)
-      .describe('Stop probing and publishing; the last published config stays.'),
-  })
-  .describe('Desired state of an EmailSender: where and as whom an application sends email.');
+      domain: hostname
+        .optional()
+        .describe(
+          'Signing domain (the d= tag). Default: the domain of from.address, which DMARC aligns with.',
+        ),
+      privateKeySecretRef: secretKeySelector(
+        'the DKIM private key (PEM, RSA: the signer does not take Ed25519)',
+        'private.pem',
+        scope,
+      ),
+    })
+    .describe(
+      'Sign every message with DKIM in the sidecar. `mailroom dkim keygen` makes a key and prints the TXT record to publish; the Deliverable condition checks that it is published.',
+    );
+
+export const dkimSpecSchema = dkimSpec(NAMESPACE_SECRETS);
+
+/**
+ * The spec every sender kind shares, with its Secret references described for `scope`. Both kinds
+ * parse with it (a ClusterEmailSender extends it), so a field added here reaches both.
+ */
+export const senderSpecSchema = (scope: SecretScope) =>
+  z
+    .strictObject({
+      smtp: smtpSpec(scope),
+      from: fromSchema,
+      headers: z
+        .record(headerName, headerValue)
+        .refine((h) => Object.keys(h).length <= MAX_HEADERS, {
+          error: `must hold at most ${MAX_HEADERS} headers`,
+        })
+        // The key refinement above is invisible to JSON Schema; the CRD repeats it in CEL.
+        .meta({
+          maxProperties: MAX_HEADERS,
+          'x-kubernetes-validations': [keysNotInRule(RESERVED_HEADERS, reservedHeaderMessage)],
+        })
+        .optional()
+        .describe(
+          'Headers added to every message, e.g. X-SES-CONFIGURATION-SET. CR/LF and reserved names are refused.',
+        ),
+      dkim: dkimSpec(scope).optional(),
+      probe: probeSpecSchema.prefault({}),
+      delivery: deliverySpecSchema.prefault({}),
+      suspend: z
+        .boolean()
+        .default(false)
+        .describe('Stop probing and publishing; the last published config stays.'),
+    })
+    .describe('Desired state of an EmailSender: where and as whom an application sends email.');
+
+export const emailSenderSpecSchema = senderSpecSchema(NAMESPACE_SECRETS);
 
 export type EmailSenderSpec = z.infer<typeof emailSenderSpecSchema>;
 export type EmailSenderSpecInput = z.input<typeof emailSenderSpecSchema>;

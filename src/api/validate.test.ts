@@ -122,6 +122,32 @@ describe('validateManifests', () => {
     }
   });
 
+  test('a ClusterEmailSender: its schema with namespaceSelector, its URI from the cluster-resource namespace', () => {
+    const cluster = (spec: string) =>
+      `apiVersion: mailroom.dev/v1alpha1\nkind: ClusterEmailSender\nmetadata: { name: platform }\nspec:\n${spec}`;
+    const platformSecret = (ns: string) =>
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: smtp, namespace: ${ns} }\nstringData: { uri: "smtp://u:pw-1@mail.example.com/?tls=yes" }\n`;
+    const selector = '  namespaceSelector: { matchExpressions: [{ key: team, operator: In }] }\n';
+    const r = check(cluster(minimal + selector));
+    assert.equal(r.clusterEmailSenders, 1);
+    assert.deepEqual(errors(r), [
+      '1 spec.namespaceSelector.matchExpressions[0].values: In and NotIn need values; Exists and DoesNotExist take none',
+    ]);
+    // Only the cluster-resource namespace is looked in, never the application's.
+    const inApps = check(cluster(minimal), platformSecret('apps'));
+    assert.equal(inApps.valid, true);
+    assert.ok(inApps.findings.some((f) => f.code === 'SecretNotInSet'));
+    assert.match(
+      errors(check(cluster(minimal), platformSecret('mailroom-system')))[0]!,
+      /unknown query parameter/,
+    );
+    const elsewhere = validateManifests(
+      [{ file: 'f', text: `${cluster(minimal)}---\n${platformSecret('platform')}` }],
+      { clusterResourceNamespace: 'platform' },
+    );
+    assert.equal(elsewhere.valid, false);
+  });
+
   test('YAML syntax errors and non-objects are reported per document', () => {
     const r = check(`${sender(minimal)}---\nmetadata: { name: [\n`, '- a list\n');
     assert.equal(r.valid, false);

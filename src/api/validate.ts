@@ -1,5 +1,5 @@
 /**
- * Offline checks of EmailSender manifests, for GitOps CI (`mailroom validate`): the same zod schema
+ * Offline checks of EmailSender and ClusterEmailSender manifests, for GitOps CI (`mailroom validate`): the same zod schema
  * the controller uses, plus the SMTP URI when the manifest set carries the referenced Secret.
  * Pure: takes texts, returns findings; reading files and printing belong to the CLI.
  *
@@ -9,6 +9,7 @@ import { type Document, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { redactSecrets } from '../runtime/redact.ts';
 import { InvalidUriError, parseSmtpUri, redactedUri } from '../smtp/uri.ts';
+import { CLUSTER_KIND, clusterEmailSenderSpecSchema } from './clusteremailsender.ts';
 import { emailSenderSpecSchema, GROUP, KIND, VERSION } from './emailsender.ts';
 
 /** One manifest file's text; `file` is how findings name it (`-` reads as `<stdin>`). */
@@ -40,7 +41,8 @@ export interface ValidationReport {
   /** True when no finding is an error. */
   valid: boolean;
   emailSenders: number;
-  /** Documents that are not EmailSenders (Secrets included). */
+  clusterEmailSenders: number;
+  /** Documents that are not senders of either kind (Secrets included). */
   skipped: number;
   findings: Finding[];
 }
@@ -57,7 +59,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** Fields that are maps: the segment after them is a key, written in brackets as the apiserver does. */
-const MAP_FIELDS = new Set(['spec.headers']);
+const MAP_FIELDS = new Set(['spec.headers', 'spec.namespaceSelector.matchLabels']);
 
 /** `spec.headers[X-Tag]`, `status.conditions[0]`: the apiserver's way of writing a path. */
 export function formatPath(segments: readonly PropertyKey[]): string {
@@ -153,15 +155,33 @@ function secretValue(secret: Record<string, unknown>, key: string): { value?: st
   return { value: Buffer.from(encoded, 'base64').toString('utf8') };
 }
 
+/** Options of {@link validateManifests}. */
+export interface ValidateManifestsOptions {
+  /**
+   * Where ClusterEmailSenders' Secrets live (the controller's `--cluster-resource-namespace`).
+   * Default `mailroom-system`, the namespace of `deploy/`. Secret manifests without a namespace
+   * (kustomize sets it later) are found too.
+   */
+  clusterResourceNamespace?: string;
+}
+
+/** The cluster-resource namespace of `deploy/`. */
+export const DEFAULT_CLUSTER_RESOURCE_NAMESPACE = 'mailroom-system';
+
 /**
- * Checks a set of manifests: each EmailSender against the schema, and its URI when the set also
- * holds the referenced Secret. No finding ever holds a password: URI errors come from
+ * Checks a set of manifests: each EmailSender and ClusterEmailSender against its schema, and its
+ * URI when the set also holds the referenced Secret (for a ClusterEmailSender, in the
+ * cluster-resource namespace). No finding ever holds a password: URI errors come from
  * {@link InvalidUriError} (which never quotes it) and URIs are shown through {@link redactedUri}.
  *
  * @example
  * validateManifests([{ file: 'sender.yaml', text }]).valid
  */
-export function validateManifests(sources: readonly Source[]): ValidationReport {
+export function validateManifests(
+  sources: readonly Source[],
+  opts: ValidateManifestsOptions = {},
+): ValidationReport {
+  const clusterNs = opts.clusterResourceNamespace ?? DEFAULT_CLUSTER_RESOURCE_NAMESPACE;
   const findings: Finding[] = [];
   const docs = readDocuments(sources, findings);
   const secrets = new Map<string, Record<string, unknown>>();
@@ -172,6 +192,7 @@ export function validateManifests(sources: readonly Source[]): ValidationReport 
   }
 
   let emailSenders = 0;
+  let clusterEmailSenders = 0;
   let skipped = 0;
   const uris: string[] = [];
   const seen = new Map<string, Located>();
@@ -180,17 +201,19 @@ export function validateManifests(sources: readonly Source[]): ValidationReport 
     const object = describeObject(o);
     const at = { file: d.file, document: d.document, ...(object ? { object } : {}) };
     const apiVersion = typeof o.apiVersion === 'string' ? o.apiVersion : '';
-    if (o.kind !== KIND || !apiVersion.startsWith(`${GROUP}/`)) {
+    const cluster = o.kind === CLUSTER_KIND;
+    if ((o.kind !== KIND && !cluster) || !apiVersion.startsWith(`${GROUP}/`)) {
       skipped++;
       findings.push({
         ...at,
         severity: 'info',
         code: 'Skipped',
-        message: `skipped: ${apiVersion || '<no apiVersion>'} ${String(o.kind ?? '<no kind>')} is not an EmailSender`,
+        message: `skipped: ${apiVersion || '<no apiVersion>'} ${String(o.kind ?? '<no kind>')} is not an EmailSender or a ClusterEmailSender`,
       });
       continue;
     }
-    emailSenders++;
+    if (cluster) clusterEmailSenders++;
+    else emailSenders++;
     if (apiVersion !== `${GROUP}/${VERSION}`) {
       findings.push({
         ...at,
@@ -219,7 +242,7 @@ export function validateManifests(sources: readonly Source[]): ValidationReport 
         message: 'must be a lowercase DNS subdomain name (letters, digits, "-", ".")',
       });
     } else {
-      const id = secretKey(meta.namespace as string | undefined, meta.name);
+      const id = `${String(o.kind)}/${cluster ? '' : String(meta.namespace ?? '')}/${meta.name}`;
       const first = seen.get(id);
       if (first)
         findings.push({
@@ -227,7 +250,7 @@ export function validateManifests(sources: readonly Source[]): ValidationReport 
           severity: 'error',
           code: 'Duplicate',
           path: 'metadata.name',
-          message: `the same EmailSender is also defined in ${first.file}, document ${first.document}`,
+          message: `the same ${String(o.kind)} is also defined in ${first.file}, document ${first.document}`,
         });
       else seen.set(id, d);
     }
@@ -235,31 +258,40 @@ export function validateManifests(sources: readonly Source[]): ValidationReport 
       if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(key))
         findings.push({ ...at, severity: 'error', code: 'Schema', path: key, message: 'unknown field' });
     }
-    const parsed = emailSenderSpecSchema.safeParse(o.spec);
+    const parsed = (cluster ? clusterEmailSenderSpecSchema : emailSenderSpecSchema).safeParse(o.spec);
     if (!parsed.success) {
       findings.push(...schemaFindings(parsed.error, ['spec'], at));
       continue;
     }
-    findings.push(...uriFindings(parsed.data.smtp, meta.namespace as string | undefined, secrets, at, uris));
+    // A ClusterEmailSender reads its Secrets from the cluster-resource namespace only.
+    const lookup = cluster
+      ? (name: string) => secrets.get(secretKey(clusterNs, name)) ?? secrets.get(secretKey(undefined, name))
+      : (name: string) => secrets.get(secretKey(meta.namespace as string | undefined, name));
+    findings.push(...uriFindings(parsed.data.smtp, lookup, at, uris));
   }
   // Belt and braces: the messages are built never to quote a URI, but should one ever do so, the
   // raw values read from Secrets are cut out here, before anything can print them.
   for (const f of findings) f.message = redactSecrets(f.message, uris);
-  return { valid: !findings.some((f) => f.severity === 'error'), emailSenders, skipped, findings };
+  return {
+    valid: !findings.some((f) => f.severity === 'error'),
+    emailSenders,
+    clusterEmailSenders,
+    skipped,
+    findings,
+  };
 }
 
 /** The URI (and CA bundle) checks, when the referenced Secrets are in the set. */
 function uriFindings(
   smtp: z.infer<typeof emailSenderSpecSchema>['smtp'],
-  namespace: string | undefined,
-  secrets: Map<string, Record<string, unknown>>,
+  secretNamed: (name: string) => Record<string, unknown> | undefined,
   at: Omit<Finding, 'severity' | 'code' | 'message'>,
   uris: string[],
 ): Finding[] {
   const out: Finding[] = [];
   const ref = smtp.uriSecretRef;
   const path = 'spec.smtp.uriSecretRef';
-  const secret = secrets.get(secretKey(namespace, ref.name));
+  const secret = secretNamed(ref.name);
   if (!secret) {
     out.push({
       ...at,
@@ -318,7 +350,7 @@ function uriFindings(
     }
   }
   const ca = smtp.caSecretRef;
-  const caSecret = ca && secrets.get(secretKey(namespace, ca.name));
+  const caSecret = ca && secretNamed(ca.name);
   if (ca && caSecret) {
     const { value, problem } = secretValue(caSecret, ca.key);
     const caPath = 'spec.smtp.caSecretRef';

@@ -8,7 +8,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type Command, type CommanderError, Option } from 'commander';
-import { type Finding, type Source, type ValidationReport, validateManifests } from '../api/validate.ts';
+import {
+  DEFAULT_CLUSTER_RESOURCE_NAMESPACE,
+  type Finding,
+  type Source,
+  type ValidationReport,
+  validateManifests,
+} from '../api/validate.ts';
 
 /** Exit codes of `mailroom validate`. */
 export const EXIT = { valid: 0, invalid: 1, usage: 2 } as const;
@@ -17,6 +23,8 @@ export const EXIT = { valid: 0, invalid: 1, usage: 2 } as const;
 export interface ValidateOptions {
   output: 'text' | 'json';
   verbose: boolean;
+  /** Where ClusterEmailSenders' Secrets are looked for. */
+  clusterResourceNamespace?: string;
 }
 
 /** Where {@link runValidate} reads and writes; the process by default, buffers in tests. */
@@ -48,7 +56,10 @@ export function formatText(report: ValidationReport, verbose: boolean): string {
   }
   const errors = report.findings.filter((f) => f.severity === 'error').length;
   const warnings = report.findings.filter((f) => f.severity === 'warning').length;
-  const senders = `${report.emailSenders} EmailSender${report.emailSenders === 1 ? '' : 's'}`;
+  const plural = (n: number, kind: string) => `${n} ${kind}${n === 1 ? '' : 's'}`;
+  const senders = report.clusterEmailSenders
+    ? `${plural(report.emailSenders, 'EmailSender')} and ${plural(report.clusterEmailSenders, 'ClusterEmailSender')}`
+    : plural(report.emailSenders, 'EmailSender');
   lines.push(
     report.valid
       ? `${senders} valid${warnings ? ` (${warnings} warning${warnings === 1 ? '' : 's'})` : ''}, ${report.skipped} other document${report.skipped === 1 ? '' : 's'} skipped`
@@ -79,7 +90,10 @@ export async function runValidate(
       return EXIT.usage;
     }
   }
-  const report = validateManifests(sources);
+  const report = validateManifests(
+    sources,
+    opts.clusterResourceNamespace ? { clusterResourceNamespace: opts.clusterResourceNamespace } : {},
+  );
   if (opts.output === 'json') {
     const findings = opts.verbose ? report.findings : report.findings.filter((f) => f.severity !== 'info');
     io.stdout(`${JSON.stringify({ ...report, findings }, null, 2)}\n`);
@@ -102,13 +116,18 @@ export function registerValidateCommand(program: Command): Command {
     program
       .command('validate')
       .description(
-        'Check EmailSender manifests offline (for GitOps CI): schema, and the SMTP URI when the referenced Secret is among the manifests. Exit 0 valid, 1 invalid, 2 usage or I/O error.',
+        'Check EmailSender and ClusterEmailSender manifests offline (for GitOps CI): schema, and the SMTP URI when the referenced Secret is among the manifests. Exit 0 valid, 1 invalid, 2 usage or I/O error.',
       )
       .argument('<files...>', 'YAML files, multi-document allowed; "-" reads stdin')
       .addOption(
         new Option('-o, --output <format>', 'report format').choices(['text', 'json']).default('text'),
       )
       .option('-v, --verbose', 'also report skipped documents and the (redacted) URIs checked', false)
+      .option(
+        '--cluster-resource-namespace <ns>',
+        "namespace of ClusterEmailSenders' Secrets (the controller's --cluster-resource-namespace)",
+        DEFAULT_CLUSTER_RESOURCE_NAMESPACE,
+      )
       // Usage errors exit 2, not commander's 1, so CI can tell "bad manifest" from "bad call".
       .exitOverride((err: CommanderError) => {
         if (err.exitCode === 0) process.exit(0);

@@ -62,6 +62,39 @@ describe('EmailSender CRD on a real apiserver', () => {
     assert.match(nested, /One-word CamelCase reason/);
   });
 
+  test('ClusterEmailSender: cluster-scoped, explained, defaulted; a bad selector refused by its CEL rule', async () => {
+    const resources = await ok(['api-resources', '--api-group=mailroom.dev', '--no-headers']);
+    assert.match(
+      resources,
+      /^clusteremailsenders\s+cesender\s+mailroom\.dev\/v1alpha1\s+false\s+ClusterEmailSender/m,
+    );
+    let text = '';
+    for (let i = 0; i < 100 && text === ''; i++) {
+      const r = await k(['explain', 'clusteremailsender.spec']);
+      if (r.code === 0) text = r.stdout;
+      else await sleep(200);
+    }
+    assert.match(text, /namespaceSelector\s+<Object>/);
+    assert.match(text, /Empty \(the default\) selects every namespace/);
+    assert.match(
+      await ok(['explain', 'clusteremailsender.spec.smtp.uriSecretRef']),
+      /cluster-resource namespace/,
+    );
+    const cluster = (selector: string) => `apiVersion: mailroom.dev/v1alpha1
+kind: ClusterEmailSender
+metadata: { name: platform }
+spec:
+${validSpec}  namespaceSelector: ${selector}
+`;
+    await ok(['apply', '-f', '-'], cluster('{ matchLabels: { mailroom.dev/email: allowed } }'));
+    const got = JSON.parse(await ok(['get', 'cesender', 'platform', '-o', 'json']));
+    assert.equal(got.metadata.namespace, undefined);
+    assert.deepEqual(got.spec.smtp.uriSecretRef, { name: 'smtp', key: 'uri' });
+    const bad = await k(['apply', '-f', '-'], cluster('{ matchExpressions: [{ key: team, operator: In }] }'));
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /In and NotIn need values; Exists and DoesNotExist take none/);
+  });
+
   test('a valid EmailSender is accepted and defaulted', async () => {
     await ok(['apply', '-f', '-'], sender('identity'));
     const got = JSON.parse(await ok(['-n', ns, 'get', 'esender', 'identity', '-o', 'json']));

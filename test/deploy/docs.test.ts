@@ -2,7 +2,12 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { emailSenderOpenApiSchema, type SchemaNode } from '../../src/api/crd.ts';
+import {
+  CLUSTER_EMAIL_SENDER_CRD,
+  emailSenderOpenApiSchema,
+  type SchemaNode,
+  senderOpenApiSchema,
+} from '../../src/api/crd.ts';
 import { PROBE_REASONS } from '../../src/smtp/reasons.ts';
 
 const doc = () => readFile(new URL('../../docs/api.md', import.meta.url), 'utf8');
@@ -22,6 +27,22 @@ test('docs/api.md documents every spec and status field of the CRD', async () =>
   for (const top of ['spec', 'status'] as const)
     for (const path of fieldPaths(root[top]!, top))
       assert.ok(text.includes(`\`${path}\``), `${path} undocumented`);
+});
+
+test('docs/api.md documents every field the ClusterEmailSender adds', async () => {
+  const text = await doc();
+  const es = new Set(
+    ['spec', 'status'].flatMap((top) => [
+      ...fieldPaths((emailSenderOpenApiSchema().properties as Record<string, SchemaNode>)[top]!, top),
+    ]),
+  );
+  const root = senderOpenApiSchema(CLUSTER_EMAIL_SENDER_CRD).properties as Record<string, SchemaNode>;
+  const added = ['spec', 'status']
+    .flatMap((top) => [...fieldPaths(root[top]!, top)])
+    .filter((p) => !es.has(p));
+  assert.ok(added.includes('spec.namespaceSelector') && added.includes('status.namespaces'));
+  const section = text.slice(text.indexOf('## `ClusterEmailSender`'));
+  for (const path of added) assert.ok(section.includes(`\`${path}\``), `${path} undocumented`);
 });
 
 test('docs/api.md documents every probe reason', async () => {

@@ -40,6 +40,7 @@ describe('kustomize base (deploy/)', () => {
       'ClusterRole/mailroom-webhook',
       'ClusterRoleBinding/mailroom-controller',
       'ClusterRoleBinding/mailroom-webhook',
+      'CustomResourceDefinition/clusteremailsenders.mailroom.dev',
       'CustomResourceDefinition/emailsenders.mailroom.dev',
       'Deployment/mailroom-controller',
       'MutatingWebhookConfiguration/mailroom-sidecar-injector',
