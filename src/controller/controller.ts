@@ -12,7 +12,7 @@ import { Informer, informerChecks } from '../kube/informer.ts';
 import type { ClusterAccess } from '../kube/kubeconfig.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { WorkQueue } from '../kube/queue.ts';
-import type { RateLimiter } from '../kube/rate-limiter.ts';
+import { ExponentialRateLimiter, jittered, type RateLimiter } from '../kube/rate-limiter.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { SECRETS } from '../kube/secrets.ts';
 import { METADATA_ONLY, type ObjectMeta } from '../kube/transforms.ts';
@@ -38,6 +38,9 @@ import { ProbeCache } from './probe-cache.ts';
 import { SecretIndex } from './secret-index.ts';
 import { createReconciler, REQUESTED_AT } from './sync.ts';
 import type { ProbeFn, ReconcileResult, StepDeps } from './types.ts';
+
+/** Longest backoff after an API error (the rate limiter's own cap). */
+const MAX_API_BACKOFF_MS = 300_000;
 
 /** Options of {@link Controller}. */
 export interface ControllerOptions {
@@ -98,7 +101,12 @@ export class Controller {
     this.registry = opts.registry ?? createRegistry();
     this.metrics = createControllerMetrics(this.registry);
     this.#rest = new KubeRest(opts.access);
-    this.queue = new WorkQueue(opts.rateLimiter ? { rateLimiter: opts.rateLimiter } : {});
+    // Every requeue is jittered, failures included: senders that fail together must not retry
+    // (and log in) together. The limiter spreads each backoff by up to +10%; the caps are spread
+    // by ±10% where the queue adds them (`#work`).
+    this.queue = new WorkQueue({
+      rateLimiter: opts.rateLimiter ?? new ExponentialRateLimiter({ jitter: 0.1 }),
+    });
     const log = opts.log;
     const informer = {
       rest: this.#rest,
@@ -141,6 +149,7 @@ export class Controller {
       probeCache: new ProbeCache(clock),
       clock,
       localName: opts.localName ?? defaultLocalName(),
+      secretVersion: (ns, name) => this.secrets.get(ns, name)?.metadata.resourceVersion,
       published: (ns, name) => {
         const a = this.secrets.get(ns, name)?.metadata.annotations;
         const revision = a?.[REVISION_ANNOTATION];
@@ -269,12 +278,12 @@ export class Controller {
         } else if (err instanceof RequeueError) {
           m.reconcileErrors.inc({ kind: 'probe' });
           m.queueRetries.inc();
-          const delay = this.queue.addRateLimited(key, err.maxBackoffMs);
+          const delay = this.queue.addRateLimited(key, jittered(err.maxBackoffMs));
           log.debug({ key, reason: err.reason, retryInMs: delay }, 'probe failed; retrying');
         } else {
           m.reconcileErrors.inc({ kind: 'api' });
           m.queueRetries.inc();
-          const delay = this.queue.addRateLimited(key);
+          const delay = this.queue.addRateLimited(key, jittered(MAX_API_BACKOFF_MS));
           log.warn({ key, err, retryInMs: delay }, 'reconcile failed; retrying');
         }
       } finally {

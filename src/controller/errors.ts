@@ -7,6 +7,7 @@
  * |-----------|-------|---------|-------------|---------------------------------|
  * | `stalled` | False | True    | –           | none: a watch event brings it back |
  * | `retry`   | False | –       | True        | per-key backoff, capped at the probe interval |
+ * | `waiting` | False | –       | True        | after `requeueAfterMs` (±10%), no sooner      |
  *
  * Messages are for people and never hold a credential: steps build them from redacted parts, and
  * `sync.ts` redacts the known secrets once more at the boundary.
@@ -34,7 +35,7 @@ export type Reason = ProbeReason | keyof typeof CONTROLLER_REASONS;
 export const ALL_REASONS: Readonly<Record<Reason, string>> = { ...PROBE_REASONS, ...CONTROLLER_REASONS };
 
 /** How a failed reconcile is handled. */
-export type ErrorKind = 'stalled' | 'retry';
+export type ErrorKind = 'stalled' | 'retry' | 'waiting';
 
 /** Base of step failures: a reason, a kind, a message fit for status. */
 export class ReconcileError extends Error {
@@ -61,6 +62,20 @@ export class RetryError extends ReconcileError {
   constructor(reason: Reason, message: string, options?: ErrorOptions) {
     super('retry', reason, message, options);
     this.name = 'RetryError';
+  }
+}
+
+/**
+ * Not worth trying again before `requeueAfterMs`: Ready=False, one timed requeue, no backoff. A
+ * login the server rejected (5xx to AUTH) waits for the probe interval, because retrying it on a
+ * backoff of seconds is what makes providers lock the account the running sidecars still use.
+ */
+export class WaitError extends ReconcileError {
+  readonly requeueAfterMs: number;
+  constructor(reason: Reason, message: string, requeueAfterMs: number, options?: ErrorOptions) {
+    super('waiting', reason, message, options);
+    this.name = 'WaitError';
+    this.requeueAfterMs = requeueAfterMs;
   }
 }
 

@@ -4,6 +4,12 @@
  * shared; a finished one is reused while younger than the asker's `maxAgeMs` (success) or
  * `failureMaxAgeMs` (failure: short, so a server that comes back is seen soon).
  *
+ * A login the server rejected (a 5xx to AUTH) is held apart, by credentials alone: no probe with
+ * those credentials, whatever its other options and whichever sender asks, logs in again before
+ * the asker's `rejectedLoginMaxAgeMs` (its probe interval), unless a Secret the credentials came
+ * from changed since. Retrying a wrong password on a backoff of seconds is what makes providers
+ * lock the account that the running sidecars still use.
+ *
  * Keys are SHA-256 digests, so the cache holds no password in clear as a map key.
  *
  * @module
@@ -29,6 +35,18 @@ interface Entry {
   result?: ProbeResult;
 }
 
+/** A rejected login: when, the result, and the version of each Secret the credentials came from. */
+interface Rejection {
+  at: number;
+  result: ProbeResult;
+  sources: Map<string, string>;
+}
+
+/** True for a login the server refused for good (5xx to AUTH), as opposed to a temporary 4xx. */
+export function isRejectedLogin(result: ProbeResult): boolean {
+  return !result.ok && result.reason === 'AuthenticationFailed' && (result.replyCode ?? 0) >= 500;
+}
+
 /** A result and where it came from. */
 export interface SharedResult {
   result: ProbeResult;
@@ -46,6 +64,16 @@ export interface ReuseOptions {
   failureMaxAgeMs?: number;
   /** Never reuse a finished result (a reconcile was requested). In-flight probes are still shared. */
   force?: boolean;
+  /** {@link credentialsKey} of the probe: a rejected login is held for every probe with them. */
+  credentials?: string;
+  /** Reuse a rejected login (see {@link isRejectedLogin}) younger than this. Default 0. */
+  rejectedLoginMaxAgeMs?: number;
+  /**
+   * Where the credentials came from: Secret `namespace/name` → resourceVersion. A Secret that
+   * changed since the login was rejected lifts the hold; a Secret not seen before (another sender
+   * with the same credentials) shares it.
+   */
+  sources?: Readonly<Record<string, string>>;
 }
 
 /** The cache key of a probe: everything that can change its outcome. */
@@ -67,9 +95,22 @@ export function probeKey(endpoint: SmtpEndpoint, opts: ProbeOptions): string {
   return createHash('sha256').update(material).digest('hex');
 }
 
+/** The key of the credentials alone (server, user, password): what a provider locks. */
+export function credentialsKey(endpoint: SmtpEndpoint): string | undefined {
+  if (endpoint.password === undefined) return undefined;
+  const material = JSON.stringify([
+    endpoint.host,
+    endpoint.port,
+    endpoint.username ?? null,
+    endpoint.password,
+  ]);
+  return createHash('sha256').update(material).digest('hex');
+}
+
 /** A shared, time-bounded cache of probe results. */
 export class ProbeCache {
   readonly #entries = new Map<string, Entry>();
+  readonly #rejections = new Map<string, Rejection>();
   readonly #clock: Clock;
   #calls = 0;
   /** Probes actually run (not answered from the cache). */
@@ -88,6 +129,8 @@ export class ProbeCache {
   async get(key: string, reuse: ReuseOptions, run: () => Promise<ProbeResult>): Promise<SharedResult> {
     const now = this.#clock.now().getTime();
     if (++this.#calls % 256 === 0) this.#sweep(now);
+    const held = this.#held(now, reuse);
+    if (held && held !== 'changed') return held;
     const entry = this.#entries.get(key);
     if (entry) {
       if (!entry.result) {
@@ -95,7 +138,8 @@ export class ProbeCache {
         return { result, shared: true, at: new Date(entry.at) };
       }
       const maxAge = entry.result.ok ? reuse.maxAgeMs : (reuse.failureMaxAgeMs ?? 2000);
-      if (!reuse.force && now - entry.at < maxAge) {
+      // A changed Secret is a new question: a result from before it is no answer.
+      if (!reuse.force && held !== 'changed' && now - entry.at < maxAge) {
         return { result: entry.result, shared: true, at: new Date(entry.at) };
       }
     }
@@ -113,7 +157,29 @@ export class ProbeCache {
     fresh.result = result;
     // The interval is counted from the end of the probe: a 10 s timeout must not eat the interval.
     fresh.at = this.#clock.now().getTime();
+    if (reuse.credentials) {
+      if (isRejectedLogin(result)) {
+        const sources = new Map(Object.entries(reuse.sources ?? {}));
+        this.#rejections.set(reuse.credentials, { at: fresh.at, result, sources });
+      } else if (result.ok) this.#rejections.delete(reuse.credentials);
+    }
     return { result, shared: false, at: new Date(fresh.at) };
+  }
+
+  /**
+   * The rejected login that holds for `reuse.credentials`; undefined when there is none or it is
+   * too old; `changed` when a Secret it came from changed since (which lifts the hold).
+   */
+  #held(now: number, reuse: ReuseOptions): SharedResult | 'changed' | undefined {
+    const rejection = reuse.credentials && this.#rejections.get(reuse.credentials);
+    if (!rejection || reuse.force || now - rejection.at >= (reuse.rejectedLoginMaxAgeMs ?? 0))
+      return undefined;
+    const sources = Object.entries(reuse.sources ?? {});
+    if (sources.some(([name, version]) => (rejection.sources.get(name) ?? version) !== version)) {
+      return 'changed';
+    }
+    for (const [name, version] of sources) rejection.sources.set(name, version);
+    return { result: rejection.result, shared: true, at: new Date(rejection.at) };
   }
 
   /** Entries held (for tests and metrics). */
@@ -124,6 +190,9 @@ export class ProbeCache {
   #sweep(now: number): void {
     for (const [key, entry] of this.#entries) {
       if (entry.result && now - entry.at > 24 * 3_600_000) this.#entries.delete(key);
+    }
+    for (const [key, rejection] of this.#rejections) {
+      if (now - rejection.at > 24 * 3_600_000) this.#rejections.delete(key);
     }
   }
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ReconcileError } from './errors.ts';
+import { ReconcileError, WaitError } from './errors.ts';
 import type { Outcome } from './status.ts';
 import type { ReconcileState, ReconcileStep, StepDeps } from './types.ts';
 
@@ -57,7 +57,15 @@ export async function runSteps(
       const { report } = progress;
       await (step.reportsProgress && report ? withProgress(work, progress.delayMs, report) : work);
     } catch (err) {
-      if (err instanceof ReconcileError) return { kind: err.kind, reason: err.reason, message: err.message };
+      if (err instanceof WaitError)
+        return {
+          kind: 'waiting',
+          reason: err.reason,
+          message: err.message,
+          requeueAfterMs: err.requeueAfterMs,
+        };
+      if (err instanceof ReconcileError && err.kind !== 'waiting')
+        return { kind: err.kind, reason: err.reason, message: err.message };
       throw new StepFailure(step.name, err);
     }
   }

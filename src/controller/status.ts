@@ -17,7 +17,8 @@ import type { EventNote, PublishedConfig } from './types.ts';
 export type Outcome =
   | { kind: 'ready'; message: string }
   | { kind: 'progressing' }
-  | { kind: 'stalled' | 'retry'; reason: Reason; message: string };
+  | { kind: 'stalled' | 'retry'; reason: Reason; message: string }
+  | { kind: 'waiting'; reason: Reason; message: string; requeueAfterMs: number };
 
 /** What a reconcile observed; every field is optional because a step can fail before it. */
 export interface Observation {
@@ -31,6 +32,14 @@ export interface Observation {
   desiredRevision?: string;
   /** This reconcile's deliverability report; absent: the previous Deliverable and report stay. */
   deliverability?: DeliverabilityReport;
+}
+
+/** `600000` → `10m`, `90000` → `90s`: how status messages state an interval. */
+function humanDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s % 3600 === 0) return `${s / 3600}h`;
+  if (s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
 }
 
 type LastProbe = NonNullable<EmailSenderStatus['lastProbe']>;
@@ -137,6 +146,16 @@ export function computeStatus(
     case 'retry':
       set('Ready', 'False', o.reason, o.message);
       set('Reconciling', 'True', 'ProgressingWithRetry', `retrying with backoff after ${o.reason}`);
+      conditions = removeCondition(conditions, 'Stalled');
+      break;
+    case 'waiting':
+      set('Ready', 'False', o.reason, o.message);
+      set(
+        'Reconciling',
+        'True',
+        'ProgressingWithRetry',
+        `retrying in ${humanDuration(o.requeueAfterMs)} (the probe interval) after ${o.reason}, not sooner, so the provider does not lock the account; changing the Secret retries at once`,
+      );
       conditions = removeCondition(conditions, 'Stalled');
       break;
   }

@@ -119,7 +119,7 @@ function observation(
 
 /**
  * When to come back (controller-runtime's contract): a verified sender after its probe interval
- * (±10%); a failure worth retrying through a thrown {@link RequeueError} (backoff capped at the
+ * (±10%), a waiting one (a rejected login) after its wait (±10%); a failure worth retrying through a thrown {@link RequeueError} (backoff capped at the
  * interval); a stalled one never (a watch event brings it back).
  */
 function requeue(
@@ -131,6 +131,7 @@ function requeue(
   const intervalMs = parseDuration(spec?.probe.interval ?? '10m') ?? 600_000;
   const late = requeueWhen ? { requeueWhen } : {};
   if (outcome.kind === 'ready') return { requeueAfterMs: jittered(intervalMs), ...late };
+  if (outcome.kind === 'waiting') return { requeueAfterMs: jittered(outcome.requeueAfterMs), ...late };
   if (outcome.kind === 'retry')
     throw new RequeueError(outcome.reason, redactSecrets(outcome.message, secrets()), intervalMs);
   return late;

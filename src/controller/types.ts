@@ -76,6 +76,11 @@ export interface StepDeps {
   clock: Clock;
   /** EHLO name when the spec gives none: the pod's host name, never "localhost". */
   localName: string;
+  /**
+   * The resourceVersion of a Secret as the Secret cache knows it: a rejected login is held until
+   * the Secret its credentials came from changes. Absent: held for the probe interval.
+   */
+  secretVersion?(namespace: string, name: string): string | undefined;
   /** The published config as the Secret cache knows it (annotations), or undefined. */
   published(namespace: string, secretName: string): PublishedConfig | undefined;
   /** SPF/DKIM/DMARC checks for the Deliverable condition; absent: not checked. */

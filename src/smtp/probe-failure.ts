@@ -20,10 +20,13 @@ export class ProbeFailure extends Error {
   readonly reason: ProbeReason;
   /** The step to report, when it is not the one under way (a DNS failure seen at connect). */
   readonly step: ProbeStep | undefined;
-  constructor(reason: ProbeReason, message: string, step?: ProbeStep) {
+  /** The reply code that ended the probe, when a reply did (4xx temporary, 5xx permanent). */
+  readonly replyCode: number | undefined;
+  constructor(reason: ProbeReason, message: string, step?: ProbeStep, replyCode?: number) {
     super(message);
     this.reason = reason;
     this.step = step;
+    this.replyCode = replyCode;
   }
 }
 

@@ -60,6 +60,11 @@ export interface ProbeResult {
   greeting?: string;
   extensions: string[];
   authMechanisms: string[];
+  /**
+   * The SMTP reply code that ended a failed probe, when a reply ended it (535 to AUTH, 530 to
+   * MAIL FROM): 4xx is temporary, 5xx permanent. Only the code: the text may echo credentials.
+   */
+  replyCode?: number;
   /** The AUTH mechanism used, when AUTH succeeded. */
   authMechanism?: string;
   tls?: TlsFacts;

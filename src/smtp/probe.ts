@@ -99,6 +99,7 @@ export async function probe(endpoint: SmtpEndpoint, options: ProbeOptions = {}):
     const failure = err instanceof ProbeFailure ? err : unexpected(err);
     s.result.reason = failure.reason;
     s.result.step = failure.step ?? s.step;
+    if (failure.replyCode !== undefined) s.result.replyCode = failure.replyCode;
     s.transcript?.event(`probe failed: ${failure.reason}`);
     s.result.durationMs = Math.round(performance.now() - started);
     s.result.message = redactSecrets(`${failure.message}`, [endpoint.password, endpoint.username]);
@@ -209,6 +210,8 @@ async function auth(s: Session): Promise<void> {
     throw new ProbeFailure(
       'AuthenticationFailed',
       `the server rejected AUTH ${mech} with ${codes(r)}${temporary ? ' (temporary: try again later)' : ''}: check the user name and password in the Secret (percent-encode special characters), and whether the provider wants an app password or API key`,
+      undefined,
+      r.code,
     );
   }
   s.result.authMechanism = mech;
@@ -225,6 +228,8 @@ async function checkSender(s: Session): Promise<void> {
     throw new ProbeFailure(
       'AuthenticationFailed',
       `the server requires authentication before MAIL FROM (530): add user:password to the URI${s.opts.authenticate ? '' : ' and turn authenticate on'}`,
+      undefined,
+      r.code,
     );
   }
   if (r.code !== 250) {

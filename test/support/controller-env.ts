@@ -130,7 +130,9 @@ export async function startControllerEnv(): Promise<ControllerEnv> {
       child.stderr.setEncoding('utf8').on('data', onData);
       const exited = once(child, 'exit') as Promise<[number | null]>;
       let started: { metrics: string; health: string } | undefined;
-      for (let i = 0; i < 200 && !started; i++) {
+      // Generous: on a loaded 2-core machine loading the controller's modules alone can take 20 s.
+      const deadline = Date.now() + 60_000;
+      while (!started && Date.now() < deadline) {
         for (const l of lines) {
           if (!l.includes('controller starting')) continue;
           const rec = JSON.parse(l) as { metrics: string; health: string };

@@ -22,18 +22,23 @@ export class FakeKube implements KubeClient {
   secrets = new Map<string, Record<string, string>>();
   /** `metadata.uid` of each Secret: kept across updates, new when it is created again. */
   uids = new Map<string, string>();
+  /** `metadata.resourceVersion` of each Secret: new on every write. */
+  versions = new Map<string, string>();
   configs = new Map<string, ConfigSecret>();
   statusPatches: Array<{ key: string; resourceVersion?: string; status: unknown }> = [];
   #rv = 100;
+  #secretRv = 0;
 
   setSecret(namespace: string, name: string, data: Record<string, string> | undefined): void {
     const key = `${namespace}/${name}`;
     if (data) {
       this.secrets.set(key, data);
       if (!this.uids.has(key)) this.uids.set(key, randomUUID());
+      this.versions.set(key, `s${++this.#secretRv}`);
     } else {
       this.secrets.delete(key);
       this.uids.delete(key);
+      this.versions.delete(key);
     }
   }
 
@@ -133,6 +138,7 @@ export function fakeDeps(opts: {
     clock,
     localName: 'controller.test',
     published: (ns, name) => kube.published(ns, name),
+    secretVersion: (ns, name) => kube.versions.get(`${ns}/${name}`),
     getSender: (ns, name) => opts.senders.get(`${ns}/${name}`),
     recordEvent: (s, note) => events.push({ sender: `${s.metadata.namespace}/${s.metadata.name}`, note }),
     log: createLogger({ level: 'debug', destination: { write: (l: string) => lines.push(l) } }),

@@ -1,12 +1,14 @@
 /**
  * Step 3: probe the server as sending will use it, sharing the result with every sender that has
- * the same endpoint, credentials and options inside one interval.
+ * the same endpoint, credentials and options inside one interval. A login the server rejected is
+ * not tried again before the probe interval, by any sender with those credentials, unless the
+ * Secret they come from changes (see `probe-cache.ts`).
  *
  * @module
  */
 import { parseDuration } from '../../api/duration.ts';
-import { RetryError, StalledError } from '../errors.ts';
-import { probeKey } from '../probe-cache.ts';
+import { RetryError, StalledError, WaitError } from '../errors.ts';
+import { credentialsKey, isRejectedLogin, probeKey } from '../probe-cache.ts';
 import type { ProbeOptions, Step } from '../types.ts';
 
 /** Probes `state.parsed` into `state.probe`; a failed probe throws with the probe's reason. */
@@ -23,11 +25,22 @@ export const probe: Step = async (state, deps) => {
     ...(state.ca ? { ca: state.ca } : {}),
   };
   const intervalMs = parseDuration(spec.probe.interval) ?? 600_000;
+  const { namespace } = state.sender.metadata;
+  const ref = spec.smtp.uriSecretRef.name;
+  const version = deps.secretVersion?.(namespace, ref);
+  const credentials = credentialsKey(parsed.endpoint);
   const { result, shared, at } = await deps.probeCache.get(
     probeKey(parsed.endpoint, opts),
-    // Half an interval: a sender requeued after one interval (±10%) always gets a fresh probe,
-    // while senders that start together share one.
-    { maxAgeMs: intervalMs / 2, force: state.force },
+    {
+      // Half an interval: a sender requeued after one interval (±10%) always gets a fresh probe,
+      // while senders that start together share one.
+      maxAgeMs: intervalMs / 2,
+      force: state.force,
+      ...(credentials ? { credentials } : {}),
+      // The requeue after a rejected login comes at the interval ±10%: its probe logs in again.
+      rejectedLoginMaxAgeMs: intervalMs * 0.9,
+      ...(version ? { sources: { [`${namespace}/${ref}`]: version } } : {}),
+    },
     () => deps.probe(parsed.endpoint, opts),
   );
   state.probe = result;
@@ -35,5 +48,6 @@ export const probe: Step = async (state, deps) => {
   state.probeAt = at;
   if (result.ok) return;
   if (result.reason === 'InvalidURI') throw new StalledError(result.reason, result.message);
+  if (isRejectedLogin(result)) throw new WaitError(result.reason, result.message, intervalMs);
   throw new RetryError(result.reason, result.message);
 };
