@@ -33,6 +33,8 @@ export interface ConsumerCountOptions {
   custom: CustomObjectsApi;
   senders: SenderCache;
   log: Logger;
+  /** Sees every injected pod added or changed (admissions are confirmed by these). */
+  onPod?(pod: V1Pod): void;
   /** Coalesce changes for this long before writing. Default 500 ms. */
   debounceMs?: number;
 }
@@ -120,9 +122,10 @@ export async function startConsumerCount(o: ConsumerCountOptions): Promise<Consu
     path: '/api/v1/pods',
     labelSelector: `${INJECTED_LABEL}=true`,
     list: () => o.core.listPodForAllNamespaces({ labelSelector: `${INJECTED_LABEL}=true` }),
-    onChange: (pod) => {
+    onChange: (pod, deleted) => {
       const name = senderOf(pod);
       if (name) mark(keyOf(pod.metadata?.namespace, name));
+      if (!deleted) o.onPod?.(pod);
     },
     log: o.log,
   });

@@ -17,11 +17,11 @@ import type { Logger } from '../runtime/logger.ts';
 import { CertificateKeeper } from './certificates.ts';
 import { DEFAULT_CONFIG_NAME, DEFAULT_IMAGE, DEFAULT_SERVICE_NAME, DEFAULT_TLS_SECRET } from './constants.ts';
 import { type ConsumerCount, startConsumerCount } from './consumers.ts';
-import { missingSenderEvents } from './events.ts';
+import { admittedPodOf, MissingSenderEvents } from './events.ts';
 import { withBackoff } from './kube.ts';
 import { ensureRegistration, type RegistrationOptions } from './registration.ts';
 import { startSenderCache } from './senders.ts';
-import { startWebhookServer } from './server.ts';
+import { startWebhookServer, type WebhookServerStats } from './server.ts';
 
 export * from './constants.ts';
 
@@ -65,6 +65,8 @@ export interface Webhook {
   readonly address: string;
   /** Runs one certificate and registration check now (the periodic one runs by itself). */
   check(): Promise<void>;
+  /** What the limits turned away, and admissions awaiting their pod for an Event. */
+  stats(): WebhookServerStats & { eventsPending: number; eventsUnconfirmed: number };
   stop(): Promise<void>;
 }
 
@@ -127,6 +129,8 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
     (err) => log.warn({ err }, 'webhook certificate not available yet; retrying'),
   );
   let consumers: ConsumerCount | undefined;
+  // Events only for pods the injected-pod watch then reports: a forged review makes none.
+  const missing = new MissingSenderEvents({ api: events, log, instance: process.env.POD_NAME ?? hostname() });
   const senders = await startSenderCache(o.kubeConfig, custom, log, (s) => consumers?.touch(s));
   const server = await startWebhookServer({
     listen: o.listen,
@@ -138,13 +142,23 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
       ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
       strict: o.strict ?? false,
       senderExists: (ns, name) => senders.exists(ns, name),
-      onMissingSender: missingSenderEvents(events, log, { instance: process.env.POD_NAME ?? hostname() }),
+      onMissingSender: missing.hook,
     },
     ...(o.observe ? { observe: o.observe } : {}),
   });
   await ensureRegistration(admission, registration, first.update.bundle, log);
   if (o.countConsumers ?? true)
-    consumers = await startConsumerCount({ kc: o.kubeConfig, core, custom, senders, log });
+    consumers = await startConsumerCount({
+      kc: o.kubeConfig,
+      core,
+      custom,
+      senders,
+      log,
+      onPod: (pod) => {
+        const admitted = admittedPodOf(pod);
+        if (admitted) missing.observe(admitted);
+      },
+    });
 
   let running: Promise<void> | undefined;
   const check = (): Promise<void> => {
@@ -167,9 +181,15 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
   return {
     address: server.address,
     check,
+    stats: () => ({
+      ...server.stats(),
+      eventsPending: missing.pendingCount,
+      eventsUnconfirmed: missing.unconfirmed,
+    }),
     async stop() {
       abort.abort();
       clearInterval(timer);
+      missing.stop();
       await running?.catch(() => {});
       await consumers?.stop();
       await senders.stop();
