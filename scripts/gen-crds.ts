@@ -1,6 +1,7 @@
 /**
- * Writes the generated CRDs to `crds/` and their copies in `deploy/crds/` (`npm run gen:crds`), or with
- * `--check` exits 1 when a checked-in file differs from what the generator makes now.
+ * Writes the generated CRDs to `crds/` and their copies in `deploy/crds/` and `charts/mailroom/crds/`
+ * (`npm run gen:crds`), or with `--check` exits 1 when a checked-in file differs from what the
+ * generator makes now.
  *
  * @module
  */

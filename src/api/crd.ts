@@ -34,9 +34,16 @@ export type SchemaNode = { [key: string]: unknown };
 /** Path of the generated EmailSender CRD inside the repository. */
 export const CRD_PATH = `crds/${GROUP}_${PLURAL}.yaml`;
 
-/** Every checked-in copy of a CRD: kustomize loads nothing from outside `deploy/`, so it holds its own. */
+/**
+ * Every checked-in copy of a CRD: kustomize loads nothing from outside `deploy/` and helm nothing
+ * from outside its chart, so each holds its own.
+ */
 export const crdPaths = (plural: string) =>
-  [`crds/${GROUP}_${plural}.yaml`, `deploy/crds/${GROUP}_${plural}.yaml`] as const;
+  [
+    `crds/${GROUP}_${plural}.yaml`,
+    `deploy/crds/${GROUP}_${plural}.yaml`,
+    `charts/mailroom/crds/${GROUP}_${plural}.yaml`,
+  ] as const;
 
 /** Every checked-in copy of the EmailSender CRD. */
 export const CRD_PATHS = crdPaths(PLURAL);

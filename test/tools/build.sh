@@ -32,6 +32,8 @@ fi
 if [[ $tool == gopher-lua ]]; then
   version+=-$(sha256sum "$here/gopher-lua/main.go" | cut -c1-12)
 fi
+# helm's default Kubernetes version (below) is part of what is built.
+[[ $tool == helm ]] && version+=-k8s-$(module_version k8s.io/client-go)
 
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/mailroom/tools"
 dest="$cache_root/$tool-$version"
@@ -64,7 +66,18 @@ work=$(mktemp -d "$cache_root/.build-$tool-$version.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
 ldflags=""
 # Without it `helm version` says v3.x-dev, and helm checks charts' kubeVersion against it.
-[[ $tool == helm ]] && ldflags="-X helm.sh/helm/v3/internal/version.version=$version"
+# And the Kubernetes version `helm template` assumes comes from the client-go it links, as helm's
+# own Makefile sets it (else v1.20, which charts' kubeVersion constraints refuse).
+if [[ $tool == helm ]]; then
+  client_go=$(module_version k8s.io/client-go)
+  k8s_minor=${client_go#v0.}
+  k8s_minor=${k8s_minor%%.*}
+  ldflags="-X helm.sh/helm/v3/internal/version.version=$version"
+  ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1"
+  ldflags+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor"
+  ldflags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1"
+  ldflags+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor"
+fi
 log "building $tool $version into $dest"
 start=$SECONDS
 (
