@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../api/duration.ts';
+import { startHttpServer } from '../runtime/health.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { type ActiveConfig, ConfigError, configFromFlags, type FlagConfig } from '../sidecar/config.ts';
 import { DEFAULT_MAX_QUEUE_BYTES } from '../sidecar/limits.ts';
@@ -77,6 +78,7 @@ interface SidecarFlags {
   dataDir: string;
   smtpListen: Listen;
   httpListen: Listen;
+  metricsListen?: string;
   maxMessageSize: number;
   smtpAuth?: string;
   maxConnections?: number;
@@ -162,6 +164,14 @@ export function registerSidecarCommands(program: Command): void {
       parseListen('127.0.0.1:8025'),
     )
     .option(
+      '--metrics-listen <host:port>',
+      'also serve /metrics alone here, e.g. :9025 for Prometheus on the pod IP (the doors stay on loopback)',
+      (v: string) => {
+        parseListen(v);
+        return v;
+      },
+    )
+    .option(
       '--max-message-size <size>',
       'largest message accepted (e.g. 10MB)',
       parseSize,
@@ -227,9 +237,13 @@ export function registerSidecarCommands(program: Command): void {
         ...(flags.sendTimeout ? { sendTimeoutMs: flags.sendTimeout } : {}),
         ...(flags.httpToken ? { httpToken: flags.httpToken } : {}),
       });
+      const metricsServer = flags.metricsListen
+        ? await startHttpServer({ listen: flags.metricsListen, registry: sidecar.registry, log: logger })
+        : undefined;
+      if (metricsServer) logger.info({ url: `${metricsServer.url}/metrics` }, 'metrics listening');
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down: finishing deliveries under way');
-        void sidecar.stop().then(() => {
+        void Promise.all([sidecar.stop(), metricsServer?.close()]).then(() => {
           logger.flush();
           process.exit(0);
         });

@@ -33,7 +33,7 @@ import {
   senderRef,
   senderTransform,
 } from './kube.ts';
-import { type ControllerMetrics, createControllerMetrics } from './metrics.ts';
+import { type ControllerMetrics, countSenders, createControllerMetrics } from './metrics.ts';
 import { ProbeCache } from './probe-cache.ts';
 import { SecretIndex } from './secret-index.ts';
 import { createReconciler, REQUESTED_AT } from './sync.ts';
@@ -250,6 +250,7 @@ export class Controller {
     this.metrics.cachedObjects.set({ resource: 'emailsenders' }, this.senders.size);
     this.metrics.cachedObjects.set({ resource: 'secrets' }, this.secrets.size);
     this.metrics.eventsDropped.set(this.#events.dropped);
+    countSenders(this.metrics.senders, this.senders.list());
   }
 
   #startWorkers(): void {

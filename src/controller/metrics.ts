@@ -22,6 +22,41 @@ export interface ControllerMetrics {
   queueRetries: Counter;
   leader: Gauge;
   cachedObjects: Gauge<'resource'>;
+  senders: Gauge<'condition' | 'status' | 'reason'>;
+}
+
+/** The part of a sender's status the `mailroom_senders` gauge reads. */
+interface SenderConditions {
+  status?: { conditions?: readonly { type: string; status: string; reason?: string }[] };
+}
+
+/**
+ * Sets `mailroom_senders` from the cached senders: how many carry each (condition, status, reason).
+ * A sender the controller has not written yet counts as Ready/Unknown/NotObserved, so a sender that
+ * never gets a status still shows in "not Ready" alerts. Names stay out: the label values come from
+ * closed sets, so the series are bounded whatever the number of senders.
+ */
+export function countSenders(
+  gauge: Gauge<'condition' | 'status' | 'reason'>,
+  senders: Iterable<SenderConditions>,
+): void {
+  const counts = new Map<string, number>();
+  for (const s of senders) {
+    const conditions = s.status?.conditions ?? [];
+    if (!conditions.some((c) => c.type === 'Ready')) {
+      const key = 'Ready\0Unknown\0NotObserved';
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    for (const c of conditions) {
+      const key = `${c.type}\0${c.status}\0${c.reason ?? ''}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  gauge.reset();
+  for (const [key, n] of counts) {
+    const [condition, status, reason] = key.split('\0') as [string, string, string];
+    gauge.set({ condition, status, reason }, n);
+  }
 }
 
 /** Registers the controller metrics on `registry`. */
@@ -87,6 +122,12 @@ export function createControllerMetrics(registry: Registry): ControllerMetrics {
     leader: new Gauge({
       name: 'mailroom_controller_leader',
       help: '1 while this instance holds the leader lease (or runs without leader election).',
+      registers,
+    }),
+    senders: new Gauge({
+      name: 'mailroom_senders',
+      help: 'EmailSenders by condition (Ready, Stalled, CertificateExpiringSoon, …), status and reason.',
+      labelNames: ['condition', 'status', 'reason'],
       registers,
     }),
     cachedObjects: new Gauge({

@@ -25,6 +25,10 @@ export interface SidecarMetrics {
 /** What the gauges read at scrape time besides the queue counts. */
 export interface MetricSources {
   diskUsed?: () => number;
+  /** The queue's quota on disk (--max-queue-bytes), so alerts can say "nearly full". */
+  maxQueueBytes?: number;
+  /** When the oldest message still to deliver was accepted (ms since the epoch). */
+  oldestWaitingAt?: () => number | undefined;
   budgets?: Record<string, ByteBudget>;
 }
 
@@ -44,6 +48,23 @@ export function createMetrics(
     registers: [registry],
     collect() {
       if (sources.diskUsed) this.set(sources.diskUsed());
+    },
+  });
+  new Gauge({
+    name: 'mailroom_sidecar_queue_limit_bytes',
+    help: 'The queue quota on disk (--max-queue-bytes): mailroom_sidecar_queue_bytes over this is how full it is.',
+    registers: [registry],
+    collect() {
+      if (sources.maxQueueBytes !== undefined) this.set(sources.maxQueueBytes);
+    },
+  });
+  new Gauge({
+    name: 'mailroom_sidecar_oldest_message_age_seconds',
+    help: 'Age of the oldest message not yet sent or abandoned (queued, deferred or sending); 0 when none waits.',
+    registers: [registry],
+    collect() {
+      const at = sources.oldestWaitingAt?.();
+      this.set(at === undefined ? 0 : Math.max(0, (Date.now() - at) / 1000));
     },
   });
   new Gauge({

@@ -6,6 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../runtime/logger.ts';
+import type { Registry } from '../runtime/metrics.ts';
 import { ByteBudget } from './budget.ts';
 import { type ActiveConfig, activateText } from './config.ts';
 import { type ConfigState, ConfigWatcher } from './config-watcher.ts';
@@ -66,6 +67,8 @@ export interface Sidecar {
   store: QueueStore;
   worker: DeliveryWorker;
   configState(): ConfigState;
+  /** The sidecar's metrics, also served on the HTTP door (`--metrics-listen` serves them alone). */
+  registry: Registry;
   /** Stops accepting, lets deliveries under way finish (up to `timeoutMs`), closes the queue. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -98,6 +101,8 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   const sendBudget = new ByteBudget(Math.floor(inFlightBytes / 2));
   const metrics = createMetrics(() => store.counts(), {
     diskUsed: () => store.disk.used(),
+    maxQueueBytes: store.disk.maxQueueBytes,
+    oldestWaitingAt: () => store.oldestWaitingAt(),
     budgets: { accept: acceptBudget, send: sendBudget },
   });
   if (store.movedAside) {
@@ -131,6 +136,11 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       metrics.configReloads.inc({ result: 'applied' });
       metrics.configInfo.reset();
       metrics.configInfo.set({ revision: cfg.config.revision, security: cfg.endpoint.security }, 1);
+      // Every series names its sender, so one PodMonitor over all pods still tells senders apart.
+      metrics.registry.setDefaultLabels({
+        sender_namespace: cfg.config.sender.namespace,
+        sender_name: cfg.config.sender.name,
+      });
     } catch (err) {
       metrics.configReloads.inc({ result: 'refused' });
       logger.error({ err }, 'the config could not be applied; keeping the previous one');
@@ -230,6 +240,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     store,
     worker,
     configState,
+    registry: metrics.registry,
     stop(timeoutMs = 10_000) {
       stopping ??= (async () => {
         clearInterval(purgeTimer);

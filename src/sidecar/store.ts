@@ -114,6 +114,9 @@ export class QueueStore {
       ),
       dropPayload: p('DELETE FROM payloads WHERE seq = ?'),
       nextDue: p("SELECT min(next_attempt_at) AS due FROM messages WHERE state IN ('queued', 'deferred')"),
+      oldestWaiting: p(
+        "SELECT min(created_at) AS at FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
+      ),
     };
     const r = this.#recover(opts.maxCrashes ?? DEFAULT_MAX_CRASHES);
     this.recovered = r.recovered;
@@ -309,6 +312,12 @@ export class QueueStore {
   nextDueAt(): number | undefined {
     const r = this.#s.nextDue!.get() as { due: number | null };
     return r.due ?? undefined;
+  }
+
+  /** When the oldest message not yet sent or abandoned was accepted (ms), or undefined when none waits. */
+  oldestWaitingAt(): number | undefined {
+    const r = this.#s.oldestWaiting!.get() as { at: number | null };
+    return r.at ?? undefined;
   }
 
   /** One message with its recipients and attempts, or undefined. */

@@ -33,7 +33,13 @@ export const VOLUMES = { config: 'mailroom-config', data: 'mailroom-data', tmp: 
 /** Where the sidecar finds things. */
 export const PATHS = { config: '/etc/mailroom', data: '/var/lib/mailroom', tmp: '/tmp' } as const;
 /** Loopback ports of the sender's two front doors. */
-export const PORTS = { smtp: 1025, http: 8025 } as const;
+export const PORTS = { smtp: 1025, http: 8025, metrics: 9025 } as const;
+
+/**
+ * Name of the sidecar's metrics port, the only one it opens on the pod IP (the PodMonitor in
+ * deploy/monitoring scrapes it by name). Port names are at most 15 characters.
+ */
+export const METRICS_PORT_NAME = 'sender-metrics';
 
 /** Environment the app containers get, telling them where to send. */
 export const APP_ENV = {

@@ -15,6 +15,7 @@ import {
   DATA_CLAIM_ANNOTATION,
   DEFAULT_RESOURCES,
   INJECTED_LABEL,
+  METRICS_PORT_NAME,
   PATHS,
   PORTS,
   RESOURCE_ANNOTATIONS,
@@ -106,7 +107,11 @@ export function sidecarContainer(opts: InjectionOptions, res: V1ResourceRequirem
       `127.0.0.1:${PORTS.http}`,
       '--data-dir',
       PATHS.data,
+      // /metrics alone on the pod IP for Prometheus; the doors above stay on loopback.
+      '--metrics-listen',
+      `:${PORTS.metrics}`,
     ],
+    ports: [{ name: METRICS_PORT_NAME, containerPort: PORTS.metrics, protocol: 'TCP' }],
     env: [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }],
     resources: res,
     readinessProbe: {

@@ -4,7 +4,9 @@
  * holds; its values change what they say; `helm lint` is clean; its crds/ are the generated CRDs.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { goTool } from '../support/go-tools.ts';
@@ -19,6 +21,14 @@ const template = (...args: string[]) => helmTemplate(helm, chart, args);
 const controller = (objects: Manifest[]) =>
   find(objects, 'Deployment', 'mailroom-controller').spec.template.spec;
 
+/** The same objects by identity, each equal but for its own labels (Helm adds its own). */
+function assertSameObjects(fromHelm: Manifest[], fromKustomize: Manifest[]): void {
+  const want = byIdentity(fromKustomize);
+  const have = byIdentity(fromHelm);
+  assert.deepEqual([...have.keys()].sort(), [...want.keys()].sort(), 'the same set of objects');
+  for (const [id, o] of want) assert.deepEqual(withoutLabels(have.get(id)), withoutLabels(o), id);
+}
+
 describe('Helm chart (charts/mailroom)', () => {
   before(async () => {
     helm = await goTool('helm');
@@ -26,11 +36,26 @@ describe('Helm chart (charts/mailroom)', () => {
 
   test('by default it renders what kubectl kustomize deploy/ renders, object by object', async () => {
     const [fromKustomize, fromHelm] = await Promise.all([kustomize(repo('deploy')), template()]);
-    const want = byIdentity(fromKustomize);
-    const have = byIdentity(fromHelm);
-    assert.deepEqual([...have.keys()].sort(), [...want.keys()].sort(), 'the same set of objects');
-    for (const [id, o] of want) {
-      assert.deepEqual(withoutLabels(have.get(id)), withoutLabels(o), id);
+    assertSameObjects(fromHelm, fromKustomize);
+  });
+
+  test('with monitoring.enabled, what deploy/ with the deploy/monitoring component renders', async () => {
+    const overlay = await mkdtemp(join(tmpdir(), 'mailroom-monitoring-'));
+    try {
+      const rel = (path: string) => relative(overlay, repo(path));
+      await writeFile(
+        join(overlay, 'kustomization.yaml'),
+        `resources: [${rel('deploy')}]\ncomponents: [${rel('deploy/monitoring')}]\n`,
+      );
+      const [fromKustomize, fromHelm] = await Promise.all([
+        kustomize(overlay, ['--load-restrictor', 'LoadRestrictionsNone']),
+        template('--set', 'monitoring.enabled=true'),
+      ]);
+      assertSameObjects(fromHelm, fromKustomize);
+      const dashboard = find(fromHelm, 'ConfigMap', 'mailroom-dashboard');
+      assert.equal(dashboard.metadata.labels.grafana_dashboard, '1');
+    } finally {
+      await rm(overlay, { recursive: true, force: true });
     }
   });
 

@@ -15,8 +15,8 @@ function parse(text: string): Manifest[] {
 }
 
 /** `kubectl kustomize DIR`. */
-export async function kustomize(dir: string): Promise<Manifest[]> {
-  const r = await runCommand('kubectl', ['kustomize', dir]);
+export async function kustomize(dir: string, flags: readonly string[] = []): Promise<Manifest[]> {
+  const r = await runCommand('kubectl', ['kustomize', ...flags, dir]);
   if (r.code !== 0) throw new Error(`kubectl kustomize ${dir} exited ${r.code}: ${r.stderr.trim()}`);
   return parse(r.stdout);
 }
