@@ -14,6 +14,7 @@ perl -MNet::SSLeay -MIO::Socket::SSL -MAuthen::SASL -e1 2>/dev/null || need+=(li
 command -v chromium >/dev/null || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
 command -v lua5.4 >/dev/null || need+=(lua5.4)
+command -v promtool >/dev/null && [ -x /usr/bin/prometheus ] || need+=(prometheus)
 [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 
 if [ ${#need[@]} -gt 0 ]; then
