@@ -47,7 +47,10 @@ describe('sidecar injection', () => {
       '127.0.0.1:8025',
       '--data-dir',
       '/var/lib/mailroom',
+      '--metrics-listen',
+      ':9025',
     ]);
+    assert.deepEqual(sidecar.ports, [{ name: 'sender-metrics', containerPort: 9025, protocol: 'TCP' }]);
     assert.deepEqual(sidecar.securityContext, {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
