@@ -31,7 +31,8 @@ export const CONDITIONS = {
   },
   Stalled: {
     polarity: 'negative',
-    summary: 'True when nothing changes until the user acts (InvalidURI, SecretNotFound, SecretKeyNotFound).',
+    summary:
+      'True when nothing changes until the user acts (InvalidURI, SecretNotFound, SecretKeyNotFound, ConfigSecretConflict, …).',
   },
   Deliverable: {
     polarity: 'positive',

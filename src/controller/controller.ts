@@ -15,7 +15,7 @@ import { WorkQueue } from '../kube/queue.ts';
 import { ExponentialRateLimiter, jittered, type RateLimiter } from '../kube/rate-limiter.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { SECRETS } from '../kube/secrets.ts';
-import { METADATA_ONLY, type ObjectMeta } from '../kube/transforms.ts';
+import { METADATA_ONLY } from '../kube/transforms.ts';
 import type { Check } from '../runtime/health.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { createRegistry, type Registry } from '../runtime/metrics.ts';
@@ -24,18 +24,19 @@ import { type Clock, systemClock } from './conditions.ts';
 import { RequeueError, TerminalError } from './errors.ts';
 import {
   CONTROLLER_NAME,
+  controllerUid,
   PUBLISHED_AT_ANNOTATION,
   REVISION_ANNOTATION,
   RestKubeClient,
-  SENDER_LABEL,
   SENDERS,
+  type SecretMeta,
   secretTransform,
   senderRef,
   senderTransform,
 } from './kube.ts';
 import { type ControllerMetrics, countSenders, createControllerMetrics } from './metrics.ts';
 import { ProbeCache } from './probe-cache.ts';
-import { SecretIndex } from './secret-index.ts';
+import { configSecretNeedsReconcile, SecretIndex } from './secret-index.ts';
 import { createReconciler, REQUESTED_AT } from './sync.ts';
 import type { ProbeFn, ReconcileResult, StepDeps } from './types.ts';
 
@@ -84,7 +85,7 @@ export class Controller {
   readonly registry: Registry;
   readonly queue: WorkQueue;
   readonly senders: Informer<EmailSender>;
-  readonly secrets: Informer<ObjectMeta>;
+  readonly secrets: Informer<SecretMeta>;
   readonly #o: ControllerOptions;
   readonly #rest: KubeRest;
   readonly #index = new SecretIndex();
@@ -120,7 +121,7 @@ export class Controller {
       transform: senderTransform,
       ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
     });
-    this.secrets = new Informer<ObjectMeta>({
+    this.secrets = new Informer<SecretMeta>({
       ...informer,
       resource: SECRETS,
       accept: METADATA_ONLY,
@@ -150,8 +151,10 @@ export class Controller {
       clock,
       localName: opts.localName ?? defaultLocalName(),
       secretVersion: (ns, name) => this.secrets.get(ns, name)?.metadata.resourceVersion,
-      published: (ns, name) => {
-        const a = this.secrets.get(ns, name)?.metadata.annotations;
+      published: (ns, name, ownerUid) => {
+        const secret = this.secrets.get(ns, name);
+        if (controllerUid(secret) !== ownerUid) return undefined;
+        const a = secret?.metadata.annotations;
         const revision = a?.[REVISION_ANNOTATION];
         return revision
           ? { secretName: name, revision, publishedAt: a?.[PUBLISHED_AT_ANNOTATION] ?? '' }
@@ -212,9 +215,10 @@ export class Controller {
     this.secrets.onChange((type, secret) => {
       const { namespace = '', name } = secret.metadata;
       for (const key of this.#index.sendersOf(namespace, name)) q.add(key);
-      // A deleted rendered config Secret is published again by its sender.
-      const owner = secret.metadata.labels?.[SENDER_LABEL];
-      if (type === 'delete' && owner) q.add(`${namespace}/${owner}`);
+      // A sender's config Secret: deleted, it is published again; foreign, it blocks or frees the way.
+      const owner = this.#index.configOwner(namespace, name);
+      const sender = owner && this.senders.get(namespace, owner.slice(namespace.length + 1));
+      if (owner && sender && configSecretNeedsReconcile(type, secret, sender)) q.add(owner);
     });
   }
 

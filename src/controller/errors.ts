@@ -24,6 +24,8 @@ export const CONTROLLER_REASONS = {
   InvalidDKIMKey:
     'The spec.dkim.privateKeySecretRef key holds no RSA PEM private key (the signer does not take Ed25519).',
   InvalidSpec: 'The spec does not pass validation (the CRD schema normally refuses it first).',
+  ConfigSecretConflict:
+    'A Secret named <name>-mailroom exists that this EmailSender does not control: it is left untouched; rename or delete it, or rename the EmailSender.',
   Progressing: 'A new generation is being probed (Reconciling=True, Ready=Unknown).',
   ProgressingWithRetry: 'The last probe failed; it is retried with backoff (Reconciling=True).',
 } as const;

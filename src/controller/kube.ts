@@ -10,8 +10,8 @@ import type { ObjectReference } from '../kube/events.ts';
 import { mergePatch } from '../kube/merge-patch.ts';
 import { isConflict, type KubeRest } from '../kube/rest.ts';
 import { SecretReader, type SecretReaderOptions, secretPath } from '../kube/secrets.ts';
-import { metadataTransform, specTransform } from '../kube/transforms.ts';
-import type { ConfigSecret, KubeClient, SecretData } from './types.ts';
+import { metadataTransform, type ObjectMeta, specTransform } from '../kube/transforms.ts';
+import type { ConfigSecret, ConfigSecretWrite, KubeClient, SecretData } from './types.ts';
 
 /** Annotation on the rendered config Secret: the revision it holds. */
 export const REVISION_ANNOTATION = 'mailroom.dev/revision';
@@ -34,8 +34,33 @@ export const senderRef = (s: EmailSender): ObjectReference => {
 /** The informer transform of EmailSenders: no managedFields nor last-applied, strings shared. */
 export const senderTransform = specTransform<EmailSender>;
 
-/** The informer transform of Secrets: metadata only, and only Mailroom's labels and annotations. */
-export const secretTransform = metadataTransform('mailroom.dev/');
+/** A Secret as the informer caches it: metadata only, and the uid of the object that controls it. */
+export interface SecretMeta extends ObjectMeta {
+  metadata: ObjectMeta['metadata'] & {
+    /** The controller owner reference only, by uid: whether a config Secret is a sender's own. */
+    ownerReferences?: Array<{ uid: string; controller: true }>;
+  };
+}
+
+const mailroomMetadata = metadataTransform('mailroom.dev/');
+
+/**
+ * The informer transform of Secrets: metadata only, only Mailroom's labels and annotations, and the
+ * uid of the controller owner reference.
+ */
+export function secretTransform(raw: unknown): SecretMeta {
+  const kept: SecretMeta = mailroomMetadata(raw);
+  const refs = (raw as { metadata: { ownerReferences?: Array<{ uid: string; controller?: boolean }> } })
+    .metadata.ownerReferences;
+  const controller = refs?.find((r) => r.controller === true)?.uid;
+  if (controller) kept.metadata.ownerReferences = [{ uid: controller, controller: true }];
+  return kept;
+}
+
+/** The uid of the object that controls `secret` (its controller owner reference), if any. */
+export function controllerUid(secret: SecretMeta | undefined): string | undefined {
+  return secret?.metadata.ownerReferences?.find((r) => r.controller)?.uid;
+}
 
 /** {@link KubeClient} on a real API server. */
 export class RestKubeClient implements KubeClient {
@@ -51,7 +76,7 @@ export class RestKubeClient implements KubeClient {
     return this.#secrets.read(namespace, name);
   }
 
-  async writeConfigSecret(c: ConfigSecret): Promise<void> {
+  async writeConfigSecret(c: ConfigSecret): Promise<ConfigSecretWrite> {
     const body = {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -79,14 +104,30 @@ export class RestKubeClient implements KubeClient {
         body,
         query: { fieldManager: FIELD_MANAGER },
       });
+      return { written: true };
     } catch (err) {
       if (!isConflict(err)) throw err;
-      // It exists (an older revision): replace it whole, so no stale key survives.
-      await this.#rest.request('PUT', secretPath(c.namespace, c.name), {
-        body,
-        query: { fieldManager: FIELD_MANAGER },
-      });
     }
+    // It exists. Ours (an older revision): replace it whole, so no stale key survives. Anyone
+    // else's: never touched. The PUT is guarded by the version we judged, so a Secret that
+    // changes hands in between is not overwritten either (409: retried with backoff).
+    const existing = await this.#rest.request<{
+      metadata: {
+        resourceVersion?: string;
+        ownerReferences?: Array<{ kind?: string; name?: string; uid?: string; controller?: boolean }>;
+      };
+    }>('GET', secretPath(c.namespace, c.name));
+    const controller = existing.metadata.ownerReferences?.find((r) => r.controller === true);
+    if (controller?.uid !== c.owner.uid) {
+      return controller
+        ? { written: false, heldBy: `${controller.kind} "${controller.name}"` }
+        : { written: false };
+    }
+    await this.#rest.request('PUT', secretPath(c.namespace, c.name), {
+      body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata.resourceVersion } },
+      query: { fieldManager: FIELD_MANAGER },
+    });
+    return { written: true };
   }
 
   async patchStatus(

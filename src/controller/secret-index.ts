@@ -1,11 +1,16 @@
 /**
  * The index from a Secret (`namespace/name`) to the EmailSenders that reference it, through
- * `spec.smtp.uriSecretRef`, `spec.smtp.caSecretRef` or `spec.dkim.privateKeySecretRef`, so that a created, rotated or deleted Secret
- * re-reconciles exactly those senders at once.
+ * `spec.smtp.uriSecretRef`, `spec.smtp.caSecretRef` or `spec.dkim.privateKeySecretRef`, so that a
+ * created, rotated or deleted Secret re-reconciles exactly those senders at once; and from each
+ * sender's config Secret name (`<name>-mailroom`) to the sender, so that a deleted config Secret
+ * is published again and a foreign one that goes away clears the conflict.
  *
  * @module
  */
 import type { EmailSender } from '../api/emailsender.ts';
+import { renderedSecretName } from '../api/rendered-config.ts';
+import { getCondition } from './conditions.ts';
+import { controllerUid, type SecretMeta } from './kube.ts';
 
 /** Secret names a sender references, in its own namespace. */
 export function referencedSecrets(sender: Pick<EmailSender, 'spec'>): string[] {
@@ -23,6 +28,7 @@ export function referencedSecrets(sender: Pick<EmailSender, 'spec'>): string[] {
 export class SecretIndex {
   readonly #bySecret = new Map<string, Set<string>>();
   readonly #bySender = new Map<string, string[]>();
+  readonly #byConfig = new Map<string, string>();
 
   /** Records (or re-records) the references of a sender. */
   set(sender: EmailSender): void {
@@ -31,6 +37,7 @@ export class SecretIndex {
     this.delete(key);
     const secrets = referencedSecrets(sender).map((s) => `${namespace}/${s}`);
     this.#bySender.set(key, secrets);
+    this.#byConfig.set(`${namespace}/${renderedSecretName(name)}`, key);
     for (const s of secrets) {
       const senders = this.#bySecret.get(s) ?? new Set<string>();
       this.#bySecret.set(s, senders);
@@ -46,10 +53,33 @@ export class SecretIndex {
       if (senders?.size === 0) this.#bySecret.delete(s);
     }
     this.#bySender.delete(senderKey);
+    const slash = senderKey.indexOf('/');
+    const config = `${senderKey.slice(0, slash)}/${renderedSecretName(senderKey.slice(slash + 1))}`;
+    if (this.#byConfig.get(config) === senderKey) this.#byConfig.delete(config);
+  }
+
+  /** Key of the sender whose config Secret is `namespace/secretName`, if that sender exists. */
+  configOwner(namespace: string, secretName: string): string | undefined {
+    return this.#byConfig.get(`${namespace}/${secretName}`);
   }
 
   /** Keys of the senders that reference `namespace/secretName`. */
   sendersOf(namespace: string, secretName: string): string[] {
     return [...(this.#bySecret.get(`${namespace}/${secretName}`) ?? [])];
   }
+}
+
+/**
+ * Whether an event on `sender`'s config Secret needs the sender reconciled. A deleted one is
+ * published again; one the sender does not control (a foreign Secret, created or changed) may
+ * have cleared the way or blocked it; one it controls needs nothing (our own writes come back as
+ * updates), unless the sender is stalled on a conflict (the foreign Secret was adopted).
+ */
+export function configSecretNeedsReconcile(
+  type: 'add' | 'update' | 'delete',
+  secret: SecretMeta,
+  sender: EmailSender,
+): boolean {
+  if (type === 'delete' || controllerUid(secret) !== sender.metadata.uid) return true;
+  return getCondition(sender.status?.conditions, 'Ready')?.reason === 'ConfigSecretConflict';
 }

@@ -34,6 +34,12 @@ export interface EventNote extends KubeEventNote {
   ridesAlong?: boolean;
 }
 
+/**
+ * How a config Secret write ended: written, or refused because a Secret of that name exists and is
+ * not controlled by the sender (`heldBy` names its controller, when it has one).
+ */
+export type ConfigSecretWrite = { written: true } | { written: false; heldBy?: string };
+
 /** The rendered config Secret the controller writes. */
 export interface ConfigSecret {
   namespace: string;
@@ -52,8 +58,12 @@ export type { SecretData };
 export interface KubeClient {
   /** A Secret's uid and decoded data, or undefined when it does not exist. */
   readSecret(namespace: string, name: string): Promise<SecretData | undefined>;
-  /** Creates the rendered config Secret, or replaces it when it exists. */
-  writeConfigSecret(secret: ConfigSecret): Promise<void>;
+  /**
+   * Creates the rendered config Secret, or replaces it when it exists and its controller owner
+   * reference is `secret.owner`. A Secret of that name that the sender does not control is left
+   * untouched: `{ written: false }`.
+   */
+  writeConfigSecret(secret: ConfigSecret): Promise<ConfigSecretWrite>;
   /**
    * Writes `status` through the status subresource as a merge patch from `previous` (fields that
    * went away are nulled; `conditions` is replaced whole), guarded by `resourceVersion`, so
@@ -81,8 +91,11 @@ export interface StepDeps {
    * the Secret its credentials came from changes. Absent: held for the probe interval.
    */
   secretVersion?(namespace: string, name: string): string | undefined;
-  /** The published config as the Secret cache knows it (annotations), or undefined. */
-  published(namespace: string, secretName: string): PublishedConfig | undefined;
+  /**
+   * The config published in `secretName` as the Secret cache knows it (annotations), when that
+   * Secret is controlled by `ownerUid`; else undefined.
+   */
+  published(namespace: string, secretName: string, ownerUid: string): PublishedConfig | undefined;
   /** SPF/DKIM/DMARC checks for the Deliverable condition; absent: not checked. */
   checkDeliverability?: DeliverabilityChecker;
 }

@@ -8,6 +8,7 @@ import { ProbeCache } from '../../src/controller/probe-cache.ts';
 import type { ReconcilerDeps } from '../../src/controller/sync.ts';
 import type {
   ConfigSecret,
+  ConfigSecretWrite,
   EventNote,
   KubeClient,
   ProbeOptions,
@@ -25,6 +26,8 @@ export class FakeKube implements KubeClient {
   /** `metadata.resourceVersion` of each Secret: new on every write. */
   versions = new Map<string, string>();
   configs = new Map<string, ConfigSecret>();
+  /** Secrets of config names that no sender controls (`namespace/name` → who controls them). */
+  foreign = new Map<string, string | undefined>();
   statusPatches: Array<{ key: string; resourceVersion?: string; status: unknown }> = [];
   #rv = 100;
   #secretRv = 0;
@@ -47,8 +50,17 @@ export class FakeKube implements KubeClient {
     return data && { uid: this.uids.get(`${namespace}/${name}`) ?? '', data };
   }
 
-  async writeConfigSecret(secret: ConfigSecret) {
-    this.configs.set(`${secret.namespace}/${secret.name}`, secret);
+  async writeConfigSecret(secret: ConfigSecret): Promise<ConfigSecretWrite> {
+    const key = `${secret.namespace}/${secret.name}`;
+    if (this.foreign.has(key)) {
+      const heldBy = this.foreign.get(key);
+      return heldBy ? { written: false, heldBy } : { written: false };
+    }
+    const current = this.configs.get(key);
+    if (current && current.owner.uid !== secret.owner.uid)
+      return { written: false, heldBy: `EmailSender ${current.owner.name}` };
+    this.configs.set(key, secret);
+    return { written: true };
   }
 
   async patchStatus(namespace: string, name: string, resourceVersion: string | undefined, status: unknown) {
@@ -60,9 +72,10 @@ export class FakeKube implements KubeClient {
     return String(++this.#rv);
   }
 
-  published(namespace: string, secretName: string): PublishedConfig | undefined {
+  published(namespace: string, secretName: string, ownerUid: string): PublishedConfig | undefined {
     const c = this.configs.get(`${namespace}/${secretName}`);
-    return c && { secretName: c.name, revision: c.revision, publishedAt: c.publishedAt };
+    if (!c || c.owner.uid !== ownerUid) return undefined;
+    return { secretName: c.name, revision: c.revision, publishedAt: c.publishedAt };
   }
 }
 
@@ -137,7 +150,7 @@ export function fakeDeps(opts: {
     probeCache: new ProbeCache(clock),
     clock,
     localName: 'controller.test',
-    published: (ns, name) => kube.published(ns, name),
+    published: (ns, name, uid) => kube.published(ns, name, uid),
     secretVersion: (ns, name) => kube.versions.get(`${ns}/${name}`),
     getSender: (ns, name) => opts.senders.get(`${ns}/${name}`),
     recordEvent: (s, note) => events.push({ sender: `${s.metadata.namespace}/${s.metadata.name}`, note }),
