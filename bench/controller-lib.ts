@@ -137,7 +137,7 @@ export interface ControllerChild {
  * young-generation semi-space, as docs/controller.md recommends for the Deployment (V8's default
  * grows it to 64 MB under a burst of watch events, and RSS with it).
  */
-// Default: the NODE_OPTIONS of deploy/deployment.yaml, so the bench measures what is deployed.
+// Default: the NODE_OPTIONS of deploy/controller/deployment.yaml, so the bench measures what is deployed.
 export const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=2 --max-old-space-size=128')
   .split(' ')
   .filter(Boolean);

@@ -162,6 +162,87 @@ describe('kustomize base (deploy/)', () => {
   });
 });
 
+describe('namespace-scoped install (deploy/overlays/namespaced/)', () => {
+  let objects: Manifest[];
+  let base: Manifest[];
+  before(async () => {
+    [objects, base] = await Promise.all([render('deploy/overlays/namespaced'), render('deploy')]);
+  });
+
+  test('Roles and RoleBindings only: no ClusterRole, no cluster-wide binding, no webhook', () => {
+    const kinds = new Set(objects.map((o) => o.kind));
+    for (const k of ['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration'])
+      assert.ok(!kinds.has(k), `${k} rendered`);
+    assert.deepEqual(
+      objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`).sort(),
+      [
+        'CustomResourceDefinition//clusteremailsenders.mailroom.dev',
+        'CustomResourceDefinition//emailsenders.mailroom.dev',
+        'Deployment/mailroom-system/mailroom-controller',
+        'Namespace//mailroom-system',
+        'NetworkPolicy/mailroom-system/mailroom-controller',
+        'PodDisruptionBudget/mailroom-system/mailroom-controller',
+        'Role/mailroom-demo/mailroom-controller',
+        'Role/mailroom-system/mailroom-leader-election',
+        'Role/team-a/mailroom-controller',
+        'RoleBinding/mailroom-demo/mailroom-controller',
+        'RoleBinding/mailroom-system/mailroom-leader-election',
+        'RoleBinding/team-a/mailroom-controller',
+        'Service/mailroom-system/mailroom-controller-metrics',
+        'ServiceAccount/mailroom-system/mailroom-controller',
+      ],
+    );
+    for (const o of objects)
+      assert.equal(o.metadata.labels?.['app.kubernetes.io/part-of'], 'mailroom', o.kind);
+  });
+
+  test('each served namespace gets the rules of the cluster-wide install, bound to the controller', () => {
+    // ClusterEmailSenders are cluster-scoped: a Role cannot grant them, and this install has none.
+    const namespaced = find(base, 'ClusterRole', 'mailroom-controller').rules.filter(
+      (r: Manifest) => !r.resources.some((x: string) => x.startsWith('clusteremailsenders')),
+    );
+    const namespaces = objects.filter((o) => o.kind === 'Role' && o.metadata.name === 'mailroom-controller');
+    assert.equal(namespaces.length, 2);
+    for (const role of namespaces) assert.deepEqual(role.rules, namespaced, role.metadata.namespace);
+    for (const b of objects.filter((o) => o.kind === 'RoleBinding')) {
+      assert.deepEqual(b.subjects, [
+        { kind: 'ServiceAccount', name: 'mailroom-controller', namespace: 'mailroom-system' },
+      ]);
+      assert.equal(b.roleRef.kind, 'Role', 'a RoleBinding to a Role of its own namespace');
+    }
+    // Secrets are granted only in the served namespaces.
+    const secretGrants = objects
+      .filter((o) => o.kind === 'Role' && o.rules.some((r: Manifest) => r.resources.includes('secrets')))
+      .map((o) => o.metadata.namespace)
+      .sort();
+    assert.deepEqual(secretGrants, ['mailroom-demo', 'team-a']);
+  });
+
+  test('the controller watches exactly the namespaces it holds Roles in, and admits no traffic', () => {
+    const d = find(objects, 'Deployment', 'mailroom-controller');
+    const [c] = d.spec.template.spec.containers;
+    const bound = objects
+      .filter((o) => o.kind === 'RoleBinding' && o.metadata.name === 'mailroom-controller')
+      .map((o) => `--namespace=${o.metadata.namespace}`);
+    assert.deepEqual(c.args, ['controller', '--leader-elect', ...bound]);
+    assert.deepEqual(
+      c.ports.map((p: Manifest) => p.name),
+      ['metrics', 'health'],
+    );
+    const policy = find(objects, 'NetworkPolicy', 'mailroom-controller');
+    assert.deepEqual(policy.spec.ingress, []);
+    // Otherwise the same Deployment as the cluster-wide install.
+    const full = find(base, 'Deployment', 'mailroom-controller');
+    assert.deepEqual(
+      { ...d.spec.template.spec, containers: [{ ...c, args: [], ports: [] }] },
+      {
+        ...full.spec.template.spec,
+        containers: [{ ...full.spec.template.spec.containers[0], args: [], ports: [] }],
+      },
+    );
+  });
+});
+
 describe('sidecar example (deploy/examples/)', () => {
   test('a native sidecar with the rendered config Secret mounted', async () => {
     const objects = await render('deploy/examples');

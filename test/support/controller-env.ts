@@ -43,9 +43,12 @@ export interface ControllerEnv {
   stop(): Promise<void>;
 }
 
-/** The RBAC objects of deploy/ (ServiceAccount, roles, bindings, namespace), as kustomize renders them. */
-export async function deployRbac(): Promise<string> {
-  const { stdout } = await run('kubectl', ['kustomize', join(root, 'deploy')], { maxBuffer: 32 << 20 });
+/**
+ * The RBAC objects of an install (ServiceAccount, roles, bindings, namespace), as kustomize renders
+ * them: `deploy/` by default, or another kustomization such as `deploy/overlays/namespaced`.
+ */
+export async function deployRbac(install = 'deploy'): Promise<string> {
+  const { stdout } = await run('kubectl', ['kustomize', join(root, install)], { maxBuffer: 32 << 20 });
   const kinds = new Set([
     'Namespace',
     'ServiceAccount',
@@ -61,8 +64,16 @@ export async function deployRbac(): Promise<string> {
     .join('---\n');
 }
 
+/** Options of {@link startControllerEnv}. */
+export interface ControllerEnvOptions {
+  /** Kustomization whose RBAC the controller runs under. Default `deploy`. */
+  install?: string;
+  /** Namespaces created before that RBAC is applied (its RoleBindings may live in them). */
+  namespaces?: string[];
+}
+
 /** Starts a control plane with CRDs and RBAC; the controller is started by the test. */
-export async function startControllerEnv(): Promise<ControllerEnv> {
+export async function startControllerEnv(opts: ControllerEnvOptions = {}): Promise<ControllerEnv> {
   const cp = await startControlPlane();
   const kubectl = (...args: string[]) => kubectlOrThrow(cp.kubeconfigPath, args);
   const apply = (yaml: string) => kubectlOrThrow(cp.kubeconfigPath, ['apply', '-f', '-'], yaml);
@@ -70,7 +81,8 @@ export async function startControllerEnv(): Promise<ControllerEnv> {
   const allLines: string[] = [];
   try {
     await installCRDs(cp.kubeconfigPath, join(root, 'crds'));
-    await apply(await deployRbac());
+    for (const ns of opts.namespaces ?? []) await kubectl('create', 'namespace', ns);
+    await apply(await deployRbac(opts.install));
     const token = (
       await kubectl('-n', 'mailroom-system', 'create', 'token', 'mailroom-controller', '--duration=4h')
     ).trim();
