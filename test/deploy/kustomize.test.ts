@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -240,6 +242,62 @@ describe('namespace-scoped install (deploy/overlays/namespaced/)', () => {
         containers: [{ ...full.spec.template.spec.containers[0], args: [], ports: [] }],
       },
     );
+  });
+});
+
+describe('components, from an overlay as a user writes it', () => {
+  let objects: Manifest[];
+  before(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mailroom-overlay-'));
+    try {
+      await cp(repo('deploy'), join(dir, 'deploy'), { recursive: true });
+      await mkdir(join(dir, 'o'));
+      await writeFile(
+        join(dir, 'o', 'kustomization.yaml'),
+        'resources: [../deploy]\ncomponents: [../deploy/webhook/cert-manager, ../deploy/components/restrict-egress]\n',
+      );
+      const { stdout } = await run('kubectl', ['kustomize', join(dir, 'o')]);
+      objects = parseAllDocuments(stdout).map((d) => d.toJS());
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("every namespaced object lands in the controller's namespace", () => {
+    for (const [kind, name] of [
+      ['NetworkPolicy', 'mailroom-controller-egress'],
+      ['Certificate', 'mailroom-webhook'],
+      ['Issuer', 'mailroom-webhook-selfsigned'],
+    ])
+      assert.equal(find(objects, kind!, name!).metadata.namespace, 'mailroom-system', `${kind} ${name}`);
+  });
+
+  test('restrict-egress: probes reach SMTP ports on public addresses only', () => {
+    const d = find(objects, 'Deployment', 'mailroom-controller');
+    const p = find(objects, 'NetworkPolicy', 'mailroom-controller-egress').spec;
+    assert.deepEqual(p.podSelector.matchLabels, d.spec.template.metadata.labels);
+    assert.deepEqual(p.policyTypes, ['Egress']);
+    const [dns, api, smtp] = p.egress;
+    assert.deepEqual(dns.to[0].podSelector.matchLabels, { 'k8s-app': 'kube-dns' });
+    assert.deepEqual(
+      dns.ports.map((x: Manifest) => `${x.protocol}/${x.port}`),
+      ['UDP/53', 'TCP/53'],
+    );
+    assert.deepEqual(
+      api.ports.map((x: Manifest) => x.port),
+      [443, 6443],
+    );
+    assert.deepEqual(
+      smtp.ports.map((x: Manifest) => x.port),
+      [25, 465, 587, 2525],
+    );
+    const [v4, v6] = smtp.to.map((t: Manifest) => t.ipBlock);
+    assert.equal(v4.cidr, '0.0.0.0/0');
+    // Private networks, the cloud metadata endpoint (169.254.169.254) and loopback stay out.
+    for (const cidr of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8'])
+      assert.ok(v4.except.includes(cidr), cidr);
+    assert.equal(v6.cidr, '::/0');
+    assert.ok(v6.except.includes('fc00::/7') && v6.except.includes('fe80::/10'));
   });
 });
 

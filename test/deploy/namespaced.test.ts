@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -52,10 +55,22 @@ describe('namespace-scoped install on a real apiserver', () => {
   let args: string[];
 
   before(async () => {
-    const { stdout } = await promisify(execFile)('kubectl', [
-      'kustomize',
-      fileURLToPath(new URL(`../../${OVERLAY}`, import.meta.url)),
-    ]);
+    // The overlay with the restrict-egress component, as a team would apply it.
+    const dir = await mkdtemp(join(tmpdir(), 'mailroom-overlay-'));
+    let stdout: string;
+    try {
+      await cp(fileURLToPath(new URL('../../deploy', import.meta.url)), join(dir, 'deploy'), {
+        recursive: true,
+      });
+      await mkdir(join(dir, 'o'));
+      await writeFile(
+        join(dir, 'o', 'kustomization.yaml'),
+        `resources: [../${OVERLAY}]\ncomponents: [../deploy/components/restrict-egress]\n`,
+      );
+      ({ stdout } = await promisify(execFile)('kubectl', ['kustomize', join(dir, 'o')]));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     // biome-ignore lint/suspicious/noExplicitAny: rendered manifests are read field by field
     const rendered = parseAllDocuments(stdout).map((d) => d.toJS() as any);
     const deployment = rendered.find((o) => o.kind === 'Deployment');
@@ -67,6 +82,17 @@ describe('namespace-scoped install on a real apiserver', () => {
       install: OVERLAY,
       namespaces: [...served.map((o) => o.metadata.namespace as string), OUTSIDE],
     });
+    // All of it, for real (no node runs the Deployment here; the controller runs as a process).
+    const applied = await runCommand(
+      'kubectl',
+      ['--kubeconfig', env.cp.kubeconfigPath, 'apply', '--server-side', '--force-conflicts', '-f', '-'],
+      { input: stdout },
+    );
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(
+      applied.stdout,
+      /networkpolicy\.networking\.k8s\.io\/mailroom-controller-egress serverside-applied/,
+    );
     pki = await createTestPki();
     smtp = await startSmtpServer({ tls: pki.valid, auth: { user: 'mailer', pass: 'Pw-ns-4b1d' } });
   });
