@@ -21,7 +21,7 @@ import { admittedPodOf, MissingSenderEvents } from './events.ts';
 import { withBackoff } from './kube.ts';
 import { ensureRegistration, type RegistrationOptions } from './registration.ts';
 import { startSenderCache } from './senders.ts';
-import { startWebhookServer, type WebhookServerStats } from './server.ts';
+import { startWebhookServer, type WebhookLimits, type WebhookServerStats } from './server.ts';
 
 export * from './constants.ts';
 
@@ -52,8 +52,10 @@ export interface WebhookOptions {
   propagationMs?: number;
   /** How often the Secret and the configuration are checked. Default 1 min. */
   checkIntervalMs?: number;
-  /** Keep `status.consumers` current. Default true. */
+  /** Keep `status.consumers` current (and confirm admissions for `SenderNotFound` Events). Default true. */
   countConsumers?: boolean;
+  /** Per-source limits of the HTTPS server (defaults in `server.ts`). */
+  limits?: WebhookLimits;
   log: Logger;
   /** Admission handling times, for metrics and the bench. */
   observe?(ms: number, injected: boolean): void;
@@ -137,6 +139,7 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
     cert: first.update.cert,
     key: first.update.key,
     log,
+    ...(o.limits ? { limits: o.limits } : {}),
     deps: {
       image: o.image ?? DEFAULT_IMAGE,
       ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),

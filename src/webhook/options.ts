@@ -24,6 +24,8 @@ export interface WebhookFlags {
   webhookNamespace?: string;
   webhookSidecarImage?: string;
   webhookCertValidity?: number;
+  /** Requests per second from one source address (bursts of twice that). */
+  webhookSourceRate?: number;
 }
 
 function duration(value: string): number {
@@ -31,6 +33,13 @@ function duration(value: string): number {
   if (ms === undefined || ms < 1000)
     throw new InvalidArgumentError('expected a duration such as 720h or 30m');
   return ms;
+}
+
+function perSecond(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000)
+    throw new InvalidArgumentError('expected a whole number of requests per second, from 1 to 100000');
+  return n;
 }
 
 function httpsUrl(value: string): string {
@@ -74,7 +83,12 @@ export function addWebhookOptions(cmd: Command): Command {
       'image of the injected sender',
       process.env.MAILROOM_SIDECAR_IMAGE ?? DEFAULT_IMAGE,
     )
-    .option('--webhook-cert-validity <duration>', 'lifetime of the serving certificate', duration);
+    .option('--webhook-cert-validity <duration>', 'lifetime of the serving certificate', duration)
+    .option(
+      '--webhook-source-rate <n>',
+      'admission requests per second from one source address, bursts of twice that (default 100)',
+      perSecond,
+    );
 }
 
 /**
@@ -106,5 +120,8 @@ export async function startWebhookFromFlags(
     ...(flags.webhookService ? { serviceName: flags.webhookService } : {}),
     ...(flags.webhookSidecarImage ? { image: flags.webhookSidecarImage } : {}),
     ...(flags.webhookCertValidity ? { certValidityMs: flags.webhookCertValidity } : {}),
+    ...(flags.webhookSourceRate
+      ? { limits: { requests: { perSecond: flags.webhookSourceRate, burst: 2 * flags.webhookSourceRate } } }
+      : {}),
   });
 }
