@@ -32,6 +32,8 @@ describe('deploy/ on a real apiserver', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /deployment\.apps\/mailroom-controller serverside-applied \(server dry run\)/);
     assert.match(r.stdout, /clusterrole\.rbac\.authorization\.k8s\.io\/mailroom-controller/);
+    assert.match(r.stdout, /networkpolicy\.networking\.k8s\.io\/mailroom-controller serverside-applied/);
+    assert.match(r.stdout, /poddisruptionbudget\.policy\/mailroom-controller serverside-applied/);
   });
 
   test('the base applies for real, and the example on top of it', async () => {
