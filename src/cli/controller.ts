@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type Command, InvalidArgumentError } from 'commander';
+import { parseDuration } from '../api/duration.ts';
 import { Controller } from '../controller/index.ts';
 import { createDeliverabilityChecker } from '../deliverability/checker.ts';
 import { loadClusterAccess } from '../kube/kubeconfig.ts';
@@ -26,6 +27,10 @@ export interface ControllerFlags extends WebhookFlags {
   leaderElect: boolean;
   leaseNamespace?: string;
   leaseName: string;
+  /** `--leader-elect-lease-duration`, `--leader-elect-renew-deadline`, `--leader-elect-retry-period`, in ms. */
+  leaderElectLeaseDuration: number;
+  leaderElectRenewDeadline: number;
+  leaderElectRetryPeriod: number;
   metricsListen: string;
   healthListen: string;
   concurrency: number;
@@ -58,6 +63,13 @@ function podNamespace(): string {
   } catch {
     return 'default';
   }
+}
+
+function duration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < 100)
+    throw new InvalidArgumentError('expected a duration of at least 100ms, e.g. 15s');
+  return ms;
 }
 
 const collect = (value: string, previous: string[]) => [
@@ -94,6 +106,9 @@ export async function runController(flags: ControllerFlags): Promise<void> {
           leaderElection: {
             namespace: flags.leaseNamespace ?? podNamespace(),
             name: flags.leaseName,
+            leaseDurationMs: flags.leaderElectLeaseDuration,
+            renewDeadlineMs: flags.leaderElectRenewDeadline,
+            retryPeriodMs: flags.leaderElectRetryPeriod,
             ...(process.env.POD_NAME
               ? { identity: `${process.env.POD_NAME}_${randomBytes(4).toString('hex')}` }
               : {}),
@@ -172,6 +187,19 @@ export function registerControllerCommand(program: Command): void {
       "namespace of the Lease (default: POD_NAMESPACE, else the pod's namespace)",
     )
     .option('--lease-name <name>', 'name of the Lease', 'mailroom-controller')
+    .option(
+      '--leader-elect-lease-duration <duration>',
+      'how long standbys wait after the last renewal they saw before taking the Lease',
+      duration,
+      15_000,
+    )
+    .option(
+      '--leader-elect-renew-deadline <duration>',
+      'the leader stops working when no renewal succeeded for this long (must be under the lease duration)',
+      duration,
+      10_000,
+    )
+    .option('--leader-elect-retry-period <duration>', 'time between Lease attempts', duration, 2_000)
     .option('--metrics-listen <addr>', 'address for /metrics', ':8080')
     .option('--health-listen <addr>', 'address for /healthz and /readyz', ':8081')
     .option('--concurrency <n>', 'reconciles at once', positiveInt, 16)

@@ -22,6 +22,7 @@ import { createRegistry, type Registry } from '../runtime/metrics.ts';
 import { defaultLocalName } from '../smtp/probe.ts';
 import { type Clock, systemClock } from './conditions.ts';
 import { RequeueError, TerminalError } from './errors.ts';
+import { fenceWrites, NotLeaderError } from './fence.ts';
 import {
   CONTROLLER_NAME,
   controllerUid,
@@ -94,6 +95,8 @@ export class Controller {
   readonly #workers: Promise<void>[] = [];
   readonly #reconcile: (key: string) => Promise<ReconcileResult>;
   #stopped = false;
+  /** Workers run and writes pass (the fence): set when leading (or without election), cleared at once when leadership is lost. */
+  #acting = false;
   #gauges?: NodeJS.Timeout;
 
   constructor(opts: ControllerOptions) {
@@ -127,12 +130,20 @@ export class Controller {
       accept: METADATA_ONLY,
       transform: secretTransform,
     });
-    const kube = new RestKubeClient(this.#rest, {
+    const rest = new RestKubeClient(this.#rest, {
       secretVersion: (ns, name) => this.secrets.get(ns, name)?.metadata.resourceVersion,
     });
     const clock = opts.clock ?? systemClock;
+    // A replica that lost the Lease writes nothing more, not even what its in-flight reconciles
+    // were about to write: status, config Secrets and Events all pass the fence.
+    const kube = fenceWrites(rest, () => this.#acting);
     this.#events = new EventRecorder({
-      rest: this.#rest,
+      rest: {
+        request: (method, path, init) => {
+          if (!this.#acting) return Promise.reject(new NotLeaderError('event'));
+          return this.#rest.request(method, path, init);
+        },
+      },
       instance: this.identity,
       log,
       now: () => clock.now(),
@@ -243,7 +254,11 @@ export class Controller {
     void this.#elector.run(
       () => this.#startWorkers(),
       () => {
+        // At once, before the lease can expire for the others: no more writes, no more keys.
+        this.#acting = false;
         this.metrics.leader.set(0);
+        void this.queue.shutDown();
+        this.#o.log.error({ identity: this.identity }, 'workers stopped: leadership lost');
         this.#o.onLeadershipLost?.();
       },
     );
@@ -259,6 +274,7 @@ export class Controller {
 
   #startWorkers(): void {
     if (this.#stopped) return;
+    this.#acting = true;
     this.metrics.leader.set(1);
     for (let i = 0; i < (this.#o.concurrency ?? 16); i++) this.#workers.push(this.#work());
     this.#o.log.info({ concurrency: this.#o.concurrency ?? 16, identity: this.identity }, 'workers started');
@@ -276,7 +292,10 @@ export class Controller {
         // Work that outlived the reconcile (a slow DNS check) brings the key back when done.
         result.requeueWhen?.then((again) => again && this.queue.add(key));
       } catch (err) {
-        if (err instanceof TerminalError) {
+        if (!this.#acting) {
+          // Leadership was lost mid-reconcile: the fence refused its writes; the successor redoes it.
+          log.debug({ key, err }, 'reconcile abandoned: not the leader');
+        } else if (err instanceof TerminalError) {
           m.reconcileErrors.inc({ kind: 'terminal' });
           this.queue.forget(key);
           log.error({ key, err }, 'reconcile failed for good');

@@ -2,8 +2,14 @@
  * Leader election on a `coordination.k8s.io/v1` Lease, as client-go's `leaderelection` does it:
  * acquire when the lease is free or its holder has not renewed for `leaseDuration` (measured on our
  * own clock from when we saw its last change, never by comparing clocks), renew every
- * `retryPeriod`, give up leadership when a renewal has not succeeded for `renewDeadline`, and
- * release on shutdown so a successor starts at once. Writes are guarded by resourceVersion.
+ * `retryPeriod`, and release on shutdown so a successor starts at once. Writes are guarded by
+ * resourceVersion.
+ *
+ * The renew deadline is a deadline, not a check made when a request returns: every Lease request
+ * is aborted when it would outlive it, and a watchdog ends the term `renewDeadline` after the last
+ * renewal was *sent* — while a request may still hang — so the leader stops acting before anyone
+ * else can see the lease expire (they wait `leaseDuration` from when they saw that renewal, which
+ * is later). `renewDeadline < leaseDuration` leaves that margin.
  *
  * @module
  */
@@ -37,6 +43,9 @@ interface Lease {
 /** MicroTime: RFC 3339 with microseconds, as Lease and Event times require. */
 export const microTime = (d: Date) => d.toISOString().replace(/(\.\d{3})Z$/, '$1000Z');
 
+/** Our own monotonic clock: intervals never depend on the wall clock (nor on anyone else's). */
+const monotonic = () => performance.now();
+
 /** Campaigns for a Lease and keeps it. */
 export class LeaderElector {
   readonly #o: Required<LeaderElectionOptions>;
@@ -51,6 +60,16 @@ export class LeaderElector {
       renewDeadlineMs: opts.renewDeadlineMs ?? 10_000,
       retryPeriodMs: opts.retryPeriodMs ?? 2_000,
     };
+    const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = this.#o;
+    // client-go's rules: without them a leader could still act after others may take over.
+    if (!(leaseDurationMs > renewDeadlineMs))
+      throw new RangeError(
+        `the lease duration (${leaseDurationMs} ms) must exceed the renew deadline (${renewDeadlineMs} ms)`,
+      );
+    if (!(renewDeadlineMs > 1.2 * retryPeriodMs))
+      throw new RangeError(
+        `the renew deadline (${renewDeadlineMs} ms) must exceed 1.2 × the retry period (${retryPeriodMs} ms)`,
+      );
   }
 
   get isLeader(): boolean {
@@ -62,9 +81,13 @@ export class LeaderElector {
     return name ? `${base}/${encodeURIComponent(name)}` : base;
   }
 
-  /** One attempt to acquire or renew; true when we hold the lease afterwards. */
-  async tryAcquireOrRenew(): Promise<boolean> {
+  /**
+   * One attempt to acquire or renew; true when we hold the lease afterwards. Its requests are
+   * aborted by `signal` (the renew deadline).
+   */
+  async tryAcquireOrRenew(signal?: AbortSignal): Promise<boolean> {
     const { rest, name, namespace, identity } = this.#o;
+    const bounded = signal ? { signal } : {};
     const now = new Date();
     const spec = {
       holderIdentity: identity,
@@ -75,11 +98,12 @@ export class LeaderElector {
     };
     let lease: Lease;
     try {
-      lease = await rest.request<Lease>('GET', this.#path(name));
+      lease = await rest.request<Lease>('GET', this.#path(name), bounded);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {
         await rest.request('POST', this.#path(), {
+          ...bounded,
           body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec },
         });
         return true;
@@ -90,9 +114,9 @@ export class LeaderElector {
     }
     const holder = lease.spec.holderIdentity ?? '';
     const rv = lease.metadata.resourceVersion;
-    if (!this.#observed || this.#observed.rv !== rv) this.#observed = { rv, at: Date.now() };
+    if (!this.#observed || this.#observed.rv !== rv) this.#observed = { rv, at: monotonic() };
     const duration = (lease.spec.leaseDurationSeconds ?? 15) * 1000;
-    if (holder && holder !== identity && Date.now() - this.#observed.at < duration) return false;
+    if (holder && holder !== identity && monotonic() - this.#observed.at < duration) return false;
     const mine = holder === identity;
     const next: Lease = {
       ...lease,
@@ -106,8 +130,8 @@ export class LeaderElector {
       },
     };
     try {
-      const updated = await rest.request<Lease>('PUT', this.#path(name), { body: next });
-      this.#observed = { rv: updated.metadata.resourceVersion, at: Date.now() };
+      const updated = await rest.request<Lease>('PUT', this.#path(name), { ...bounded, body: next });
+      this.#observed = { rv: updated.metadata.resourceVersion, at: monotonic() };
       return true;
     } catch (err) {
       if (isConflict(err)) return false;
@@ -115,19 +139,27 @@ export class LeaderElector {
     }
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Sleeps `ms`, or less when the elector is released or `also` aborts. */
+  #sleep(ms: number, also?: AbortSignal): Promise<void> {
+    const signal = also ? AbortSignal.any([this.#abort.signal, also]) : this.#abort.signal;
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.#abort.signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(t);
         resolve();
-      });
+      };
+      const t = setTimeout(() => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', done, { once: true });
     });
   }
 
-  async #attempt(): Promise<boolean> {
+  /** One attempt, its requests aborted at `deadline` (or when `term` ends); false on any error. */
+  async #attempt(deadline: number, term?: AbortSignal): Promise<boolean> {
+    const timeout = AbortSignal.timeout(Math.max(1, Math.round(deadline - monotonic())));
     try {
-      return await this.tryAcquireOrRenew();
+      return await this.tryAcquireOrRenew(term ? AbortSignal.any([timeout, term]) : timeout);
     } catch (err) {
       this.#o.log.warn({ err, lease: `${this.#o.namespace}/${this.#o.name}` }, 'lease request failed');
       return false;
@@ -135,33 +167,49 @@ export class LeaderElector {
   }
 
   /**
-   * Waits for leadership, calls `onStarted`, renews until leadership is lost (then `onStopped`) or
-   * {@link LeaderElector.release} is called. Resolves when it stops campaigning.
+   * Waits for leadership, calls `onStarted`, renews until leadership is lost (then `onStopped`, at
+   * once) or {@link LeaderElector.release} is called. Resolves when it stops campaigning.
    */
   async run(onStarted: () => void, onStopped: () => void): Promise<void> {
     const { retryPeriodMs, renewDeadlineMs, log } = this.#o;
-    while (!this.#abort.signal.aborted && !(await this.#attempt())) {
+    const lease = `${this.#o.namespace}/${this.#o.name}`;
+    let sent = monotonic();
+    while (!this.#abort.signal.aborted) {
+      sent = monotonic();
+      if (await this.#attempt(sent + renewDeadlineMs)) break;
       await this.#sleep(retryPeriodMs * (1 + Math.random() * 0.2));
     }
     if (this.#abort.signal.aborted) return;
     this.#leader = true;
-    log.info({ lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity }, 'became leader');
+    log.info({ lease, identity: this.#o.identity }, 'became leader');
     onStarted();
-    let lastRenew = Date.now();
-    while (!this.#abort.signal.aborted) {
-      await this.#sleep(retryPeriodMs);
-      if (this.#abort.signal.aborted) break;
-      if (await this.#attempt()) lastRenew = Date.now();
-      else if (Date.now() - lastRenew > renewDeadlineMs) {
-        this.#leader = false;
-        log.error(
-          { lease: `${this.#o.namespace}/${this.#o.name}` },
-          'leadership lost: lease not renewed in time',
-        );
-        onStopped();
-        return;
+
+    // The term ends `renewDeadline` after the last renewal was sent, whatever is in flight then.
+    const term = new AbortController();
+    let watchdog: NodeJS.Timeout | undefined;
+    const arm = (renewedAt: number) => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => term.abort(), renewedAt + renewDeadlineMs - monotonic());
+    };
+    this.#abort.signal.addEventListener('abort', () => clearTimeout(watchdog), { once: true });
+    term.signal.addEventListener('abort', () => {
+      if (this.#abort.signal.aborted) return;
+      this.#leader = false;
+      log.error({ lease, renewDeadlineMs }, 'leadership lost: lease not renewed within the renew deadline');
+      onStopped();
+    });
+    arm(sent);
+    while (!this.#abort.signal.aborted && !term.signal.aborted) {
+      await this.#sleep(retryPeriodMs, term.signal);
+      if (this.#abort.signal.aborted || term.signal.aborted) break;
+      const attemptAt = monotonic();
+      if (await this.#attempt(sent + renewDeadlineMs, term.signal)) {
+        if (term.signal.aborted) break; // answered, but after the term ended: too late to count
+        sent = attemptAt;
+        arm(sent);
       }
     }
+    clearTimeout(watchdog);
   }
 
   /** Stops campaigning and, when leader, frees the lease so a successor takes over at once. */
@@ -169,10 +217,13 @@ export class LeaderElector {
     this.#abort.abort();
     if (!this.#leader) return;
     this.#leader = false;
+    // Bounded like every Lease request: a shutdown never waits on a silent API server.
+    const signal = AbortSignal.timeout(this.#o.renewDeadlineMs);
     try {
-      const lease = await this.#o.rest.request<Lease>('GET', this.#path(this.#o.name));
+      const lease = await this.#o.rest.request<Lease>('GET', this.#path(this.#o.name), { signal });
       if (lease.spec.holderIdentity !== this.#o.identity) return;
       await this.#o.rest.request('PUT', this.#path(this.#o.name), {
+        signal,
         body: {
           ...lease,
           spec: {
