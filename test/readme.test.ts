@@ -205,6 +205,31 @@ describe('README commands', () => {
       probe,
       /^✔ Verified: STARTTLS \(TLSv1\.3\) to localhost:\d+; certificate valid until \d{4}-\d\d-\d\d; AUTH PLAIN accepted; sender no-reply@example\.com accepted; \d+ ms$/m,
     );
+    const { stdout: transcript } = await run(
+      'bash',
+      ['-c', 'npm run --silent mailroom -- probe --transcript'],
+      {
+        cwd: work,
+        env,
+      },
+    );
+    for (const line of [
+      /^ {2}\* TLS established: TLSv1\.3, TLS_AES_256_GCM_SHA384$/m,
+      /^ {2}\* certificate: subject CN=localhost .*, notAfter \d{4}-/m,
+      /^ {2}C: AUTH PLAIN \*\*\*$/m,
+      /^ {2}S: 235 /m,
+    ])
+      assert.match(transcript, line);
+    assert.equal(transcript.includes(PASSWORD) || transcript.includes(encodeURIComponent(PASSWORD)), false);
+    const before = smtp.received.length;
+    const { stdout: sent } = await run(
+      'bash',
+      ['-c', 'npm run --silent mailroom -- send --sender auth/identity --to someone@example.com'],
+      { cwd: work, env },
+    );
+    assert.match(sent, /^✔ Sent: the server accepted the message: 250 /m);
+    assert.match(smtp.received.at(-1)?.data ?? '', /^From: Example Identity <no-reply@example\.com>$/m);
+    assert.equal(smtp.received.length, before + 1);
     const { stdout: get } = await run('kubectl', ['get', 'emailsenders', '-n', 'auth'], { env });
     assert.match(get, /^NAME\s+READY\s+REASON\s+ENDPOINT\s+SECURITY\s+AGE$/m);
     assert.match(get, /^identity\s+True\s+Verified\s+localhost:\d+\s+StartTLS\s+/m);

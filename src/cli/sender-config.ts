@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { clusterRenderedSecretName } from '../api/clusteremailsender.ts';
 import { RENDERED_CONFIG_KEY, renderedSecretName } from '../api/rendered-config.ts';
 import { loadClusterAccess } from '../kube/kubeconfig.ts';
 import { KubeApiError, KubeRest } from '../kube/rest.ts';
@@ -31,9 +32,6 @@ export class SenderConfigError extends Error {
     this.input = input;
   }
 }
-
-/** The Secret a ClusterEmailSender publishes into each namespace that uses it. */
-export const clusterRenderedSecretName = (name: string) => `${name}-cluster-mailroom`;
 
 /** Parses `[NAMESPACE/]NAME`. */
 export function parseSenderRef(value: string, kind: SenderRef['kind']): SenderRef {
