@@ -156,7 +156,11 @@ export async function startControllerEnv(opts: ControllerEnvOptions = {}): Promi
           await sleep(50);
         }
       }
-      if (!started) throw new Error(`controller did not start:\n${lines.join('\n')}`);
+      if (!started) {
+        // Never leave a half-started controller behind: it would act on later tests' objects.
+        child.kill('SIGKILL');
+        throw new Error(`controller did not start:\n${lines.join('\n')}`);
+      }
       const proc: ControllerProcess = {
         child,
         lines,
