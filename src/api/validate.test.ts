@@ -83,7 +83,7 @@ describe('validateManifests', () => {
     );
     assert.match(
       errors(bad)[0]!,
-      /^1 spec\.smtp\.uriSecretRef: Secret smtp key uri: query: unknown query parameter "tls"/,
+      /^1 spec\.smtp\.uriSecretRef: Secret smtp key uri: query: the 1st query parameter is not one Mailroom knows/,
     );
   });
 

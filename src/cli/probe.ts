@@ -13,10 +13,11 @@ import {
   deliverabilityFromFlags,
   formatDeliverability,
 } from '../deliverability/cli.ts';
-import { redactUris } from '../runtime/redact.ts';
+import { Redactor, redactUris } from '../runtime/redact.ts';
 import { probeUri } from '../smtp/probe.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
 import { parsePemBundle } from '../smtp/trust.ts';
+import { uriSecrets } from '../smtp/uri.ts';
 
 interface ProbeFlags {
   from?: string;
@@ -91,7 +92,10 @@ export function registerProbeCommand(program: Command): void {
         process.exitCode = 2;
         return;
       }
-      const result = await runProbe(uriArg, flags);
+      const secrets: string[] = [];
+      const result = await runProbe(uriArg, flags, secrets);
+      // The one boundary of this command's output: nothing leaves unredacted of the URI's secrets.
+      const redactor = new Redactor(secrets);
       // Checked even when the server failed: DNS is the domain's, not the server's.
       let deliverability: Awaited<ReturnType<typeof deliverabilityFromFlags>> | undefined;
       try {
@@ -99,21 +103,26 @@ export function registerProbeCommand(program: Command): void {
           deliverability = await deliverabilityFromFlags(flags, result.endpoint);
       } catch (err) {
         if (!(err instanceof DeliverabilityInputError)) throw err;
-        process.stderr.write(`error: ${err.message}\n`);
+        process.stderr.write(`error: ${redactor.text(err.message)}\n`);
         process.exitCode = 2;
         return;
       }
       process.stdout.write(
         flags.output === 'json'
-          ? `${JSON.stringify(deliverability ? { ...result, deliverability } : result, null, 2)}\n`
-          : formatText(result) + (deliverability ? formatDeliverability(deliverability) : ''),
+          ? `${JSON.stringify(redactor.deep(deliverability ? { ...result, deliverability } : result), null, 2)}\n`
+          : redactor.text(formatText(result) + (deliverability ? formatDeliverability(deliverability) : '')),
       );
       const deliverable = !deliverability || deliverability.status === 'True';
       process.exitCode = result.ok && deliverable ? 0 : result.reason === 'InvalidURI' ? 2 : 1;
     });
 }
 
-async function runProbe(uriArg: string | undefined, flags: ProbeFlags): Promise<ProbeResult> {
+/** Runs the probe; adds the secret values of the URI it read to `secrets`. */
+async function runProbe(
+  uriArg: string | undefined,
+  flags: ProbeFlags,
+  secrets: string[],
+): Promise<ProbeResult> {
   const invalid = (message: string): ProbeResult => ({
     ok: false,
     reason: 'InvalidURI',
@@ -133,6 +142,7 @@ async function runProbe(uriArg: string | undefined, flags: ProbeFlags): Promise<
     );
   }
   uri ??= process.env.MAILROOM_SMTP_URI;
+  if (uri) secrets.push(...uriSecrets(uri));
   if (!uri)
     return invalid('no URI given: pass it as an argument, with --uri-file PATH, or in MAILROOM_SMTP_URI');
   if (flags.checkSender && !flags.from) return invalid('--check-sender needs --from ADDRESS');

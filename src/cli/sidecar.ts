@@ -12,10 +12,11 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../api/duration.ts';
 import { startHttpServer } from '../runtime/health.ts';
 import { createLogger } from '../runtime/logger.ts';
+import { NO_SECRETS } from '../runtime/redact.ts';
 import { type ActiveConfig, ConfigError, configFromFlags, type FlagConfig } from '../sidecar/config.ts';
 import { DEFAULT_MAX_QUEUE_BYTES } from '../sidecar/limits.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../sidecar/message.ts';
-import { type ConfigSource, type Listen, startSidecar } from '../sidecar/sidecar.ts';
+import { type ConfigSource, type Listen, type Sidecar, startSidecar } from '../sidecar/sidecar.ts';
 import { MESSAGE_STATES, type MessageState } from '../sidecar/types.ts';
 import { DeliveriesApiError, runDeliveries } from './deliveries.ts';
 
@@ -210,7 +211,13 @@ export function registerSidecarCommands(program: Command): void {
     )
     .option('--log-level <level>', 'pino log level', process.env.LOG_LEVEL ?? 'info')
     .action(async (flags: SidecarFlags) => {
-      const logger = createLogger({ level: flags.logLevel, name: 'sidecar' });
+      // Every line is redacted of the secrets of the config in use (known once the sidecar runs).
+      let running: Sidecar | undefined;
+      const logger = createLogger({
+        level: flags.logLevel,
+        name: 'sidecar',
+        redactor: () => running?.configState().current?.redactor ?? NO_SECRETS,
+      });
       let source: ConfigSource;
       try {
         source = configSource(flags);
@@ -237,6 +244,7 @@ export function registerSidecarCommands(program: Command): void {
         ...(flags.sendTimeout ? { sendTimeoutMs: flags.sendTimeout } : {}),
         ...(flags.httpToken ? { httpToken: flags.httpToken } : {}),
       });
+      running = sidecar;
       const metricsServer = flags.metricsListen
         ? await startHttpServer({ listen: flags.metricsListen, registry: sidecar.registry, log: logger })
         : undefined;

@@ -15,15 +15,23 @@ import {
   renderedConfigSchema,
 } from '../api/rendered-config.ts';
 import { loadPrivateKey } from '../deliverability/dkim-key.ts';
-import { redactUris } from '../runtime/redact.ts';
+import { Redactor, redactUris } from '../runtime/redact.ts';
 import { parsePemBundle } from '../smtp/trust.ts';
-import { InvalidUriError, parseSmtpUri, type SmtpEndpoint, type UriWarning } from '../smtp/uri.ts';
+import {
+  InvalidUriError,
+  parseSmtpUri,
+  type SmtpEndpoint,
+  type UriWarning,
+  uriSecrets,
+} from '../smtp/uri.ts';
 
 /** A validated config, ready to deliver with. */
 export interface ActiveConfig {
   config: RenderedConfig;
   endpoint: SmtpEndpoint;
   warnings: UriWarning[];
+  /** Removes this config's secrets (password, DKIM key) from what the sidecar writes. */
+  redactor: Redactor;
   /** Where it came from: a file path or `flags`. */
   source: string;
   loadedAt: Date;
@@ -91,7 +99,15 @@ export function activate(raw: unknown, source: string): ActiveConfig {
       throw new ConfigError('ConfigInvalid', `${source}: headers.${name}: reserved header name`);
     }
   }
-  return { config, endpoint: parsed.endpoint, warnings: parsed.warnings, source, loadedAt: new Date() };
+  const redactor = new Redactor([...uriSecrets(config.smtp.uri), config.dkim?.privateKey]);
+  return {
+    config,
+    endpoint: parsed.endpoint,
+    warnings: parsed.warnings,
+    redactor,
+    source,
+    loadedAt: new Date(),
+  };
 }
 
 /** Parses the text of a `config.json`. */

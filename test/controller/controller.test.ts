@@ -234,7 +234,7 @@ stringData: { ca.crt: ${JSON.stringify(pki.ca.cert)} }
     );
     const s = await waitReason('broken', 'InvalidURI');
     assert.equal(cond(s, 'Stalled')?.status, 'True');
-    assert.match(ready(s)!.message, /unknown query parameter "tls"/);
+    assert.match(ready(s)!.message, /1st query parameter is not one Mailroom knows/);
     await env.apply(secretYaml('broken', uri(smtp.port)));
     const fixed = await waitReason('broken', 'Verified', 10_000);
     assert.equal(cond(fixed, 'Stalled'), undefined);

@@ -8,7 +8,6 @@
 import { parseDuration } from '../../api/duration.ts';
 import { API_VERSION } from '../../api/emailsender.ts';
 import { configRevision, RENDERED_CONFIG_KIND, type RenderedConfig } from '../../api/rendered-config.ts';
-import { redactSecrets } from '../../runtime/redact.ts';
 import { InvalidUriError, parseSmtpUri } from '../../smtp/uri.ts';
 import { StalledError } from '../errors.ts';
 import type { ReconcileState, Step } from '../types.ts';
@@ -57,7 +56,8 @@ export const parseUri: Step = async (state) => {
     const ref = state.spec.smtp.uriSecretRef;
     throw new StalledError(
       'InvalidURI',
-      `the URI in Secret "${ref.name}" key "${ref.key}" is invalid (${err.field}): ${redactSecrets(err.message, [uri])}`,
+      // The parser's messages never quote the URI; the reconciler redacts the Secret's values anyway.
+      `the URI in Secret "${ref.name}" key "${ref.key}" is invalid (${err.field}): ${err.message}`,
       { cause: err },
     );
   }
