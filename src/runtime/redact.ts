@@ -75,14 +75,7 @@ export function redactUris(text: string): string {
     }
     // The password: up to the first '@' on its line, before any other URI.
     let a = u + 1;
-    while (
-      a < text.length &&
-      text[a] !== '@' &&
-      text[a] !== '\n' &&
-      text[a] !== '\r' &&
-      !isSep(text, a)
-    )
-      a++;
+    while (a < text.length && text[a] !== '@' && text[a] !== '\n' && text[a] !== '\r' && !isSep(text, a)) a++;
     let end: number;
     if (text[a] === '@') {
       // The URI's own '@' is the last one before the next URI on this line that starts
@@ -126,9 +119,17 @@ export function redactUris(text: string): string {
   return copied === 0 ? text : out + text.slice(copied);
 }
 
+const HTML_NAMED: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
 /**
  * The forms a secret travels in: raw, percent-encoded (upper- and lower-case hex, and `+` for
- * space), JSON-escaped, and the part of its base64 that does not depend on what is encoded with it
+ * space), JSON-escaped, HTML-escaped, and the part of its base64 that does not depend on what is encoded with it
  * (three alignments, standard and URL alphabets). Longest first, so a form is removed before a
  * shorter one inside it.
  */
@@ -139,6 +140,9 @@ export function secretForms(secret: string): string[] {
   forms.add(encoded.replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase()));
   forms.add(encoded.replace(/%20/g, '+'));
   forms.add(JSON.stringify(secret).slice(1, -1));
+  // As an HTML page shows it (numeric references, as the sidecar's page writes them, and named).
+  forms.add(secret.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`));
+  forms.add(secret.replace(/[&<>"']/g, (c) => HTML_NAMED[c]!));
   const bytes = Buffer.from(secret, 'utf8');
   for (let pad = 0; pad < 3; pad++) {
     const b64 = Buffer.concat([Buffer.alloc(pad), bytes]).toString('base64');
@@ -187,6 +191,9 @@ export class Redactor {
     if (depth > 12 || value === null || typeof value !== 'object') return value;
     if (value instanceof Error) return this.error(value) as T;
     if (Array.isArray(value)) return value.map((v) => this.deep(v, depth + 1)) as T;
+    // A Date, a Buffer …: redact what JSON.stringify would write of it.
+    const toJSON = (value as { toJSON?: () => unknown }).toJSON;
+    if (typeof toJSON === 'function') return this.deep(toJSON.call(value), depth + 1) as T;
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = this.deep(v, depth + 1);
     return out as T;

@@ -16,6 +16,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../runtime/logger.ts';
+import { NO_SECRETS } from '../runtime/redact.ts';
 import { endpointAddress } from '../smtp/uri.ts';
 import type { ByteBudget } from './budget.ts';
 import type { ConfigState } from './config-watcher.ts';
@@ -55,7 +56,7 @@ class HttpError extends Error {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+function sendRaw(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
   const text = type === 'application/json' ? `${JSON.stringify(body)}\n` : String(body);
   res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store' });
   res.end(text);
@@ -147,6 +148,11 @@ function tooLarge(size: number, limit: number): HttpError {
 
 /** Creates the HTTP server (not yet listening). */
 export function createHttpDoor(o: HttpDoorOptions): Server {
+  // Every answer (API, page, metrics) leaves through here, redacted of the config's secrets.
+  const send = (res: ServerResponse, status: number, body: unknown, type?: string): void => {
+    const r = o.configState().current?.redactor ?? NO_SECRETS;
+    sendRaw(res, status, typeof body === 'string' ? r.text(body) : r.deep(body), type);
+  };
   const readiness = () => {
     const s = o.configState();
     if (!s.current)
