@@ -9,6 +9,7 @@
  * @module
  */
 import { isIP } from 'node:net';
+import { fromDomain } from '../api/address.ts';
 import { checkDkim, type DkimIdentity } from './dkim-check.ts';
 import { checkDmarc } from './dmarc-check.ts';
 import {
@@ -91,7 +92,7 @@ function summarize(findings: Finding[], domain: string, dkim?: DkimIdentity): st
 export async function checkDeliverability(input: DeliverabilityInput): Promise<DeliverabilityReport> {
   const { from, serverHost, dkim, resolver } = input;
   const checkedAt = (input.now?.() ?? new Date()).toISOString();
-  const domain = from.slice(from.lastIndexOf('@') + 1).toLowerCase();
+  const domain = fromDomain(from);
   const findings: Finding[] = [];
   const base = { checkedAt, domain };
 

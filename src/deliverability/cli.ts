@@ -5,6 +5,7 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
+import { fromDomain } from '../api/address.ts';
 import { checkDeliverability, type DeliverabilityReport } from './check.ts';
 import { publishText } from './reasons.ts';
 import { createDnsResolver } from './resolver.ts';
@@ -48,7 +49,7 @@ export async function deliverabilityFromFlags(
       throw new DeliverabilityInputError(`cannot read --dkim-key-file ${flags.dkimKeyFile}: ${code}`);
     }
   }
-  const domain = flags.dkimDomain ?? flags.from.slice(flags.from.lastIndexOf('@') + 1);
+  const domain = flags.dkimDomain ?? fromDomain(flags.from);
   return checkDeliverability({
     from: flags.from,
     serverHost: endpointHost(endpoint),

@@ -6,6 +6,7 @@
  * @module
  */
 import { dmarc } from 'mailauth';
+import { fromDomain } from '../api/address.ts';
 import type { Finding, RecordReport } from './reasons.ts';
 import type { DnsResolver } from './resolver.ts';
 
@@ -34,7 +35,7 @@ export async function checkDmarc(
   inputs: DmarcInputs,
   resolver: DnsResolver,
 ): Promise<DmarcOutcome> {
-  const domain = from.slice(from.lastIndexOf('@') + 1).toLowerCase();
+  const domain = fromDomain(from);
   const res = await dmarc({
     headerFrom: from,
     spfDomains: inputs.spfPass ? [domain] : [],

@@ -10,6 +10,7 @@
  * @module
  */
 import { encodeWords } from 'nodemailer/lib/mime-funcs';
+import { fromDomain } from '../api/address.ts';
 import type { RenderedConfig } from '../api/rendered-config.ts';
 import { splitRawMessage } from './message.ts';
 import type { JsonMessage } from './types.ts';
@@ -38,7 +39,7 @@ const REPLACED = new Set(['from', 'sender', 'return-path']);
 
 /** `<id@domain-of-from>`: the same for every attempt of one message. */
 export function messageIdFor(id: string, cfg: ComposeConfig): string {
-  const domain = cfg.from.address.split('@')[1] ?? 'mailroom.invalid';
+  const domain = fromDomain(cfg.from.address);
   return `<${id}@${domain}>`;
 }
 

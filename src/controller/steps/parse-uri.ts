@@ -5,6 +5,7 @@
  * @module
  */
 
+import { fromDomain } from '../../api/address.ts';
 import { parseDuration } from '../../api/duration.ts';
 import { API_VERSION } from '../../api/emailsender.ts';
 import { configRevision, RENDERED_CONFIG_KIND, type RenderedConfig } from '../../api/rendered-config.ts';
@@ -30,7 +31,7 @@ export function renderConfig(state: ReconcileState & { uri: string }): RenderedC
       ? {
           dkim: {
             selector: spec.dkim.selector,
-            domain: spec.dkim.domain ?? spec.from.address.slice(spec.from.address.lastIndexOf('@') + 1),
+            domain: spec.dkim.domain ?? fromDomain(spec.from.address),
             privateKey: state.dkimKey,
           },
         }
