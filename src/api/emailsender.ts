@@ -105,16 +105,21 @@ export const MAX_HEADERS = 64;
 
 const reservedHeaderMessage = `is set by the sender itself and cannot be overridden (reserved: ${RESERVED_HEADERS.join(', ')})`;
 
-const headerName = z
+/** A header field name (RFC 5322 ftext): printable ASCII without spaces or ":". */
+export const HEADER_NAME_PATTERN = /^[!-9;-~]+$/;
+
+/** A header name the sender may add: ftext, at most 76 characters, not reserved. The one such rule. */
+export const headerNameSchema = z
   .string()
   .min(1)
   .max(76)
-  .regex(/^[!-9;-~]+$/, { error: 'must be a header field name: printable ASCII without spaces or ":"' })
+  .regex(HEADER_NAME_PATTERN, { error: 'must be a header field name: printable ASCII without spaces or ":"' })
   .refine((n) => !(RESERVED_HEADERS as readonly string[]).includes(n.toLowerCase()), {
     error: reservedHeaderMessage,
   });
 
-const headerValue = z
+/** A header value: one line (no CR or LF: header injection), at most 998 characters. */
+export const headerValueSchema = z
   .string()
   .max(998)
   .regex(/^[^\r\n]*$/, { error: 'must not contain CR or LF (header injection)' });
@@ -229,7 +234,7 @@ export const senderSpecSchema = (scope: SecretScope) =>
       smtp: smtpSpec(scope),
       from: fromSchema,
       headers: z
-        .record(headerName, headerValue)
+        .record(headerNameSchema, headerValueSchema)
         .refine((h) => Object.keys(h).length <= MAX_HEADERS, {
           error: `must hold at most ${MAX_HEADERS} headers`,
         })

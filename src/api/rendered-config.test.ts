@@ -3,7 +3,13 @@ import { createHash, createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { canonicalJson } from '../runtime/canonical-json.ts';
 import { API_VERSION } from './emailsender.ts';
-import { configRevision, RENDERED_CONFIG_KIND, type RenderedConfig } from './rendered-config.ts';
+import {
+  configRevision,
+  issueMessage,
+  RENDERED_CONFIG_KIND,
+  type RenderedConfig,
+  renderedConfigSchema,
+} from './rendered-config.ts';
 
 const SECRET_UID = '6f1c2b9e-3a4d-4e5f-8a7b-0c1d2e3f4a5b';
 const SENDER_UID = 'uid-identity';
@@ -50,5 +56,46 @@ describe('configRevision', () => {
 
   test('refuses an empty key (that would be an unkeyed, guessable hash)', () => {
     assert.throws(() => configRevision(body('hunter2'), ''), /needs a key/);
+  });
+});
+
+describe('renderedConfigSchema: parsing it parses the Secrets once', () => {
+  const doc = (over: Partial<RenderedConfig['smtp']> = {}, extra: object = {}) => ({
+    ...body('hunter2'),
+    smtp: { ...body('hunter2').smtp, ...over },
+    revision: 'r1',
+    ...extra,
+  });
+
+  test('the URI comes out parsed: its text, endpoint and warnings', () => {
+    const loaded = renderedConfigSchema.parse(doc());
+    assert.equal(loaded.smtp.uri.text, 'smtp://mailer:hunter2@smtp.example.com:587/');
+    assert.equal(loaded.smtp.uri.endpoint.password, 'hunter2');
+    assert.equal(loaded.smtp.uri.endpoint.security, 'StartTLS');
+    assert.deepEqual(loaded.smtp.uri.warnings, []);
+  });
+
+  test('a bad URI, CA bundle, DKIM key or header is refused at its path, quoting no secret', () => {
+    const cases: Array<[object, string, RegExp]> = [
+      [doc({ uri: 'smtp://mailer:Secr3t/Pa55@smtp.example.com/' }), 'smtp.uri', /raw `\/`.*%2F/],
+      [doc({ ca: 'not a certificate' }), 'smtp.ca', /holds no PEM certificate/],
+      [
+        doc({}, { dkim: { selector: 's1', domain: 'example.com', privateKey: 'garbage-key-text' } }),
+        'dkim.privateKey',
+        /not a usable PEM key/,
+      ],
+      [doc({}, { headers: { 'Bad Name': 'x' } }), 'headers.Bad Name', /header field name/],
+      [doc({}, { headers: { From: 'x' } }), 'headers.From', /reserved/],
+      [doc({}, { headers: { 'X-A': 'a\r\nBcc: b' } }), 'headers.X-A', /CR or LF/],
+    ];
+    for (const [input, path, message] of cases) {
+      const r = renderedConfigSchema.safeParse(input);
+      assert.equal(r.success, false, path);
+      const issue = r.error!.issues[0]!;
+      assert.equal(issue.path.join('.'), path);
+      assert.match(issueMessage(issue), message);
+      for (const secret of ['Secr3t', 'Pa55', 'garbage-key', 'not a certificate'])
+        assert.equal(issueMessage(issue).includes(secret), false, issueMessage(issue));
+    }
   });
 });

@@ -9,7 +9,8 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from '../runtime/canonical-json.ts';
-import { API_VERSION, fromSchema } from './emailsender.ts';
+import { API_VERSION, fromSchema, headerNameSchema, headerValueSchema } from './emailsender.ts';
+import { caBundleSchema, dkimPrivateKeySchema, smtpUriSchema } from './secret-values.ts';
 
 export const RENDERED_CONFIG_KIND = 'SenderConfig';
 /** Key of the rendered config in the published Secret (and file name in the mounted volume). */
@@ -17,6 +18,12 @@ export const RENDERED_CONFIG_KEY = 'config.json';
 /** Name of the published Secret for an EmailSender. */
 export const renderedSecretName = (senderName: string) => `${senderName}-mailroom`;
 
+/**
+ * The rendered config. Built from the API's own schemas, and parsing it parses what the Secrets
+ * held: `smtp.uri` comes out as an {@link SmtpUri} (endpoint and warnings), the CA bundle and the DKIM
+ * key checked. The controller writes its input form ({@link RenderedConfig}); the sidecar reads the
+ * output form ({@link LoadedConfig}).
+ */
 export const renderedConfigSchema = z.strictObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(RENDERED_CONFIG_KIND),
@@ -25,16 +32,20 @@ export const renderedConfigSchema = z.strictObject({
   revision: z.string(),
   smtp: z.strictObject({
     /** Full URI with credentials: this file lives only in a Secret. */
-    uri: z.string().min(1),
+    uri: smtpUriSchema,
     localName: z.string().optional(),
     /** Extra trusted CA certificates (PEM), from spec.smtp.caSecretRef. */
-    ca: z.string().optional(),
+    ca: caBundleSchema.optional(),
   }),
   from: fromSchema,
-  headers: z.record(z.string(), z.string()).default({}),
+  headers: z.record(headerNameSchema, headerValueSchema).default({}),
   /** DKIM signing (spec.dkim with its PEM key, domain defaulted): the sidecar signs every message. */
   dkim: z
-    .strictObject({ selector: z.string().min(1), domain: z.string().min(1), privateKey: z.string().min(1) })
+    .strictObject({
+      selector: z.string().min(1),
+      domain: z.string().min(1),
+      privateKey: dkimPrivateKeySchema,
+    })
     .optional(),
   delivery: z.strictObject({
     maxAttempts: z.int().min(1),
@@ -43,7 +54,20 @@ export const renderedConfigSchema = z.strictObject({
   }),
 });
 
-export type RenderedConfig = z.infer<typeof renderedConfigSchema>;
+/**
+ * The message of an issue, with zod's wrapper of a refused record key ("Invalid key in record")
+ * replaced by what was wrong with the key.
+ */
+export function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_key' && issue.issues[0]) return issue.issues[0].message;
+  return issue.message;
+}
+
+/** The rendered config as the controller writes it (the URI as text). */
+export type RenderedConfig = z.input<typeof renderedConfigSchema>;
+/** The rendered config as a reader gets it: the URI parsed, the CA bundle and the DKIM key checked. */
+export type LoadedConfig = z.output<typeof renderedConfigSchema>;
+export type { SmtpUri } from './secret-values.ts';
 
 /**
  * Computes the revision of a config body: a short HMAC-SHA256 of its canonical JSON, keyed by

@@ -11,12 +11,12 @@
  */
 import { encodeWords } from 'nodemailer/lib/mime-funcs';
 import { fromDomain } from '../api/address.ts';
-import type { RenderedConfig } from '../api/rendered-config.ts';
+import type { LoadedConfig } from '../api/rendered-config.ts';
 import { splitRawMessage } from './message.ts';
 import type { JsonMessage } from './types.ts';
 
 /** The parts of the config that shape a message. */
-export type ComposeConfig = Pick<RenderedConfig, 'from' | 'headers'>;
+export type ComposeConfig = Pick<LoadedConfig, 'from' | 'headers'>;
 
 /** nodemailer's `sendMail` input for one attempt (a subset of its SendMailOptions). */
 export interface Composed {

@@ -7,28 +7,25 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { API_VERSION, RESERVED_HEADERS } from '../api/emailsender.ts';
+import { API_VERSION } from '../api/emailsender.ts';
 import {
   configRevision,
+  issueMessage,
+  type LoadedConfig,
   RENDERED_CONFIG_KIND,
   type RenderedConfig,
   renderedConfigSchema,
 } from '../api/rendered-config.ts';
-import { loadPrivateKey } from '../deliverability/dkim-key.ts';
 import { Redactor, redactUris } from '../runtime/redact.ts';
-import { parsePemBundle } from '../smtp/trust.ts';
-import {
-  InvalidUriError,
-  parseSmtpUri,
-  type SmtpEndpoint,
-  type UriWarning,
-  uriSecrets,
-} from '../smtp/uri.ts';
+import { type SmtpEndpoint, type UriWarning, uriSecrets } from '../smtp/uri.ts';
 
 /** A validated config, ready to deliver with. */
 export interface ActiveConfig {
-  config: RenderedConfig;
+  /** The config as parsed: `smtp.uri` is the parsed URI, CA bundle and DKIM key are checked. */
+  config: LoadedConfig;
+  /** `config.smtp.uri.endpoint`. */
   endpoint: SmtpEndpoint;
+  /** `config.smtp.uri.warnings`. */
   warnings: UriWarning[];
   /** Removes this config's secrets (password, DKIM key) from what the sidecar writes. */
   redactor: Redactor;
@@ -51,63 +48,23 @@ export class ConfigError extends Error {
 export const DEFAULT_DELIVERY = { maxAttempts: 6, maxBackoffMs: 3_600_000, ratePerSecond: 0 } as const;
 
 /**
- * Validates a rendered config object (the parsed `config.json`) into an {@link ActiveConfig}.
- * Beyond the schema it parses the URI and the CA bundle, and re-checks the headers, because the
- * sidecar must not trust that every writer of the file ran the controller's validation.
+ * Validates a rendered config object (the parsed `config.json`) into an {@link ActiveConfig}, through
+ * the same schema the controller renders with: the URI, the CA bundle, the DKIM key and the headers
+ * are checked there, because the sidecar must not trust that every writer of the file ran the
+ * controller. A refusal names the field and never quotes a secret.
  */
 export function activate(raw: unknown, source: string): ActiveConfig {
   const r = renderedConfigSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const at = issue.path.map(String).join('.');
-    throw new ConfigError('ConfigInvalid', `${source}: ${at ? `${at}: ` : ''}${issue.message}`);
+    // Header names are the user's own words, not secrets; every other path is the schema's.
+    const at = issue.path.map((p) => String(p).slice(0, 76)).join('.');
+    throw new ConfigError('ConfigInvalid', `${source}: ${at ? `${at}: ` : ''}${issueMessage(issue)}`);
   }
   const config = r.data;
-  let parsed: ReturnType<typeof parseSmtpUri>;
-  try {
-    parsed = parseSmtpUri(config.smtp.uri);
-  } catch (err) {
-    if (err instanceof InvalidUriError)
-      throw new ConfigError('ConfigInvalid', `${source}: smtp.uri: ${err.message}`);
-    throw err;
-  }
-  if (config.smtp.ca) {
-    try {
-      parsePemBundle(config.smtp.ca, 'smtp.ca');
-    } catch (err) {
-      throw new ConfigError('ConfigInvalid', `${source}: ${(err as Error).message}`);
-    }
-  }
-  if (config.dkim) {
-    // Refused here, not per message at send time: nodemailer signs RSA keys only.
-    let type: string | undefined;
-    try {
-      type = loadPrivateKey(config.dkim.privateKey).asymmetricKeyType;
-    } catch (err) {
-      throw new ConfigError('ConfigInvalid', `${source}: dkim.privateKey: ${(err as Error).message}`);
-    }
-    if (type !== 'rsa') throw new ConfigError('ConfigInvalid', `${source}: dkim.privateKey: not an RSA key`);
-  }
-  for (const [name, value] of Object.entries(config.headers)) {
-    if (!/^[!-9;-~]{1,76}$/.test(name) || /[\r\n]/.test(value)) {
-      throw new ConfigError(
-        'ConfigInvalid',
-        `${source}: headers.${name.slice(0, 40)}: not a valid header (CR/LF or bad name)`,
-      );
-    }
-    if ((RESERVED_HEADERS as readonly string[]).includes(name.toLowerCase())) {
-      throw new ConfigError('ConfigInvalid', `${source}: headers.${name}: reserved header name`);
-    }
-  }
-  const redactor = new Redactor([...uriSecrets(config.smtp.uri), config.dkim?.privateKey]);
-  return {
-    config,
-    endpoint: parsed.endpoint,
-    warnings: parsed.warnings,
-    redactor,
-    source,
-    loadedAt: new Date(),
-  };
+  const { endpoint, warnings } = config.smtp.uri;
+  const redactor = new Redactor([...uriSecrets(config.smtp.uri.text), config.dkim?.privateKey]);
+  return { config, endpoint, warnings, redactor, source, loadedAt: new Date() };
 }
 
 /** Parses the text of a `config.json`. */
@@ -142,8 +99,14 @@ export interface FlagConfig {
  */
 const FLAGS_REVISION_KEY = randomBytes(32);
 
-/** Builds and validates a config from flags, as if the controller had rendered it. */
-export function configFromFlags(f: FlagConfig, source = 'flags'): ActiveConfig {
+/**
+ * The rendered config document flags stand for (the URI as text), keyed by `revisionKey` (default:
+ * this process's random key).
+ */
+export function renderFromFlags(
+  f: FlagConfig,
+  revisionKey: string | Uint8Array = FLAGS_REVISION_KEY,
+): RenderedConfig {
   const smtp: RenderedConfig['smtp'] = { uri: f.uri.trim() };
   if (f.localName) smtp.localName = f.localName;
   if (f.ca) smtp.ca = f.ca;
@@ -162,5 +125,10 @@ export function configFromFlags(f: FlagConfig, source = 'flags'): ActiveConfig {
       ratePerSecond: f.ratePerSecond ?? DEFAULT_DELIVERY.ratePerSecond,
     },
   } as Omit<RenderedConfig, 'revision'>;
-  return activate({ ...body, revision: configRevision(body, FLAGS_REVISION_KEY) }, source);
+  return { ...body, revision: configRevision(body, revisionKey) };
+}
+
+/** Builds and validates a config from flags, as if the controller had rendered it. */
+export function configFromFlags(f: FlagConfig, source = 'flags'): ActiveConfig {
+  return activate(renderFromFlags(f), source);
 }

@@ -9,8 +9,7 @@ import { symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { configRevision } from '../../src/api/rendered-config.ts';
-import { configFromFlags } from '../../src/sidecar/config.ts';
+import { configFromFlags, renderFromFlags } from '../../src/sidecar/config.ts';
 import type { Sidecar } from '../../src/sidecar/sidecar.ts';
 import type { MessageView } from '../../src/sidecar/types.ts';
 import { getMessage, post, simple, testSidecar } from '../support/sidecar-harness.ts';
@@ -296,17 +295,13 @@ describe('before a config exists', () => {
       await new Promise((res) => setTimeout(res, 300));
       assert.equal((await getMessage(sc.httpPort, String(r.body.id))).state, 'queued');
 
-      const flags = configFromFlags({
-        uri: `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`,
-        from: 'n@example.com',
-      });
-      const { revision: _r, ...body } = flags.config;
+      const doc = renderFromFlags(
+        { uri: `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`, from: 'n@example.com' },
+        TEST_REVISION_KEY,
+      );
       const { mkdirSync } = await import('node:fs');
       mkdirSync(join(mount, '..2026_01'), { recursive: true });
-      writeFileSync(
-        join(mount, '..2026_01', 'config.json'),
-        JSON.stringify({ ...body, revision: configRevision(body, TEST_REVISION_KEY) }),
-      );
+      writeFileSync(join(mount, '..2026_01', 'config.json'), JSON.stringify(doc));
       symlinkSync('..2026_01', join(mount, '..data'));
       symlinkSync('..data/config.json', join(mount, 'config.json'));
 

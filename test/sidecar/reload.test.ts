@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { configRevision, type RenderedConfig } from '../../src/api/rendered-config.ts';
-import { configFromFlags } from '../../src/sidecar/config.ts';
+import type { RenderedConfig } from '../../src/api/rendered-config.ts';
+import { renderFromFlags } from '../../src/sidecar/config.ts';
 import { post, testSidecar } from '../support/sidecar-harness.ts';
 import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
@@ -21,13 +21,15 @@ after(async () => {
 });
 
 function rendered(port: number, tag: string): RenderedConfig {
-  const { revision: _, ...body } = configFromFlags({
-    uri: `smtp://127.0.0.1:${port}/?disable_starttls=true`,
-    from: `sender-${tag}@example.com`,
-    fromName: `Sender ${tag}`,
-    headers: { 'X-Config': tag },
-  }).config;
-  return { ...body, revision: configRevision(body, TEST_REVISION_KEY) };
+  return renderFromFlags(
+    {
+      uri: `smtp://127.0.0.1:${port}/?disable_starttls=true`,
+      from: `sender-${tag}@example.com`,
+      fromName: `Sender ${tag}`,
+      headers: { 'X-Config': tag },
+    },
+    TEST_REVISION_KEY,
+  );
 }
 
 let generation = 0;

@@ -9,7 +9,7 @@ import { fromDomain } from '../../api/address.ts';
 import { parseDuration } from '../../api/duration.ts';
 import { API_VERSION } from '../../api/emailsender.ts';
 import { configRevision, RENDERED_CONFIG_KIND, type RenderedConfig } from '../../api/rendered-config.ts';
-import { InvalidUriError, parseSmtpUri } from '../../smtp/uri.ts';
+import { smtpUriSchema, uriFieldOf } from '../../api/secret-values.ts';
 import { StalledError } from '../errors.ts';
 import type { ReconcileState, Step } from '../types.ts';
 
@@ -47,20 +47,18 @@ export function renderConfig(state: ReconcileState & { uri: string }): RenderedC
   return { ...body, revision: configRevision(body, (state.secretUids ?? []).join('/')) };
 }
 
-/** Parses `state.uri` into `state.parsed` and renders `state.desired`. */
+/** Parses `state.uri` into `state.parsed` (once: the rendered config carries its text) and renders `state.desired`. */
 export const parseUri: Step = async (state) => {
-  const uri = state.uri ?? '';
-  try {
-    state.parsed = parseSmtpUri(uri);
-  } catch (err) {
-    if (!(err instanceof InvalidUriError)) throw err;
+  const r = smtpUriSchema.safeParse(state.uri ?? '');
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
     const ref = state.spec.smtp.uriSecretRef;
+    // The schema's messages never quote the URI; the reconciler redacts the Secret's values anyway.
     throw new StalledError(
       'InvalidURI',
-      // The parser's messages never quote the URI; the reconciler redacts the Secret's values anyway.
-      `the URI in Secret "${ref.name}" key "${ref.key}" is invalid (${err.field}): ${err.message}`,
-      { cause: err },
+      `the URI in Secret "${ref.name}" key "${ref.key}" is invalid (${uriFieldOf(issue) ?? 'uri'}): ${issue.message}`,
     );
   }
-  state.desired = renderConfig({ ...state, uri });
+  state.parsed = r.data;
+  state.desired = renderConfig({ ...state, uri: r.data.text });
 };

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { loadPrivateKey } from '../../deliverability/dkim-key.ts';
+import { loadDkimSigningKey } from '../../api/secret-values.ts';
 import { StalledError } from '../errors.ts';
 import type { Step } from '../types.ts';
 import { readKey } from './read-secret.ts';
@@ -16,9 +16,7 @@ export const readDkimKey: Step = async (state, deps) => {
   const ref = dkim.privateKeySecretRef;
   const pem = await readKey(state, deps, ref, 'spec.dkim.privateKeySecretRef', 'private.pem');
   try {
-    // The sidecar signs through nodemailer, whose DKIM signer takes RSA keys only.
-    if (loadPrivateKey(pem).asymmetricKeyType !== 'rsa')
-      throw new Error('the sidecar signs with RSA keys only (make one with mailroom dkim keygen)');
+    loadDkimSigningKey(pem);
   } catch (err) {
     // The message never quotes the key: loadPrivateKey keeps only the parser's first line.
     throw new StalledError(

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { parsePemBundle } from '../../smtp/trust.ts';
+import { caBundleSchema } from '../../api/secret-values.ts';
 import { StalledError } from '../errors.ts';
 import type { ReconcileState, Step, StepDeps } from '../types.ts';
 
@@ -48,10 +48,10 @@ export const readSecret: Step = async (state, deps) => {
   state.uri = await readKey(state, deps, smtp.uriSecretRef, 'spec.smtp.uriSecretRef', 'uri');
   if (smtp.caSecretRef) {
     const ca = await readKey(state, deps, smtp.caSecretRef, 'spec.smtp.caSecretRef', 'ca.crt');
-    try {
-      parsePemBundle(ca, `Secret "${smtp.caSecretRef.name}" key "${smtp.caSecretRef.key}"`);
-    } catch (err) {
-      throw new StalledError('InvalidCA', (err as Error).message, { cause: err });
+    const checked = caBundleSchema.safeParse(ca);
+    if (!checked.success) {
+      const where = `Secret "${smtp.caSecretRef.name}" key "${smtp.caSecretRef.key}"`;
+      throw new StalledError('InvalidCA', `${where}: ${checked.error.issues[0]!.message}`);
     }
     state.ca = ca;
   }
