@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { formatPath, validateManifests } from './validate.ts';
 
@@ -105,6 +106,25 @@ describe('validateManifests', () => {
     const ca =
       'apiVersion: v1\nkind: Secret\nmetadata: { name: ca, namespace: ns }\nstringData: { ca.crt: nothing }\n';
     assert.match(errors(check(sender(spec), ca))[0]!, /holds no PEM certificate/);
+  });
+
+  test('spec.dkim: the key must be an RSA PEM key, as the controller and the sidecar require', () => {
+    const spec = `${minimal}  dkim: { selector: s1, privateKeySecretRef: { name: dkim } }\n`;
+    const key = (body: string) =>
+      `apiVersion: v1\nkind: Secret\nmetadata: { name: dkim, namespace: ns }\nstringData: { private.pem: ${body} }\n`;
+    assert.match(
+      errors(check(sender(spec), key('not-a-key-text')))[0]!,
+      /dkim\.privateKeySecretRef: .*not a usable PEM key/,
+    );
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const ed = JSON.stringify(privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    assert.match(errors(check(sender(spec), key(ed)))[0]!, /RSA keys only/);
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
+    assert.deepEqual(
+      errors(check(sender(spec), key(JSON.stringify(rsa.export({ type: 'pkcs8', format: 'pem' }))))),
+      [],
+    );
+    assert.doesNotMatch(JSON.stringify(check(sender(spec), key('not-a-key-text'))), /not-a-key-text/);
   });
 
   test('no finding ever holds the password, whatever breaks', () => {

@@ -1,6 +1,7 @@
 /**
- * Offline checks of EmailSender and ClusterEmailSender manifests, for GitOps CI (`mailroom validate`): the same zod schema
- * the controller uses, plus the SMTP URI when the manifest set carries the referenced Secret.
+ * Offline checks of EmailSender and ClusterEmailSender manifests, for GitOps CI (`mailroom validate`):
+ * the same zod schema the controller uses, plus the SMTP URI, CA bundle and DKIM key when the
+ * manifest set carries the referenced Secrets, checked by the parsers the controller's steps use.
  * Pure: takes texts, returns findings; reading files and printing belong to the CLI.
  *
  * @module
@@ -8,9 +9,9 @@
 import { type Document, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { redactSecrets } from '../runtime/redact.ts';
-import { InvalidUriError, parseSmtpUri, redactedUri } from '../smtp/uri.ts';
 import { CLUSTER_KIND, clusterEmailSenderSpecSchema } from './clusteremailsender.ts';
 import { emailSenderSpecSchema, GROUP, KIND, VERSION } from './emailsender.ts';
+import { dkimFindings, uriFindings } from './validate-secrets.ts';
 
 /** One manifest file's text; `file` is how findings name it (`-` reads as `<stdin>`). */
 export interface Source {
@@ -143,18 +144,6 @@ function readDocuments(sources: readonly Source[], findings: Finding[]): Located
 
 const secretKey = (ns: string | undefined, name: string) => `${ns ?? ''}/${name}`;
 
-/** The value of `key` in a Secret manifest (stringData wins, as the apiserver merges it last). */
-function secretValue(secret: Record<string, unknown>, key: string): { value?: string; problem?: string } {
-  const stringData = isObject(secret.stringData) ? secret.stringData : {};
-  if (typeof stringData[key] === 'string') return { value: stringData[key] };
-  const data = isObject(secret.data) ? secret.data : {};
-  const encoded = data[key];
-  if (encoded === undefined) return {};
-  if (typeof encoded !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded.replace(/\s/g, '')))
-    return { problem: `data.${key} is not base64` };
-  return { value: Buffer.from(encoded, 'base64').toString('utf8') };
-}
-
 /** Options of {@link validateManifests}. */
 export interface ValidateManifestsOptions {
   /**
@@ -171,8 +160,9 @@ export const DEFAULT_CLUSTER_RESOURCE_NAMESPACE = 'mailroom-system';
 /**
  * Checks a set of manifests: each EmailSender and ClusterEmailSender against its schema, and its
  * URI when the set also holds the referenced Secret (for a ClusterEmailSender, in the
- * cluster-resource namespace). No finding ever holds a password: URI errors come from
- * {@link InvalidUriError} (which never quotes it) and URIs are shown through {@link redactedUri}.
+ * cluster-resource namespace), through the controller's own parsers (`secret-values.ts`): the URI,
+ * the CA bundle, the DKIM key. No finding ever holds a secret: the parsers never quote one, and URIs
+ * are shown redacted (`smtp://user:***@host:587/`).
  *
  * @example
  * validateManifests([{ file: 'sender.yaml', text }]).valid
@@ -268,6 +258,7 @@ export function validateManifests(
       ? (name: string) => secrets.get(secretKey(clusterNs, name)) ?? secrets.get(secretKey(undefined, name))
       : (name: string) => secrets.get(secretKey(meta.namespace as string | undefined, name));
     findings.push(...uriFindings(parsed.data.smtp, lookup, at, uris));
+    findings.push(...dkimFindings(parsed.data.dkim, lookup, at, uris));
   }
   // Belt and braces: the messages are built never to quote a URI, but should one ever do so, the
   // raw values read from Secrets are cut out here, before anything can print them.
@@ -279,105 +270,4 @@ export function validateManifests(
     skipped,
     findings,
   };
-}
-
-/** The URI (and CA bundle) checks, when the referenced Secrets are in the set. */
-function uriFindings(
-  smtp: z.infer<typeof emailSenderSpecSchema>['smtp'],
-  secretNamed: (name: string) => Record<string, unknown> | undefined,
-  at: Omit<Finding, 'severity' | 'code' | 'message'>,
-  uris: string[],
-): Finding[] {
-  const out: Finding[] = [];
-  const ref = smtp.uriSecretRef;
-  const path = 'spec.smtp.uriSecretRef';
-  const secret = secretNamed(ref.name);
-  if (!secret) {
-    out.push({
-      ...at,
-      severity: 'info',
-      code: 'SecretNotInSet',
-      path,
-      message: `Secret ${ref.name} is not among these manifests: the URI was not checked`,
-    });
-  } else {
-    const { value, problem } = secretValue(secret, ref.key);
-    if (problem)
-      out.push({
-        ...at,
-        severity: 'error',
-        code: 'InvalidURI',
-        path,
-        message: `Secret ${ref.name}: ${problem}`,
-      });
-    else if (value === undefined)
-      out.push({
-        ...at,
-        severity: 'error',
-        code: 'SecretKeyNotFound',
-        path: `${path}.key`,
-        message: `Secret ${ref.name} has no key "${ref.key}" in data or stringData`,
-      });
-    else {
-      uris.push(value);
-      try {
-        const { endpoint, warnings } = parseSmtpUri(value);
-        out.push({
-          ...at,
-          severity: 'info',
-          code: 'URI',
-          path,
-          message: `Secret ${ref.name} key ${ref.key}: ${redactedUri(endpoint)} (${endpoint.security})`,
-        });
-        for (const w of warnings)
-          out.push({
-            ...at,
-            severity: 'warning',
-            code: w.code,
-            path,
-            message: `Secret ${ref.name} key ${ref.key}: ${w.message}`,
-          });
-      } catch (err) {
-        if (!(err instanceof InvalidUriError)) throw err;
-        out.push({
-          ...at,
-          severity: 'error',
-          code: 'InvalidURI',
-          path,
-          message: `Secret ${ref.name} key ${ref.key}: ${err.field}: ${err.message}`,
-        });
-      }
-    }
-  }
-  const ca = smtp.caSecretRef;
-  const caSecret = ca && secretNamed(ca.name);
-  if (ca && caSecret) {
-    const { value, problem } = secretValue(caSecret, ca.key);
-    const caPath = 'spec.smtp.caSecretRef';
-    if (problem)
-      out.push({
-        ...at,
-        severity: 'error',
-        code: 'InvalidCA',
-        path: caPath,
-        message: `Secret ${ca.name}: ${problem}`,
-      });
-    else if (value === undefined)
-      out.push({
-        ...at,
-        severity: 'error',
-        code: 'SecretKeyNotFound',
-        path: `${caPath}.key`,
-        message: `Secret ${ca.name} has no key "${ca.key}" in data or stringData`,
-      });
-    else if (!value.includes('-----BEGIN CERTIFICATE-----'))
-      out.push({
-        ...at,
-        severity: 'error',
-        code: 'InvalidCA',
-        path: caPath,
-        message: `Secret ${ca.name} key ${ca.key} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
-      });
-  }
-  return out;
 }
