@@ -222,6 +222,7 @@ spec:
           '5s',
           '--output',
           output,
+          '--transcript',
         ]);
         assert.notEqual(r.code, 0, 'the echoing server refuses, or the URI is refused');
         if (encode) assert.match(r.stdout, /AuthenticationFailed/);
