@@ -129,7 +129,7 @@ const HTML_NAMED: Readonly<Record<string, string>> = {
 
 /**
  * The forms a secret travels in: raw, percent-encoded (upper- and lower-case hex, and `+` for
- * space), JSON-escaped, HTML-escaped, and the part of its base64 that does not depend on what is encoded with it
+ * space), JSON-escaped, HTML-escaped, its UTF-8 bytes read as latin1 or as printable ASCII, and the part of its base64 that does not depend on what is encoded with it
  * (three alignments, standard and URL alphabets). Longest first, so a form is removed before a
  * shorter one inside it.
  */
@@ -144,6 +144,13 @@ export function secretForms(secret: string): string[] {
   forms.add(secret.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`));
   forms.add(secret.replace(/[&<>"']/g, (c) => HTML_NAMED[c]!));
   const bytes = Buffer.from(secret, 'utf8');
+  // As byte-oriented code shows it: UTF-8 bytes read as latin1, and with everything but printable
+  // ASCII as '?' (how the probe shows server lines). A '?' form is kept only when it still holds
+  // enough of the secret's own text to be told from other text.
+  const latin1 = bytes.toString('latin1');
+  forms.add(latin1);
+  for (const t of [latin1, secret])
+    if (/[\x20-\x7e]{4}/.test(t)) forms.add(t.replace(/[^\x20-\x7e]/g, '?'));
   for (let pad = 0; pad < 3; pad++) {
     const b64 = Buffer.concat([Buffer.alloc(pad), bytes]).toString('base64');
     // Groups of 4 characters encode 3 bytes; keep those made of the secret's bytes only.
