@@ -159,7 +159,7 @@ describe('validateManifests', () => {
     assert.ok(inApps.findings.some((f) => f.code === 'SecretNotInSet'));
     assert.match(
       errors(check(cluster(minimal), platformSecret('mailroom-system')))[0]!,
-      /unknown query parameter/,
+      /query parameter is not one Mailroom knows/,
     );
     const elsewhere = validateManifests(
       [{ file: 'f', text: `${cluster(minimal)}---\n${platformSecret('platform')}` }],
