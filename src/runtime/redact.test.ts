@@ -135,7 +135,9 @@ describe('Redactor', () => {
             JSON.stringify(pw),
             Buffer.from(pw).toString('base64'),
             Buffer.from(`\0${user}\0${pw}`).toString('base64'),
-            Buffer.from(pw).toString('latin1').replace(/[^\x20-\x7e]/g, '?'),
+            Buffer.from(pw)
+              .toString('latin1')
+              .replace(/[^\x20-\x7e]/g, '?'),
             pw.replace(/[^\x20-\x7e]/g, '?'),
             `smtp://${user}:${pw}@h.example:587/`,
             `smtp://${user}:${encodeURIComponent(pw)}@h.example:587/`,

@@ -149,8 +149,9 @@ export function secretForms(secret: string): string[] {
   // enough of the secret's own text to be told from other text.
   const latin1 = bytes.toString('latin1');
   forms.add(latin1);
-  for (const t of [latin1, secret])
+  for (const t of [latin1, secret]) {
     if (/[\x20-\x7e]{4}/.test(t)) forms.add(t.replace(/[^\x20-\x7e]/g, '?'));
+  }
   for (let pad = 0; pad < 3; pad++) {
     const b64 = Buffer.concat([Buffer.alloc(pad), bytes]).toString('base64');
     // Groups of 4 characters encode 3 bytes; keep those made of the secret's bytes only.
