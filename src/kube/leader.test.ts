@@ -79,9 +79,9 @@ describe('LeaderElector', () => {
     assert.ok(startedAt > 0 && stoppedAt > 0, 'started, then stopped');
     assert.equal(elector.isLeader, false);
     // The last renewal was sent before the silence; the term ends renewDeadline after it, not
-    // when some request gives up (a KubeRest request would wait 30 s).
+    // when some request gives up (here: never). The slack is for a loaded machine's timers.
     assert.ok(
-      stoppedAt - silentAt <= 400 + 50,
+      stoppedAt - silentAt <= 400 + 600,
       `stopped ${Math.round(stoppedAt - silentAt)} ms after the silence`,
     );
     assert.ok(
