@@ -8,7 +8,8 @@ import { isIP, type Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { EXPIRING_SOON_MS, tlsFacts, verifyCertificate } from './certificate.ts';
 import { printable, SmtpConnection, WireError } from './connection.ts';
-import { ProbeFailure } from './probe-failure.ts';
+import { classifyPeer, type PeerKind } from './peer-kind.ts';
+import { notSmtp, ProbeFailure } from './probe-failure.ts';
 import { defaultLocalName, dial, remaining, type Session } from './probe-session.ts';
 import {
   type DiagnosticOutcome,
@@ -68,6 +69,16 @@ async function tlsFailure(s: Session, err: unknown): Promise<ProbeFailure> {
   s.transcript?.event(`TLS handshake failed: ${w?.code ?? w?.failure ?? 'error'}`);
   const text = err instanceof Error ? err.message : String(err);
   if (/wrong version number|packet length too long|unknown protocol|http request/i.test(text)) {
+    if (s.step === 'tls') {
+      // What answers in plain text is named (an SSH or HTTP port is not fixed by smtp://).
+      const kind = await sniffPlain(s, Math.min(1000, s.deadline - Date.now()));
+      if (kind && kind !== 'SMTP' && kind !== 'TLS')
+        return notSmtp(
+          { endpoint: s.endpoint, step: s.step, head: Buffer.alloc(0) },
+          kind,
+          'a diagnostic connection read what it sends in plain text',
+        );
+    }
     return new ProbeFailure(
       'TLSHandshakeFailed',
       s.step === 'tls'
@@ -124,4 +135,30 @@ async function openForTls(s: Session, timeoutMs: number): Promise<Socket> {
     throw err;
   }
   return conn.release();
+}
+
+/**
+ * Reads what the port sends in plain text on a fresh connection (nudging with EHLO halfway if it
+ * stays silent) and names the protocol. Its bytes are only classified, never kept.
+ */
+async function sniffPlain(s: Session, timeoutMs: number): Promise<PeerKind | undefined> {
+  if (timeoutMs < 50) return undefined;
+  let socket: Socket;
+  try {
+    socket = await dial(s, timeoutMs);
+  } catch {
+    return undefined;
+  }
+  s.transcript?.event('diagnostic plain-text connection, to name what answers');
+  const conn = new SmtpConnection(socket);
+  try {
+    await conn.readReply(timeoutMs / 2).catch(() => undefined);
+    if (conn.head.length === 0) {
+      conn.write(`EHLO ${s.opts.localName ?? defaultLocalName()}`);
+      await conn.readReply(timeoutMs / 2).catch(() => undefined);
+    }
+    return classifyPeer(conn.head);
+  } finally {
+    conn.destroy();
+  }
 }

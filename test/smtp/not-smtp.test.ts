@@ -93,6 +93,26 @@ describe('a peer that is not SMTP is named, never quoted', () => {
     assert.match(r.message, /speaks TLS from the first byte, not SMTP.*use smtps:\/\//);
   });
 
+  it('smtps:// to an SSH port: named by a diagnostic plain-text connection, not "use smtp://"', async () => {
+    const port = await scripted('SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13 internal-bastion\r\n');
+    const r = await probe(`smtps://127.0.0.1:${port}/`);
+    assert.equal(r.reason, 'UnexpectedGreeting', r.message);
+    assert.equal(r.step, 'tls');
+    assert.match(
+      r.message,
+      /speaks SSH, not SMTP \(a diagnostic connection read what it sends in plain text\)/,
+    );
+  });
+
+  it('smtps:// to a real HTTP server: named too', async () => {
+    const server = createHttpServer((_req, res) => res.end('corp-web nginx'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const r = await probe(`smtps://127.0.0.1:${(server.address() as { port: number }).port}/`);
+    assert.match(r.message, /speaks HTTP, not SMTP/);
+  });
+
   it('POP3 and IMAP banners', async () => {
     const pop = await scripted('+OK Dovecot ready.\r\n');
     assert.match((await probe(`smtp://127.0.0.1:${pop}/`)).message, /speaks POP3, not SMTP/);
