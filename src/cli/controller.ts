@@ -80,6 +80,19 @@ const collect = (value: string, previous: string[]) => [
     .filter(Boolean),
 ];
 
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** `--namespace`: repeatable or comma-separated; each must be a namespace name, or the watch would 404. */
+function namespaces(value: string, previous: string[]): string[] {
+  const all = collect(value, previous);
+  const bad = all.find((ns) => !NAMESPACE.test(ns));
+  if (bad !== undefined)
+    throw new InvalidArgumentError(
+      `"${bad}" is not a namespace name (lowercase letters, digits and "-", at most 63 characters, starting and ending with a letter or digit)`,
+    );
+  return [...new Set(all)];
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 1000)
@@ -177,7 +190,7 @@ export function registerControllerCommand(program: Command): void {
     .option(
       '--namespace <ns>',
       'watch only this namespace (repeatable or comma-separated; default: all)',
-      collect,
+      namespaces,
       [],
     )
     .option('--label-selector <selector>', 'only EmailSenders with these labels (sharding), e.g. shard=a')

@@ -153,3 +153,10 @@ describe('namespace-scoped install on a real apiserver', () => {
     assert.deepEqual(forbidden, []);
   });
 });
+
+test('a --namespace value that cannot be a namespace is refused before anything starts', async () => {
+  const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const r = await runCommand(process.execPath, [main, 'controller', '--namespace', 'team-a,Team_B']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /"Team_B" is not a namespace name \(lowercase letters, digits and "-"/);
+});
