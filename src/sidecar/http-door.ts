@@ -86,6 +86,8 @@ function readBody(
   let held = messageCost(declared, 'json');
   if (!budget.tryReserve(held)) return Promise.reject(busy());
   return new Promise((resolve, reject) => {
+    // With a declared length the body is copied into one buffer as it comes (no second copy to join it).
+    let buf = Buffer.allocUnsafe(Math.max(declared, 0));
     const chunks: Buffer[] = [];
     let size = 0;
     const fail = (err: HttpError) => {
@@ -97,16 +99,21 @@ function readBody(
       req.resume();
     };
     req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) return fail(tooLarge(size, limit));
-      const need = messageCost(size, 'json') - held;
+      if (size + c.length > limit) return fail(tooLarge(size + c.length, limit));
+      const need = messageCost(size + c.length, 'json') - held;
       if (need > 0) {
         if (!budget.tryGrow(need)) return fail(busy());
         held += need;
       }
-      chunks.push(c);
+      // Node holds a body to its Content-Length: either every chunk fits the buffer or there is none.
+      if (buf.length > 0) c.copy(buf, size);
+      else chunks.push(c);
+      size += c.length;
     });
-    req.on('end', () => resolve({ body: Buffer.concat(chunks, size), held }));
+    req.on('end', () => {
+      if (chunks.length > 0) buf = Buffer.concat(chunks, size);
+      resolve({ body: buf.subarray(0, size), held });
+    });
     req.on('error', (err) => {
       budget.release(held);
       reject(err);
@@ -204,7 +211,7 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
       } catch {
         throw new HttpError(400, 'InvalidJSON', 'the request body is not valid JSON');
       }
-      const msg = parseJsonMessage(json, key);
+      const msg = parseJsonMessage(json, key, body);
       if (msg.payload.length > o.maxMessageBytes) throw tooLarge(msg.payload.length, o.maxMessageBytes);
       let queued: Awaited<ReturnType<QueueStore['enqueue']>>;
       try {

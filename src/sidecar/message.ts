@@ -83,11 +83,32 @@ export type PostMessage = z.input<typeof postMessageSchema>;
 
 /**
  * Validates a parsed JSON body into a queueable message. Throws {@link MessageRejectedError}.
+ * `raw`, the body as received, is stored as the payload when given: re-serializing a message near
+ * the size limit would cost another copy of it in memory.
  *
  * @example
  * parseJsonMessage({ to: 'a@example.com', subject: 'Hi', text: 'Hello' }, 'key-1')
  */
-export function parseJsonMessage(body: unknown, idempotencyKey?: string): NewMessage {
+export function parseJsonMessage(body: unknown, idempotencyKey?: string, raw?: Buffer): NewMessage {
+  const { msg, key: bodyKey } = validateJsonMessage(body);
+  const recipients = [...msg.to, ...msg.cc, ...msg.bcc].map(envelopeAddress);
+  const key = idempotencyKey ?? bodyKey;
+  return {
+    door: 'http',
+    kind: 'json',
+    payload: raw ?? Buffer.from(JSON.stringify(msg)),
+    recipients: [...new Set(recipients)],
+    subject: msg.subject,
+    ...(key !== undefined ? { idempotencyKey: key } : {}),
+  };
+}
+
+/** The stored JSON payload of a message, as the message to compose (validated again, normalized). */
+export function storedJsonMessage(payload: Buffer): JsonMessage {
+  return validateJsonMessage(JSON.parse(payload.toString('utf8'))).msg;
+}
+
+function validateJsonMessage(body: unknown): { msg: JsonMessage; key?: string } {
   checkAddressInjection(body);
   const r = postMessageSchema.safeParse(body);
   if (!r.success) {
@@ -108,16 +129,7 @@ export function parseJsonMessage(body: unknown, idempotencyKey?: string): NewMes
   };
   if (m.text !== undefined) msg.text = m.text;
   if (m.html !== undefined) msg.html = m.html;
-  const recipients = [...msg.to, ...msg.cc, ...msg.bcc].map(envelopeAddress);
-  const key = idempotencyKey ?? m.idempotencyKey;
-  return {
-    door: 'http',
-    kind: 'json',
-    payload: Buffer.from(JSON.stringify(msg)),
-    recipients: [...new Set(recipients)],
-    subject: msg.subject,
-    ...(key !== undefined ? { idempotencyKey: key } : {}),
-  };
+  return m.idempotencyKey !== undefined ? { msg, key: m.idempotencyKey } : { msg };
 }
 
 /** Address fields accept a string or a list; a CR/LF in either is named as injection, not as a bad address. */

@@ -15,10 +15,11 @@ import type nodemailer from 'nodemailer';
 import type { Logger } from '../runtime/logger.ts';
 import { composeJson, composeRaw } from './compose.ts';
 import type { ActiveConfig } from './config.ts';
+import { storedJsonMessage } from './message.ts';
 import { decideOutcome, type SendResult } from './outcome.ts';
 import { backoffMs } from './retry.ts';
 import type { QueueStore } from './store.ts';
-import type { ClaimedMessage, JsonMessage, Outcome } from './types.ts';
+import type { ClaimedMessage, Outcome } from './types.ts';
 
 /** One config and the pooled transport built from it. */
 export interface Snapshot {
@@ -69,13 +70,13 @@ export async function sendOne(
   let result: SendResult | undefined;
   let settled: Promise<void> = Promise.resolve();
   try {
-    const payload = ctx.store.payload(m.seq);
+    const payload = ctx.store.payload(m.seq, m.size);
     if (!payload)
       throw Object.assign(new Error('the message body is missing from the queue'), { responseCode: 554 });
     if (to.length > 0) {
       const composed =
         m.kind === 'json'
-          ? composeJson(JSON.parse(payload.toString()) as JsonMessage, to, m.id, m.createdAt, config)
+          ? composeJson(storedJsonMessage(payload), to, m.id, m.createdAt, config)
           : composeRaw(payload, to, m.id, m.createdAt, config);
       const sending = snap.transporter.sendMail(composed);
       settled = sending.then(

@@ -6,7 +6,9 @@
  *
  * Layout: a message row holds what changes (state, attempts, times); its payload lives in its own
  * table, written once at enqueue and deleted when the message is done, so no state change rewrites
- * it; each envelope recipient has a row with its own outcome.
+ * it. The payload is stored in parts of {@link PAYLOAD_PART} bytes: SQLite copies a bound or read
+ * value whole, and parts keep those copies small for a message near the size limit. Each envelope
+ * recipient has a row with its own outcome.
  *
  * @module
  */
@@ -15,6 +17,9 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
 const SCHEMA_VERSION = 2;
+
+/** Bytes of one payload part. */
+export const PAYLOAD_PART = 256 * 1024;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
@@ -40,7 +45,12 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at, seq) WHERE state IN ('queued', 'deferred');
 CREATE INDEX IF NOT EXISTS messages_state ON messages(state, seq);
 CREATE INDEX IF NOT EXISTS messages_updated ON messages(updated_at) WHERE state IN ('sent', 'abandoned');
-CREATE TABLE IF NOT EXISTS payloads (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS payloads (
+  seq INTEGER NOT NULL,
+  part INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (seq, part)
+);
 CREATE TABLE IF NOT EXISTS recipients (
   message_seq INTEGER NOT NULL,
   n INTEGER NOT NULL,
@@ -65,8 +75,8 @@ CREATE TABLE IF NOT EXISTS attempts (
 
 /** The first layout kept the payload in the message row and recipients as JSON only. */
 const MIGRATE_FROM_1 = `
-CREATE TABLE payloads (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
-INSERT INTO payloads (seq, data) SELECT seq, payload FROM messages WHERE payload IS NOT NULL;
+CREATE TABLE payloads (seq INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (seq, part));
+INSERT INTO payloads (seq, part, data) SELECT seq, 0, payload FROM messages WHERE payload IS NOT NULL;
 CREATE TABLE recipients (
   message_seq INTEGER NOT NULL, n INTEGER NOT NULL, address TEXT NOT NULL,
   state TEXT NOT NULL DEFAULT 'pending', code INTEGER, reply TEXT, updated_at INTEGER,

@@ -67,7 +67,7 @@ describe('QueueStore', () => {
       ['a@example.org', 'b@example.org'],
     );
     assert.deepEqual(await store.claim(10), [], 'a claimed message is not claimed again');
-    assert.equal(store.payload(m.seq)?.toString(), '{"n":1}');
+    assert.equal(store.payload(m.seq, m.size)?.toString(), '{"n":1}');
     await store.finish(m.seq, {
       state: 'deferred',
       attempt: attempt(451),
@@ -101,7 +101,17 @@ describe('QueueStore', () => {
       store.get(id)!.attempts.map((a) => a.code),
       [451, 250],
     );
-    assert.equal(store.payload(m.seq), undefined, 'the payload is freed once sent');
+    assert.equal(store.payload(m.seq, m.size), undefined, 'the payload is freed once sent');
+    store.close();
+  });
+
+  it('stores a large payload in parts and reads it back whole', async () => {
+    const { store } = open();
+    const payload = Buffer.from(Array.from({ length: 700_000 }, (_, i) => i % 251));
+    await store.enqueue({ ...msg(1), payload });
+    const [m] = await store.claim(1);
+    assert.equal((store.db.prepare('SELECT count(*) AS n FROM payloads').get() as { n: number }).n, 3);
+    assert.ok(store.payload(m!.seq, m!.size)?.equals(payload));
     store.close();
   });
 
@@ -224,7 +234,7 @@ describe('QueueStore', () => {
     assert.equal(m?.id, 'a');
     assert.equal(m.attempts, 2);
     assert.equal(m.pending.length, 2);
-    assert.equal(store.payload(m.seq)?.toString(), '{}');
+    assert.equal(store.payload(m.seq, m.size)?.toString(), '{}');
     store.close();
   });
 });

@@ -15,7 +15,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { DiskGuard, type Refusal } from './disk-guard.ts';
 import { type GroupCommitOptions, GroupCommitter } from './group-commit.ts';
 import { DEFAULT_MAX_CRASHES, DEFAULT_MAX_QUEUE_BYTES } from './limits.ts';
-import { openQueueDb } from './store-schema.ts';
+import { openQueueDb, PAYLOAD_PART } from './store-schema.ts';
 import { type ListPage, type ListQuery, listMessages, messageViews } from './store-views.ts';
 import type { ClaimedMessage, MessageState, MessageView, NewMessage, Outcome } from './types.ts';
 
@@ -90,7 +90,7 @@ export class QueueStore {
           subject, size, state, next_attempt_at, created_at, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
         ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`),
-      insertPayload: p('INSERT INTO payloads (seq, data) VALUES (?, ?)'),
+      insertPayload: p('INSERT INTO payloads (seq, part, data) VALUES (?, ?, ?)'),
       insertRcpt: p('INSERT INTO recipients (message_seq, n, address) VALUES (?, ?, ?)'),
       byKey: p('SELECT id, body_hash FROM messages WHERE idempotency_key = ?'),
       due: p(`SELECT seq, size, kind FROM messages WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
@@ -102,7 +102,7 @@ export class QueueStore {
       ),
       pending: p("SELECT n, address FROM recipients WHERE message_seq = ? AND state = 'pending' ORDER BY n"),
       delivered: p("SELECT count(*) AS c FROM recipients WHERE message_seq = ? AND state = 'sent'"),
-      payload: p('SELECT data FROM payloads WHERE seq = ?'),
+      payload: p('SELECT data FROM payloads WHERE seq = ? ORDER BY part'),
       finish:
         p(`UPDATE messages SET state = ?, next_attempt_at = ?, updated_at = ?, config_revision = ?, reason = ?
         WHERE seq = ? AND state = 'sending' RETURNING attempts`),
@@ -197,7 +197,10 @@ export class QueueStore {
           throw new IdempotencyConflictError(existing.id);
         return { id: existing.id, duplicate: true };
       }
-      this.#s.insertPayload!.run(row.seq, msg.payload);
+      const { payload } = msg;
+      for (let part = 0, at = 0; part === 0 || at < payload.length; part++, at += PAYLOAD_PART) {
+        this.#s.insertPayload!.run(row.seq, part, payload.subarray(at, at + PAYLOAD_PART));
+      }
       msg.recipients.forEach((address, n) => {
         this.#s.insertRcpt!.run(row.seq, n, address);
       });
@@ -255,10 +258,20 @@ export class QueueStore {
     }, false);
   }
 
-  /** The payload of a message, read when it is sent (undefined once the message is done). */
-  payload(seq: number): Buffer | undefined {
-    const row = this.#s.payload!.get(seq) as { data: Uint8Array } | undefined;
-    return row ? Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength) : undefined;
+  /**
+   * The payload of a message (`size` bytes), read when it is sent, part by part into one buffer;
+   * undefined once the message is done.
+   */
+  payload(seq: number, size: number): Buffer | undefined {
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    let parts = 0;
+    for (const row of this.#s.payload!.iterate(seq) as Iterable<{ data: Uint8Array }>) {
+      out.set(row.data.subarray(0, Math.max(0, size - at)), at);
+      at += row.data.byteLength;
+      parts++;
+    }
+    return parts > 0 && at === size ? out : undefined;
   }
 
   /** Records the outcome of the attempt a claim started; resolves once committed. */

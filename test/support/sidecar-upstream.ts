@@ -42,6 +42,10 @@ export interface UpstreamOptions {
    * refuse it, or undefined to accept.
    */
   reply?: (n: number, raw: string) => { code: number; text: string } | undefined;
+  /** Decides the reply to each RCPT TO: an SMTP error to refuse that recipient, or undefined to take it. */
+  rcpt?: (address: string) => { code: number; text: string } | undefined;
+  /** Announce SMTPUTF8 in EHLO (smtp-server does by default). */
+  smtputf8?: boolean;
   port?: number;
 }
 
@@ -50,6 +54,13 @@ export interface Upstream {
   received: Received[];
   /** Number of DATA commands seen (accepted or not). */
   dataCount(): number;
+  /**
+   * While on, the server reads each message to its end and then never answers (a stall after
+   * DATA); turning it off lets later messages through (stalled ones stay unanswered).
+   */
+  stall(on: boolean): void;
+  /** Messages read to the end while stalled. */
+  stalled(): number;
   close(): Promise<void>;
 }
 
@@ -79,6 +90,8 @@ export async function startUpstream(o: UpstreamOptions = {}): Promise<Upstream> 
   }
   const received: Received[] = [];
   let n = 0;
+  let stalling = false;
+  let stalledCount = 0;
   const server = new SMTPServer({
     secure: mode === 'implicit',
     ...(keyPair ? { key: keyPair.key, cert: keyPair.cert } : {}),
@@ -88,13 +101,24 @@ export async function startUpstream(o: UpstreamOptions = {}): Promise<Upstream> 
     logger: false,
     // smtp-server asks DNS for the client's name by default: pointless on loopback, and it leaves the host.
     disableReverseLookup: true,
+    hideSMTPUTF8: o.smtputf8 === false,
     maxClients: 500,
     closeTimeout: 500,
     onAuth(auth, _s, cb) {
       if (auth.username === o.auth?.user && auth.password === o.auth?.pass) cb(null, { user: auth.username });
       else cb(Object.assign(new Error('5.7.8 Authentication failed'), { responseCode: 535 }));
     },
+    onRcptTo(address, _session, cb) {
+      const refusal = o.rcpt?.(address.address);
+      if (refusal) cb(Object.assign(new Error(refusal.text), { responseCode: refusal.code }));
+      else cb();
+    },
     onData(stream, session: SMTPServerSession, cb) {
+      if (stalling) {
+        stream.on('data', () => {});
+        stream.on('end', () => stalledCount++);
+        return;
+      }
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
@@ -129,6 +153,10 @@ export async function startUpstream(o: UpstreamOptions = {}): Promise<Upstream> 
     port: (server.server.address() as AddressInfo).port,
     received,
     dataCount: () => n,
+    stall: (on) => {
+      stalling = on;
+    },
+    stalled: () => stalledCount,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
