@@ -24,6 +24,8 @@ export interface Received {
   /** Every occurrence of each header (lower-case names). */
   all: Array<[string, string]>;
   secure: boolean;
+  /** MAIL FROM carried SMTPUTF8. */
+  smtpUtf8: boolean;
   user?: string;
   ehlo: string;
 }
@@ -137,6 +139,7 @@ export async function startUpstream(o: UpstreamOptions = {}): Promise<Upstream> 
           headers: new Map([...all].reverse()),
           all,
           secure: session.secure,
+          smtpUtf8: (session.envelope as { smtpUtf8?: boolean }).smtpUtf8 === true,
           ...(session.user ? { user: String(session.user) } : {}),
           ehlo: session.hostNameAppearsAs,
         });
