@@ -107,7 +107,7 @@ it('survives max-size messages while the upstream stalls, and delivers every ack
   const progress = setInterval(
     () =>
       t.diagnostic(
-        `${new Date().toISOString()} acked ${acked.size}, try-later ${tryLater.length}, stalled ${upstream.stalled()}, received ${upstream.received.length}`,
+        `${new Date().toISOString()} acked ${[...acked].join('|')}, try-later ${tryLater.length}, stalled ${upstream.stalled()}, received ${upstream.received.map((m) => m.headers.get('subject')).join('|')}`,
       ),
     5000,
   );
