@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
+import { DEFAULT_MAX_QUEUE_BYTES, dataVolumeSizeLimit } from '../sidecar/limits.ts';
 import { APP_ENV, INJECTED_LABEL, SIDECAR_NAME, VOLUMES } from './constants.ts';
 import { type PatchOp, planInjection } from './inject.ts';
 import { parseQuantity } from './quantity.ts';
@@ -50,11 +51,16 @@ describe('planInjection', () => {
       limits: { memory: '256Mi' },
     });
     assert.match(sidecar!.readinessProbe!.exec!.command!.join(' '), /\/readyz/);
+    assert.match(sidecar!.livenessProbe!.exec!.command!.join(' '), /127\.0\.0\.1:8025\/healthz/);
+    // The emptyDir holds the queue quota the sidecar is given, with room for its WAL and spare file.
+    const quota = Number(sidecar!.args![sidecar!.args!.indexOf('--max-queue-bytes') + 1]);
+    assert.equal(quota, DEFAULT_MAX_QUEUE_BYTES);
     const mounts = Object.fromEntries(sidecar!.volumeMounts!.map((m) => [m.name, m]));
     assert.equal(mounts[VOLUMES.config]!.readOnly, true);
     const vols = Object.fromEntries(out.spec!.volumes!.map((v) => [v.name, v]));
     assert.equal(vols[VOLUMES.config]!.secret!.secretName, 'identity-mailroom');
-    assert.ok(vols[VOLUMES.data]!.emptyDir);
+    assert.equal(vols[VOLUMES.data]!.emptyDir!.sizeLimit, dataVolumeSizeLimit(quota));
+    assert.equal(dataVolumeSizeLimit(quota), '256Mi');
     // The app's own value wins; the missing one is added.
     assert.deepEqual(out.spec!.containers[0]!.env, [
       { name: 'MAILROOM_API_URL', value: 'mine' },

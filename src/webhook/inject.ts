@@ -10,6 +10,7 @@
  */
 import type { V1Container, V1EnvVar, V1Pod, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
 import { RENDERED_CONFIG_KEY, renderedSecretName } from '../api/rendered-config.ts';
+import { DEFAULT_MAX_QUEUE_BYTES, dataVolumeSizeLimit } from '../sidecar/limits.ts';
 import {
   APP_ENV,
   DATA_CLAIM_ANNOTATION,
@@ -57,6 +58,8 @@ const pointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1')
  * readiness is an exec probe that asks `/readyz` from inside the pod, with the image's own Node.
  */
 const READY_SCRIPT = `fetch('http://127.0.0.1:${PORTS.http}/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
+/** Liveness: the sender answers /healthz (its event loop turns and its queue answers a query). */
+const LIVE_SCRIPT = `fetch('http://127.0.0.1:${PORTS.http}/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
 
 function resources(annotations: Record<string, string>, warnings: string[]): V1ResourceRequirements {
   const requests: Record<string, string> = { ...DEFAULT_RESOURCES.requests };
@@ -110,6 +113,9 @@ export function sidecarContainer(opts: InjectionOptions, res: V1ResourceRequirem
       // /metrics alone on the pod IP for Prometheus; the doors above stay on loopback.
       '--metrics-listen',
       `:${PORTS.metrics}`,
+      // The emptyDir's sizeLimit is derived from this quota (sidecarVolumes).
+      '--max-queue-bytes',
+      String(DEFAULT_MAX_QUEUE_BYTES),
     ],
     ports: [{ name: METRICS_PORT_NAME, containerPort: PORTS.metrics, protocol: 'TCP' }],
     env: [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }],
@@ -117,6 +123,12 @@ export function sidecarContainer(opts: InjectionOptions, res: V1ResourceRequirem
     readinessProbe: {
       exec: { command: ['node', '-e', READY_SCRIPT] },
       periodSeconds: 10,
+      timeoutSeconds: 5,
+      failureThreshold: 3,
+    },
+    livenessProbe: {
+      exec: { command: ['node', '-e', LIVE_SCRIPT] },
+      periodSeconds: 20,
       timeoutSeconds: 5,
       failureThreshold: 3,
     },
@@ -149,7 +161,7 @@ export function sidecarVolumes(sender: string, annotations: Record<string, strin
     },
     claim
       ? { name: VOLUMES.data, persistentVolumeClaim: { claimName: claim } }
-      : { name: VOLUMES.data, emptyDir: { sizeLimit: '256Mi' } },
+      : { name: VOLUMES.data, emptyDir: { sizeLimit: dataVolumeSizeLimit(DEFAULT_MAX_QUEUE_BYTES) } },
     { name: VOLUMES.tmp, emptyDir: { sizeLimit: '16Mi' } },
   ];
 }

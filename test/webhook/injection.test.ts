@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
+import { DEFAULT_MAX_QUEUE_BYTES } from '../../src/sidecar/limits.ts';
 import type { Webhook } from '../../src/webhook/index.ts';
 import { APP_NS, eventually, podManifest, SENDER, startWebhookEnv, type WebhookEnv } from './env.ts';
 
@@ -49,6 +50,8 @@ describe('sidecar injection', () => {
       '/var/lib/mailroom',
       '--metrics-listen',
       ':9025',
+      '--max-queue-bytes',
+      String(DEFAULT_MAX_QUEUE_BYTES),
     ]);
     assert.deepEqual(sidecar.ports, [{ name: 'sender-metrics', containerPort: 9025, protocol: 'TCP' }]);
     assert.deepEqual(sidecar.securityContext, {
