@@ -5,7 +5,11 @@
  * 2. N messages through the HTTP API, acknowledged only after commit, until all are delivered;
  * 3. N messages through the SMTP door (sent by `smtp-source`), until all are delivered;
  * 4. p99 of `POST /v1/messages` acceptance latency at 200 msg/s (open loop);
- * 5. peak RSS of the sidecar process.
+ * 5. peak RSS of the sidecar process;
+ * 6. max-size messages (10 MB) at both doors while the upstream stalls after DATA, on a second
+ *    sidecar with the same flags and an smtp-server upstream that reads each message and does not
+ *    answer: peak RSS against the heap cap of the injected NODE_OPTIONS (target: cap + 40 MB), with
+ *    every acknowledged message delivered once the upstream answers again.
  *
  * Run: `npm run bench:sidecar` (N=10000; `-- --messages 2000` for a quick look). The sidecar runs
  * as the container image runs it: compiled to JavaScript (`npm run build`, dist/) with the image's
@@ -13,14 +17,15 @@
  *
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { SIDECAR_NODE_OPTIONS } from '../src/webhook/constants.ts';
+import { allDelivered, maxSizeBurst } from '../test/support/sidecar-bigmail.ts';
 import { freePort, spawnSidecar } from '../test/support/sidecar-harness.ts';
-import { tempDir } from '../test/support/sidecar-upstream.ts';
+import { startUpstream, tempDir } from '../test/support/sidecar-upstream.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +35,7 @@ const { values } = parseArgs({
     // What the injected sidecar runs with (the webhook sets it): a bounded V8 heap.
     'node-options': { type: 'string', default: process.env.SIDECAR_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS },
     source: { type: 'boolean', default: false },
+    'skip-stall': { type: 'boolean', default: false },
   },
 });
 if (!values.source) {
@@ -232,9 +238,73 @@ try {
   agent.destroy();
 }
 
+/** The V8 heap cap the sidecar runs with: heap_size_limit under its NODE_OPTIONS. */
+function heapCapMb(nodeOptions: string): number {
+  const out = execFileSync(process.execPath, ['-p', 'require("v8").getHeapStatistics().heap_size_limit'], {
+    env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    encoding: 'utf8',
+  });
+  return Number(out) / 1024 / 1024;
+}
+
+// 6. Max-size messages while the upstream stalls after DATA.
+if (!values['skip-stall']) {
+  const upstream = await startUpstream();
+  upstream.stall(true);
+  const tmp2 = tempDir('mailroom-bench-');
+  const sc2 = await spawnSidecar(
+    [
+      '--data-dir',
+      tmp2.dir,
+      '--uri',
+      `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`,
+      '--from',
+      'no-reply@example.com',
+      // Stalled sends give up sooner than the default 5 min, so the bench ends in a minute or two.
+      '--send-timeout',
+      '5s',
+      '--retry-base',
+      '1s',
+      '--max-backoff',
+      '2s',
+    ],
+    values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {},
+  );
+  try {
+    const t0 = performance.now();
+    const burst = maxSizeBurst({
+      httpPort: sc2.httpPort,
+      smtpPort: sc2.smtpPort,
+      http: 4,
+      smtp: 2,
+      maxBytes: 10 * 1024 * 1024,
+    });
+    while (upstream.stalled() < 2 && performance.now() - t0 < 120_000) await sleep(200);
+    upstream.stall(false);
+    const { acked, tryLater } = await burst;
+    while (!allDelivered(acked, upstream.received) && performance.now() - t0 < 300_000) await sleep(200);
+    const delivered = allDelivered(acked, upstream.received);
+    const peak = peakRss(sc2.child.pid!);
+    const cap = values['node-options'] ? heapCapMb(values['node-options']) : Number.NaN;
+    const alive = sc2.child.exitCode === null && sc2.child.signalCode === null;
+    rows.push([
+      'max-size messages, upstream stalled',
+      `peak RSS ${peak.toFixed(0)} MB (heap cap ${cap.toFixed(0)} MB + ${(peak - cap).toFixed(0)} MB); ` +
+        `${acked.size} accepted after ${tryLater.length} try-later answers, ${delivered ? 'all' : 'NOT all'} delivered, ` +
+        `${alive ? 'process alive' : 'PROCESS DIED'}`,
+    ]);
+  } finally {
+    await sc2.kill('SIGTERM');
+    await upstream.close();
+    tmp2.remove();
+  }
+}
+
 const width = Math.max(...rows.map(([k]) => k.length));
 console.log(
   `\nMailroom sidecar bench: ${N} messages per door, ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs`,
 );
 for (const [k, v] of rows) console.log(`  ${k.padEnd(width)}  ${v}`);
-console.log('  targets: ≥1000 msg/s durable, ≥0.15× smtp-source, p99 < 10 ms, RSS < 120 MB');
+console.log(
+  '  targets: ≥1000 msg/s durable, ≥0.15× smtp-source, p99 < 10 ms, RSS < 120 MB; max-size under a stall: RSS ≤ heap cap + 40 MB',
+);
