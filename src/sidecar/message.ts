@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { createHash } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
 import { RESERVED_HEADERS } from '../api/emailsender.ts';
@@ -93,9 +94,16 @@ export function parseJsonMessage(body: unknown, idempotencyKey?: string, raw?: B
   const { msg, key: bodyKey } = validateJsonMessage(body);
   const recipients = [...msg.to, ...msg.cc, ...msg.bcc].map(envelopeAddress);
   const key = idempotencyKey ?? bodyKey;
+  // The same message with its key in the header or in the body, or spaced otherwise, is the same message.
+  const { text, html, ...rest } = msg;
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify(rest))
+    .update(`\0${text === undefined ? '-' : `+${text}`}\0${html === undefined ? '-' : `+${html}`}`)
+    .digest('base64url');
   return {
     door: 'http',
     kind: 'json',
+    fingerprint,
     payload: raw ?? Buffer.from(JSON.stringify(msg)),
     recipients: [...new Set(recipients)],
     subject: msg.subject,

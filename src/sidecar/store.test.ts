@@ -155,6 +155,19 @@ describe('QueueStore', () => {
     }
   });
 
+  it('returns a row stuck in sending to the queue unless a send holds it', async () => {
+    const { store } = open();
+    await store.enqueue(msg(1));
+    await store.enqueue(msg(2));
+    const [a, b] = await store.claim(2);
+    const later = Date.now() + 1000;
+    assert.equal(await store.sweep(later, new Set([a!.seq]), later), 1);
+    assert.deepEqual(store.counts(), { queued: 1, sending: 1, sent: 0, deferred: 0, abandoned: 0 });
+    const [again] = await store.claim(5, undefined, undefined, true, later);
+    assert.equal(again?.seq, b!.seq);
+    store.close();
+  });
+
   it('keeps one message per idempotency key, and refuses the key for another body', async () => {
     const { store } = open();
     const [a, b] = await Promise.all([store.enqueue(msg(1, 'k')), store.enqueue(msg(1, 'k'))]);

@@ -15,6 +15,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { DiskGuard, type Refusal } from './disk-guard.ts';
 import { type GroupCommitOptions, GroupCommitter } from './group-commit.ts';
 import { DEFAULT_MAX_CRASHES, DEFAULT_MAX_QUEUE_BYTES } from './limits.ts';
+import { INTERRUPTED, recoverInterrupted, sweepStuck } from './store-recovery.ts';
 import { openQueueDb, PAYLOAD_PART } from './store-schema.ts';
 import { type ListPage, type ListQuery, listMessages, messageViews } from './store-views.ts';
 import type { ClaimedMessage, MessageState, MessageView, NewMessage, Outcome } from './types.ts';
@@ -55,8 +56,6 @@ export interface StoreOptions extends GroupCommitOptions {
   /** Attempts ending in a crash before a message is abandoned; default 3. */
   maxCrashes?: number;
 }
-
-const INTERRUPTED = 'no outcome: the sidecar stopped during this attempt';
 
 /** The SQLite-backed queue. One instance per data directory and process. */
 export class QueueStore {
@@ -118,47 +117,9 @@ export class QueueStore {
         "SELECT min(created_at) AS at FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
       ),
     };
-    const r = this.#recover(opts.maxCrashes ?? DEFAULT_MAX_CRASHES);
+    const r = recoverInterrupted(this.db, opts.maxCrashes ?? DEFAULT_MAX_CRASHES);
     this.recovered = r.recovered;
     this.poisoned = r.poisoned;
-  }
-
-  /**
-   * Returns interrupted deliveries to the queue (their outcome is unknown: at-least-once), counting
-   * the crash against each; a message at `maxCrashes` is abandoned with that reason.
-   */
-  #recover(maxCrashes: number): { recovered: number; poisoned: number } {
-    const now = Date.now();
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      this.db
-        .prepare("UPDATE attempts SET state = 'interrupted', reply = ? WHERE state = 'started'")
-        .run(INTERRUPTED);
-      const rows = this.db
-        .prepare(
-          "UPDATE messages SET crashes = crashes + 1, state = 'queued', updated_at = ? WHERE state = 'sending' RETURNING seq, crashes",
-        )
-        .all(now) as Array<{ seq: number; crashes: number }>;
-      let poisoned = 0;
-      for (const row of rows.filter((x) => x.crashes >= maxCrashes)) {
-        poisoned++;
-        const reason = `abandoned: ${row.crashes} attempts ended with the sidecar stopping (a message that crashes it?)`;
-        this.db
-          .prepare("UPDATE messages SET state = 'abandoned', reason = ? WHERE seq = ?")
-          .run(reason, row.seq);
-        this.db
-          .prepare(
-            "UPDATE recipients SET state = 'abandoned', reply = ?, updated_at = ? WHERE message_seq = ? AND state = 'pending'",
-          )
-          .run(reason, now, row.seq);
-        this.#s.dropPayload!.run(row.seq);
-      }
-      this.db.exec('COMMIT');
-      return { recovered: rows.length, poisoned };
-    } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
-    }
   }
 
   /**
@@ -171,7 +132,9 @@ export class QueueStore {
     const id = randomUUID();
     const recipients = JSON.stringify(msg.recipients);
     const index = `,${msg.recipients.map((r) => r.toLowerCase()).join(',')},`;
-    const hash = createHash('sha256').update(recipients).update('\0').update(msg.payload).digest('base64url');
+    const hash =
+      msg.fingerprint ??
+      createHash('sha256').update(recipients).update('\0').update(msg.payload).digest('base64url');
     const done = this.disk.hold(msg.payload.length);
     const write = this.committer.write(() => {
       const row = this.#s.insert!.get(
@@ -301,24 +264,7 @@ export class QueueStore {
    * (`live`): an outcome that could not be recorded leaves no row stuck. Returns how many.
    */
   sweep(before: number, live: ReadonlySet<number>, now = Date.now()): Promise<number> {
-    return this.committer.write(() => {
-      const rows = this.db
-        .prepare("SELECT seq, attempts FROM messages WHERE state = 'sending' AND updated_at < ?")
-        .all(before) as Array<{ seq: number; attempts: number }>;
-      let n = 0;
-      for (const r of rows.filter((x) => !live.has(x.seq))) {
-        this.db
-          .prepare("UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE seq = ?")
-          .run(now, now, r.seq);
-        this.db
-          .prepare(
-            "UPDATE attempts SET state = 'interrupted', reply = ? WHERE message_seq = ? AND n = ? AND state = 'started'",
-          )
-          .run('no outcome was recorded within the send timeout', r.seq, r.attempts);
-        n++;
-      }
-      return n;
-    }, false);
+    return this.committer.write((db) => sweepStuck(db, before, live, now), false);
   }
 
   /** Earliest due time of a waiting message, or undefined when none waits. */

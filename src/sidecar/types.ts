@@ -36,6 +36,8 @@ export interface NewMessage {
   /** For the delivery log only. */
   subject: string;
   idempotencyKey?: string;
+  /** What makes two messages the same for an idempotency key; default: a hash of the payload. */
+  fingerprint?: string;
 }
 
 /** One delivery attempt, as recorded and as the API returns it. */
