@@ -90,7 +90,7 @@ describe('start-up recovery', () => {
         /"level":"error".*the queue file was corrupt or unreadable: moved it aside/,
       );
       const metrics = await (await fetch(`http://127.0.0.1:${sc.httpPort}/metrics`)).text();
-      assert.match(metrics, /^mailroom_sidecar_queue_corrupt_total 1$/m);
+      assert.match(metrics, /^mailroom_sidecar_queue_corrupt_total(\{[^}]*\})? 1$/m);
       const { body } = await post(sc.httpPort, simple('fresh'));
       await waitFor(async () => (await getMessage(sc.httpPort, String(body.id))).state === 'sent');
       await sc.kill('SIGTERM');
