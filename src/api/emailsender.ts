@@ -9,7 +9,10 @@
 import { z } from 'zod';
 import { SECURITY_MODES } from '../smtp/uri.ts';
 import { durationRangeRule, keysNotInRule } from './cel.ts';
-import { durationSchema, formatDuration } from './duration.ts';
+import { durationSchema, formatDuration, parseDuration } from './duration.ts';
+
+/** A duration the schema has already checked, in milliseconds. */
+const toMs = (text: string): number => parseDuration(text) as number;
 
 export const GROUP = 'mailroom.dev';
 export const VERSION = 'v1alpha1';
@@ -176,7 +179,12 @@ export const probeSpecSchema = z
       .default(false)
       .describe('Also send MAIL FROM with the sender address (then RSET) to check the server accepts it.'),
   })
+  // Converted once, here: readers take the milliseconds, zod has supplied the defaults.
+  .transform((p) => ({ ...p, intervalMs: toMs(p.interval), timeoutMs: toMs(p.timeout) }))
   .describe('How the controller checks the server.');
+
+/** The probe interval when the spec cannot be read (zod's default, so there is one). */
+export const DEFAULT_PROBE_INTERVAL_MS: number = probeSpecSchema.parse({}).intervalMs;
 
 export const deliverySpecSchema = z
   .strictObject({
@@ -191,6 +199,7 @@ export const deliverySpecSchema = z
       .default(0)
       .describe('Messages per second at most; 0 means no limit.'),
   })
+  .transform((d) => ({ ...d, maxBackoffMs: toMs(d.maxBackoff) }))
   .describe('How the sidecar sender retries and paces delivery.');
 
 const dkimSelector = z

@@ -7,8 +7,12 @@
  * @module
  */
 import { z } from 'zod';
-import { parseDuration } from '../api/duration.ts';
-import { type EmailSender, type EmailSenderSpec, emailSenderSpecSchema } from '../api/emailsender.ts';
+import {
+  DEFAULT_PROBE_INTERVAL_MS,
+  type EmailSender,
+  type EmailSenderSpec,
+  emailSenderSpecSchema,
+} from '../api/emailsender.ts';
 import type { DeliverabilityReport } from '../deliverability/check.ts';
 import { deliverabilityEvent } from '../deliverability/status.ts';
 import { jittered } from '../kube/rate-limiter.ts';
@@ -128,7 +132,7 @@ function requeue(
   requeueWhen: Promise<boolean> | undefined,
   secrets: SecretValues,
 ): ReconcileResult {
-  const intervalMs = parseDuration(spec?.probe.interval ?? '10m') ?? 600_000;
+  const intervalMs = spec?.probe.intervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
   const late = requeueWhen ? { requeueWhen } : {};
   if (outcome.kind === 'ready') return { requeueAfterMs: jittered(intervalMs), ...late };
   if (outcome.kind === 'waiting') return { requeueAfterMs: jittered(outcome.requeueAfterMs), ...late };

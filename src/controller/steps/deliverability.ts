@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { parseDuration } from '../../api/duration.ts';
 import type { Step } from '../types.ts';
 
 /** Sets `state.deliverability` (a promise that never rejects) when a checker is configured. */
@@ -17,7 +16,7 @@ export const deliverability: Step = async (state, deps) => {
   if (!check || !state.parsed) return;
   const { spec, sender } = state;
   const dkim = state.desired?.dkim;
-  const intervalMs = parseDuration(spec.probe.interval) ?? 600_000;
+  const intervalMs = spec.probe.intervalMs;
   state.deliverability = check(
     `${sender.metadata.namespace}/${sender.metadata.name}`,
     { from: spec.from.address, serverHost: state.parsed.endpoint.host, ...(dkim ? { dkim } : {}) },

@@ -6,7 +6,6 @@
  */
 
 import { fromDomain } from '../../api/address.ts';
-import { parseDuration } from '../../api/duration.ts';
 import { API_VERSION } from '../../api/emailsender.ts';
 import { configRevision, RENDERED_CONFIG_KIND, type RenderedConfig } from '../../api/rendered-config.ts';
 import { smtpUriSchema, uriFieldOf } from '../../api/secret-values.ts';
@@ -38,7 +37,7 @@ export function renderConfig(state: ReconcileState & { uri: string }): RenderedC
       : {}),
     delivery: {
       maxAttempts: spec.delivery.maxAttempts,
-      maxBackoffMs: parseDuration(spec.delivery.maxBackoff) ?? 3_600_000,
+      maxBackoffMs: spec.delivery.maxBackoffMs,
       ratePerSecond: spec.delivery.ratePerSecond,
     },
   };

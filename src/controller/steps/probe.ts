@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { parseDuration } from '../../api/duration.ts';
 import { RetryError, StalledError, WaitError } from '../errors.ts';
 import { credentialsKey, isRejectedLogin, probeKey } from '../probe-cache.ts';
 import type { ProbeOptions, Step } from '../types.ts';
@@ -18,13 +17,13 @@ export const probe: Step = async (state, deps) => {
   const { spec } = state;
   const opts: ProbeOptions = {
     localName: spec.smtp.localName ?? deps.localName,
-    timeoutMs: parseDuration(spec.probe.timeout) ?? 10_000,
+    timeoutMs: spec.probe.timeoutMs,
     authenticate: spec.probe.authenticate,
     checkSender: spec.probe.checkSender,
     from: spec.from.address,
     ...(state.ca ? { ca: state.ca } : {}),
   };
-  const intervalMs = parseDuration(spec.probe.interval) ?? 600_000;
+  const intervalMs = spec.probe.intervalMs;
   const { namespace } = state.sender.metadata;
   const ref = spec.smtp.uriSecretRef.name;
   const version = deps.secretVersion?.(namespace, ref);
