@@ -7,8 +7,8 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { dkimSign, dkimVerify } from 'mailauth';
 import { dkimRecordName, dkimRecordValue, loadPrivateKey } from './dkim-key.ts';
+import { dkimSign, dkimVerify } from './mailauth.ts';
 import type { Finding, RecordReport } from './reasons.ts';
 import type { DnsResolver } from './resolver.ts';
 

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { dmarc } from 'mailauth';
 import { fromDomain } from '../api/address.ts';
+import { dmarc } from './mailauth.ts';
 import type { Finding, RecordReport } from './reasons.ts';
 import type { DnsResolver } from './resolver.ts';
 

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { spf } from 'mailauth';
+import { spf } from './mailauth.ts';
 import type { Finding, RecordReport } from './reasons.ts';
 import type { DnsResolver } from './resolver.ts';
 

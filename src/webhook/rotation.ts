@@ -11,7 +11,6 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import { createCA, loadCA } from '../runtime/pki.ts';
 
 /** What the Secret holds (all PEM). */
 export interface TlsMaterial {
@@ -63,6 +62,10 @@ function bundleOf(cas: X509Certificate[], now: number): string {
     .concat('\n');
 }
 
+// Loaded only to issue: @peculiar/x509 costs ~6 MB of RSS, and a webhook whose certificate is
+// current (every restart but the first) only reads certificates, which node:crypto does.
+const pki = () => import('../runtime/pki.ts');
+
 /**
  * The material to store and serve at `now`: `current` itself when nothing is due, else a renewed copy.
  * Async only because issuing is.
@@ -83,6 +86,7 @@ export async function rotate(
   let changed = false;
 
   if (!ca || !caKey || remaining(ca, now) < policy.caValidityMs / 3) {
+    const { createCA } = await pki();
     const fresh = await createCA('Mailroom Webhook CA', { notAfter: new Date(now + policy.caValidityMs) });
     ca = new X509Certificate(fresh.cert);
     caKey = fresh.key;
@@ -100,6 +104,7 @@ export async function rotate(
   // A leaf of the new CA before the API server trusts it would fail every call; keep the old one.
   const caTooNew = now - caSince < policy.propagationMs && usable;
   if (due && !caTooNew) {
+    const { loadCA } = await pki();
     const authority = await loadCA({ cert: ca.toString(), key: caKey });
     const notAfter = Math.min(now + policy.certValidityMs, Date.parse(ca.validTo));
     const issued = await authority.issue({ names: policy.names, notAfter: new Date(notAfter) });
