@@ -10,9 +10,10 @@
 import { execFileSync } from 'node:child_process';
 import { Agent, request } from 'node:https';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
 import { installCRDs, startControlPlane } from '../src/controlplane/index.ts';
 import { freePorts } from '../src/controlplane/net.ts';
+import { connectKube } from '../src/kube/context.ts';
+import { loadClusterAccess } from '../src/kube/kubeconfig.ts';
 import { createLogger } from '../src/runtime/logger.ts';
 import { startWebhook } from '../src/webhook/index.ts';
 
@@ -36,16 +37,16 @@ try {
       spec: { smtp: { uriSecretRef: { name: 'smtp' } }, from: { address: 'no-reply@example.com' } },
     }),
   );
-  const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfigPath);
+  const log = createLogger({ level: 'warn', name: 'bench' });
+  const kube = await connectKube(await loadClusterAccess(cp.kubeconfigPath), { log });
   const [port] = await freePorts(1);
   const handling: number[] = [];
   const webhook = await startWebhook({
-    kubeConfig: kc,
+    kube,
     listen: `127.0.0.1:${port}`,
     url: `https://127.0.0.1:${port}`,
     namespace: 'mailroom-system',
-    log: createLogger({ level: 'warn', name: 'bench' }),
+    log,
     observe: (ms) => handling.push(ms),
   });
 
@@ -104,6 +105,7 @@ try {
   if (injected.spec.initContainers?.[0]?.name !== 'mailroom-sender')
     throw new Error('the last pod was not injected');
   await webhook.stop();
+  await kube.close();
   agent.destroy();
 
   const pct = (xs: number[], p: number) => {

@@ -6,11 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { type Command, InvalidArgumentError } from 'commander';
 import { parseDuration } from '../api/duration.ts';
 import { Controller } from '../controller/index.ts';
 import { createDeliverabilityChecker } from '../deliverability/checker.ts';
+import { connectKube } from '../kube/context.ts';
 import { loadClusterAccess } from '../kube/kubeconfig.ts';
 import { startHttpServer } from '../runtime/health.ts';
 import { createLogger } from '../runtime/logger.ts';
@@ -42,19 +42,6 @@ export interface ControllerFlags extends WebhookFlags {
 }
 
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
-
-/** client-node's KubeConfig, loaded only for the webhook (client-node is large; the controller does without). */
-async function loadKubeConfig(
-  path: string | undefined,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<KubeConfig> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else if (!env.KUBECONFIG && env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
-}
 
 function podNamespace(): string {
   if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
@@ -104,10 +91,16 @@ function positiveInt(value: string): number {
 export async function runController(flags: ControllerFlags): Promise<void> {
   const log = createLogger({ level: flags.logLevel, name: 'controller' });
   const access = await loadClusterAccess(flags.kubeconfig);
+  // One client layer for the process: the controller and the webhook share its connections,
+  // Event recorder and (when both watch every namespace) the EmailSender cache.
+  const kube = await connectKube(access, {
+    log,
+    ...(process.env.POD_NAME ? { instance: process.env.POD_NAME } : {}),
+  });
   const registry = createRegistry();
   let shutdown: (reason: string, code?: number) => Promise<void> = async () => {};
   const controller = new Controller({
-    access,
+    kube,
     probe,
     log,
     registry,
@@ -149,7 +142,7 @@ export async function runController(flags: ControllerFlags): Promise<void> {
   // Sidecar injection (--webhook-listen); served by every replica, leader or not.
   const webhook = flags.webhookListen
     ? await startWebhookFromFlags(flags, {
-        kubeConfig: await loadKubeConfig(flags.kubeconfig),
+        kube,
         log,
         namespace: podNamespace(),
       })
@@ -158,6 +151,7 @@ export async function runController(flags: ControllerFlags): Promise<void> {
     async () => {
       await controller.stop();
       await webhook?.stop();
+      await kube.close();
       await Promise.all(servers.map((s) => s.close()));
       log.flush();
     },

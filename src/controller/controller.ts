@@ -7,13 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { EmailSender } from '../api/emailsender.ts';
-import { EventRecorder } from '../kube/events.ts';
-import { Informer, informerChecks } from '../kube/informer.ts';
-import type { ClusterAccess } from '../kube/kubeconfig.ts';
+import type { KubeContext } from '../kube/context.ts';
+import { type Informer, informerChecks } from '../kube/informer.ts';
 import { LeaderElector } from '../kube/leader.ts';
 import { WorkQueue } from '../kube/queue.ts';
 import { ExponentialRateLimiter, jittered, type RateLimiter } from '../kube/rate-limiter.ts';
-import { KubeRest } from '../kube/rest.ts';
 import { SECRETS } from '../kube/secrets.ts';
 import { METADATA_ONLY } from '../kube/transforms.ts';
 import type { Check } from '../runtime/health.ts';
@@ -46,8 +44,8 @@ const MAX_API_BACKOFF_MS = 300_000;
 
 /** Options of {@link Controller}. */
 export interface ControllerOptions {
-  /** The API server and credentials (see `loadClusterAccess`). */
-  access: ClusterAccess;
+  /** The process's client layer (see `connectKube`); shared with the webhook when it runs too. */
+  kube: KubeContext;
   probe: ProbeFn;
   log: Logger;
   /** Namespaces to watch; empty: all. */
@@ -88,9 +86,8 @@ export class Controller {
   readonly senders: Informer<EmailSender>;
   readonly secrets: Informer<SecretMeta>;
   readonly #o: ControllerOptions;
-  readonly #rest: KubeRest;
+  readonly #kube: KubeContext;
   readonly #index = new SecretIndex();
-  readonly #events: EventRecorder;
   readonly #elector?: LeaderElector;
   readonly #workers: Promise<void>[] = [];
   readonly #reconcile: (key: string) => Promise<ReconcileResult>;
@@ -104,7 +101,7 @@ export class Controller {
     this.identity = opts.leaderElection?.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
     this.registry = opts.registry ?? createRegistry();
     this.metrics = createControllerMetrics(this.registry);
-    this.#rest = new KubeRest(opts.access);
+    this.#kube = opts.kube;
     // Every requeue is jittered, failures included: senders that fail together must not retry
     // (and log in) together. The limiter spreads each backoff by up to +10%; the caps are spread
     // by ±10% where the queue adds them (`#work`).
@@ -113,41 +110,31 @@ export class Controller {
     });
     const log = opts.log;
     const informer = {
-      rest: this.#rest,
       namespaces: opts.namespaces ?? [],
-      log,
-      idleTimeoutMs: opts.watchIdleTimeoutMs,
+      ...(opts.watchIdleTimeoutMs !== undefined ? { idleTimeoutMs: opts.watchIdleTimeoutMs } : {}),
     };
-    this.senders = new Informer<EmailSender>({
+    this.senders = opts.kube.informer<EmailSender>({
       ...informer,
       resource: SENDERS,
       transform: senderTransform,
       ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
     });
-    this.secrets = new Informer<SecretMeta>({
+    this.secrets = opts.kube.informer<SecretMeta>({
       ...informer,
       resource: SECRETS,
       accept: METADATA_ONLY,
       transform: secretTransform,
     });
-    const rest = new RestKubeClient(this.#rest, {
+    const rest = new RestKubeClient(opts.kube.rest, {
       secretVersion: (ns, name) => this.secrets.get(ns, name)?.metadata.resourceVersion,
     });
     const clock = opts.clock ?? systemClock;
     // A replica that lost the Lease writes nothing more, not even what its in-flight reconciles
     // were about to write: status, config Secrets and Events all pass the fence.
     const kube = fenceWrites(rest, () => this.#acting);
-    this.#events = new EventRecorder({
-      rest: {
-        request: (method, path, init) => {
-          if (!this.#acting) return Promise.reject(new NotLeaderError('event'));
-          return this.#rest.request(method, path, init);
-        },
-      },
-      instance: this.identity,
-      log,
-      now: () => clock.now(),
-    });
+    const fence = (): void => {
+      if (!this.#acting) throw new NotLeaderError('event');
+    };
     const m = this.metrics;
     const probe: ProbeFn = async (endpoint, o) => {
       const result = await opts.probe(endpoint, o);
@@ -177,7 +164,8 @@ export class Controller {
           { sender: `${s.metadata.namespace}/${s.metadata.name}`, reason: note.reason, note: note.note },
           'event',
         );
-        this.#events.record(CONTROLLER_NAME, senderRef(s), note);
+        // The process's recorder (shared with the webhook), fenced at send time like every write.
+        opts.kube.events.record(CONTROLLER_NAME, senderRef(s), note, { fence });
       },
       log,
       observer: {
@@ -190,7 +178,7 @@ export class Controller {
     });
     if (opts.leaderElection) {
       this.#elector = new LeaderElector({
-        rest: this.#rest,
+        rest: opts.kube.rest,
         log,
         namespace: opts.leaderElection.namespace,
         name: opts.leaderElection.name ?? 'mailroom-controller',
@@ -242,7 +230,6 @@ export class Controller {
 
   /** Starts informers, waits for their first list, then (after winning the lease) the workers. */
   async start(): Promise<void> {
-    await this.#rest.init();
     this.#gauges = setInterval(() => this.#refreshGauges(), 1000);
     this.#gauges.unref();
     await Promise.all([this.secrets.start(), this.senders.start()]);
@@ -268,7 +255,7 @@ export class Controller {
     this.metrics.queueDepth.set(this.queue.length);
     this.metrics.cachedObjects.set({ resource: 'emailsenders' }, this.senders.size);
     this.metrics.cachedObjects.set({ resource: 'secrets' }, this.secrets.size);
-    this.metrics.eventsDropped.set(this.#events.dropped);
+    this.metrics.eventsDropped.set(this.#kube.events.dropped);
     countSenders(this.metrics.senders, this.senders.list());
   }
 
@@ -325,8 +312,7 @@ export class Controller {
     await this.queue.shutDown();
     await Promise.all(this.#workers);
     await Promise.all([this.senders.stop(), this.secrets.stop()]);
-    await Promise.race([this.#events.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await Promise.race([this.#kube.events.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);
     await this.#elector?.release();
-    this.#rest.close();
   }
 }

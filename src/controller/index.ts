@@ -4,10 +4,12 @@
  * that writes status once when it changed, Events on transitions, leader election on a Lease.
  *
  * @example
- * const controller = new Controller({ access: await loadClusterAccess(), probe, log });
+ * const kube = await connectKube(await loadClusterAccess(), { log });
+ * const controller = new Controller({ kube, probe, log });
  * await controller.start();
  * // …
  * await controller.stop();
+ * await kube.close();
  *
  * @module
  */

@@ -42,7 +42,16 @@ export interface EventRecorderOptions {
   now?: () => Date;
 }
 
-interface Pending {
+/** Options of one {@link EventRecorder.record}. */
+export interface RecordOptions {
+  /**
+   * Called just before the Event is sent; throwing stops it (counted as failed). A controller that
+   * may lose its Lease fences its Events with it, as it fences its other writes.
+   */
+  fence?: () => void;
+}
+
+interface Pending extends RecordOptions {
   controller: string;
   regarding: ObjectReference;
   note: EventNote;
@@ -94,12 +103,12 @@ export class EventRecorder {
   }
 
   /** Queues an Event from `controller` (its `reportingController`) about `regarding`; returns at once. */
-  record(controller: string, regarding: ObjectReference, note: EventNote): void {
+  record(controller: string, regarding: ObjectReference, note: EventNote, opts: RecordOptions = {}): void {
     if (this.#backlog.length >= this.#max) {
       this.dropped++;
       return;
     }
-    this.#backlog.push({ controller, regarding, note, at: this.#o.now?.() ?? new Date() });
+    this.#backlog.push({ ...opts, controller, regarding, note, at: this.#o.now?.() ?? new Date() });
     this.#pump();
   }
 
@@ -109,7 +118,8 @@ export class EventRecorder {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  #send(p: Pending): Promise<unknown> {
+  async #send(p: Pending): Promise<unknown> {
+    p.fence?.();
     const body = eventBody(p.controller, this.#o.instance, p.regarding, p.note, p.at);
     return this.#o.rest.request(
       'POST',

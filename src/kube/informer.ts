@@ -58,6 +58,8 @@ export class Informer<T extends KubeObject> {
   readonly #synced = new Set<string>();
   readonly #loops: Promise<void>[] = [];
   #lastContact = Date.now();
+  #started?: Promise<void>;
+  #users = 0;
   /** Successful list calls (relists included), for tests and metrics. */
   lists = 0;
 
@@ -65,13 +67,26 @@ export class Informer<T extends KubeObject> {
     this.#o = opts;
   }
 
-  /** Adds a change handler (call before {@link Informer.start}). */
+  /**
+   * Adds a change handler. Call it before {@link Informer.start} to see every object; one added
+   * later (a second user of a shared informer) sees later changes only.
+   */
   onChange(handler: ChangeHandler<T>): void {
     this.#handlers.push(handler);
   }
 
-  /** Starts every list-watch loop; resolves once each has listed once. */
-  async start(): Promise<void> {
+  /**
+   * Starts every list-watch loop; resolves once each has listed once. Each user of a shared
+   * informer calls it (and {@link Informer.stop}): the first starts the loops, later calls wait for
+   * the same first list.
+   */
+  start(): Promise<void> {
+    this.#users++;
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
     const scopes = this.#o.namespaces?.length ? [...this.#o.namespaces] : [''];
     const firstSync = scopes.map(
       (ns) =>
@@ -85,8 +100,9 @@ export class Informer<T extends KubeObject> {
     ]);
   }
 
-  /** Stops watching. The cache stays readable. */
+  /** Stops watching once every user that started it has stopped it. The cache stays readable. */
   async stop(): Promise<void> {
+    if (--this.#users > 0) return;
     this.#abort.abort();
     await Promise.allSettled(this.#loops);
   }

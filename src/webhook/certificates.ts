@@ -11,7 +11,9 @@
  *
  * @module
  */
-import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
+import type { KubeRest } from '../kube/rest.ts';
+import { secretPath } from '../kube/secrets.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { b64, statusOf, unb64 } from './kube.ts';
 import { type RotationPolicy, rotate, type TlsMaterial } from './rotation.ts';
@@ -35,7 +37,7 @@ export interface CertificateUpdate {
 
 /** Options of {@link CertificateKeeper}. */
 export interface CertificateKeeperOptions {
-  core: CoreV1Api;
+  rest: KubeRest;
   namespace: string;
   secretName: string;
   /** Undefined: cert-manager owns the Secret, only read it. */
@@ -71,10 +73,10 @@ export class CertificateKeeper {
    * whether it differs from what the previous call returned.
    */
   async check(): Promise<{ update: CertificateUpdate; changed: boolean }> {
-    const { core, namespace, secretName: name } = this.#o;
+    const { rest, namespace, secretName: name } = this.#o;
     let secret: V1Secret | undefined;
     try {
-      secret = await core.readNamespacedSecret({ name, namespace });
+      secret = await rest.request<V1Secret>('GET', secretPath(namespace, name));
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
     }
@@ -99,7 +101,7 @@ export class CertificateKeeper {
   }
 
   async #write(existing: V1Secret | undefined, m: TlsMaterial): Promise<TlsMaterial | undefined> {
-    const { core, namespace, secretName: name, log } = this.#o;
+    const { rest, namespace, secretName: name, log } = this.#o;
     const body: V1Secret = {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -118,15 +120,15 @@ export class CertificateKeeper {
       ),
     };
     try {
-      if (existing) await core.replaceNamespacedSecret({ name, namespace, body });
-      else await core.createNamespacedSecret({ namespace, body });
+      if (existing) await rest.request('PUT', secretPath(namespace, name), { body });
+      else await rest.request('POST', secretPath(namespace), { body });
       log.info({ secret: `${namespace}/${name}` }, 'webhook certificate renewed');
       return m;
     } catch (err) {
       // Another replica renewed first: use what it stored.
       if (statusOf(err) !== 409) throw err;
       log.debug({ secret: `${namespace}/${name}` }, 'webhook certificate renewed by another replica');
-      return fromSecret(await core.readNamespacedSecret({ name, namespace }));
+      return fromSecret(await rest.request<V1Secret>('GET', secretPath(namespace, name)));
     }
   }
 }

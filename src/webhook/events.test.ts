@@ -1,24 +1,25 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { EventsV1Api, V1Pod } from '@kubernetes/client-node';
-import { createLogger } from '../runtime/logger.ts';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { EventNote, ObjectReference } from '../kube/events.ts';
 import type { MissingSender } from './admission.ts';
 import { admittedPodOf, MissingSenderEvents, type MissingSenderEventsOptions } from './events.ts';
 
-type Created = Parameters<EventsV1Api['createNamespacedEvent']>[0];
+/** What the recorder was given (the namespace of the Event is the one of `regarding`). */
+interface Created {
+  controller: string;
+  body: { regarding: ObjectReference; note: string };
+}
 
 function setup(extra: Partial<MissingSenderEventsOptions> = {}) {
   let now = Date.parse('2026-11-29T12:00:00Z');
   const created: Created[] = [];
   const events = new MissingSenderEvents({
-    api: {
-      createNamespacedEvent: async (req: Created) => {
-        created.push(req);
-        return {} as never;
+    events: {
+      record: (controller: string, regarding: ObjectReference, note: EventNote) => {
+        created.push({ controller, body: { regarding, note: note.note } });
       },
     },
-    log: createLogger({ level: 'silent', name: 'test' }),
-    instance: 'test',
     now: () => now,
     ...extra,
   });
@@ -100,7 +101,7 @@ test('a real admission: the Event follows once its pod is seen, about its owner,
   t.seen(pod('apps', 'web-abcde', t.iso(), { owner: 'rs-1', generateName: 'web-' }));
   assert.equal(t.created.length, 1);
   const ev = t.created[0]!;
-  assert.equal(ev.namespace, 'apps');
+  assert.equal(ev.controller, 'mailroom.dev/webhook');
   assert.deepEqual(ev.body.regarding, {
     apiVersion: 'apps/v1',
     kind: 'ReplicaSet',

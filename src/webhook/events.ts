@@ -14,9 +14,8 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { type EventsV1Api, V1MicroTime, type V1ObjectReference, type V1Pod } from '@kubernetes/client-node';
-import type { Logger } from '../runtime/logger.ts';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { EventRecorder, ObjectReference } from '../kube/events.ts';
 import { LruMap } from '../runtime/lru.ts';
 import { type RateLimit, TokenBucket } from '../runtime/token-bucket.ts';
 import type { MissingSender } from './admission.ts';
@@ -60,10 +59,8 @@ export function admittedPodOf(p: V1Pod): AdmittedPod | undefined {
 
 /** Options of {@link MissingSenderEvents}. */
 export interface MissingSenderEventsOptions {
-  api: Pick<EventsV1Api, 'createNamespacedEvent'>;
-  log: Logger;
-  /** `reportingInstance`: the pod (or host) name. */
-  instance: string;
+  /** The process's Event recorder: it queues, sends and logs failures. */
+  events: Pick<EventRecorder, 'record'>;
   /** One Event per sender and owner per this long. Default 10 min. */
   quietMs?: number;
   /** How long an admission waits for its pod to appear. Default 30 s. */
@@ -92,7 +89,7 @@ const keyOf = (namespace: string, sender: string, who: string) => `${namespace}/
  * operation is O(1): a review and a pod are matched by key, never by a scan.
  *
  * @example
- * const events = new MissingSenderEvents({ api, log, instance });
+ * const events = new MissingSenderEvents({ events: kube.events });
  * const deps = { ...rest, onMissingSender: events.hook };
  * podWatch.onAdd((pod) => { const a = admittedPodOf(pod); if (a) events.observe(a); });
  * // on shutdown: events.stop();
@@ -194,27 +191,15 @@ export class MissingSenderEvents {
     this.#recorded.set(key, t);
     const { namespace, owner } = pod;
     // The pod as it exists, not as the review described it: its real name and uid.
-    const regarding: V1ObjectReference = owner
+    const regarding: ObjectReference = owner
       ? { ...owner, namespace }
       : { apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid, namespace };
-    this.#o.api
-      .createNamespacedEvent({
-        namespace,
-        body: {
-          metadata: { name: `mailroom-sender.${randomBytes(8).toString('hex')}`, namespace },
-          // The API wants microseconds here; a plain Date serializes with milliseconds and is refused.
-          eventTime: new V1MicroTime(t),
-          reportingController: REPORTING_CONTROLLER,
-          reportingInstance: this.#o.instance,
-          action: 'Inject',
-          reason: 'SenderNotFound',
-          type: 'Warning',
-          note: `pod ${pod.name} names EmailSender "${pod.sender}" (annotation mailroom.dev/sender), which does not exist in namespace "${namespace}"; its sender sidecar stays unready until it does`,
-          regarding,
-        },
-      })
-      .catch((err: unknown) =>
-        this.#o.log.warn({ err, sender: `${namespace}/${pod.sender}` }, 'could not record an Event'),
-      );
+    // Queued: nothing here waits for the events API.
+    this.#o.events.record(REPORTING_CONTROLLER, regarding, {
+      action: 'Inject',
+      reason: 'SenderNotFound',
+      type: 'Warning',
+      note: `pod ${pod.name} names EmailSender "${pod.sender}" (annotation mailroom.dev/sender), which does not exist in namespace "${namespace}"; its sender sidecar stays unready until it does`,
+    });
   }
 }

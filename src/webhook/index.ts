@@ -5,19 +5,12 @@
  *
  * @module
  */
-import { hostname } from 'node:os';
-import {
-  AdmissionregistrationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  EventsV1Api,
-  type KubeConfig,
-} from '@kubernetes/client-node';
+import type { KubeContext } from '../kube/context.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { CertificateKeeper } from './certificates.ts';
 import { DEFAULT_CONFIG_NAME, DEFAULT_IMAGE, DEFAULT_SERVICE_NAME, DEFAULT_TLS_SECRET } from './constants.ts';
 import { type ConsumerCount, startConsumerCount } from './consumers.ts';
-import { admittedPodOf, MissingSenderEvents } from './events.ts';
+import { MissingSenderEvents } from './events.ts';
 import { withBackoff } from './kube.ts';
 import { ensureRegistration, type RegistrationOptions } from './registration.ts';
 import { startSenderCache } from './senders.ts';
@@ -29,7 +22,8 @@ const DAY = 86_400_000;
 
 /** Options of {@link startWebhook}. */
 export interface WebhookOptions {
-  kubeConfig: KubeConfig;
+  /** The process's client layer (see `connectKube`), shared with the controller when it runs too. */
+  kube: KubeContext;
   /** `host:port` to serve on. */
   listen: string;
   /** `https://host:port` the API server should call (outside a cluster); else the Service is used. */
@@ -88,19 +82,16 @@ function certificateNames(o: WebhookOptions): string[] {
  * sender cache, the server, the registration and the consumer count.
  *
  * @example
- * const webhook = await startWebhook({ kubeConfig, listen: '127.0.0.1:9443', url: 'https://127.0.0.1:9443',
+ * const webhook = await startWebhook({ kube, listen: '127.0.0.1:9443', url: 'https://127.0.0.1:9443',
  *   namespace: 'mailroom-system', log });
  */
 export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
   const log = o.log.child({ component: 'webhook' });
-  const core = o.kubeConfig.makeApiClient(CoreV1Api);
-  const custom = o.kubeConfig.makeApiClient(CustomObjectsApi);
-  const admission = o.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-  const events = o.kubeConfig.makeApiClient(EventsV1Api);
+  const { kube } = o;
   const abort = new AbortController();
   const secretName = o.secretName ?? DEFAULT_TLS_SECRET;
   const keeper = new CertificateKeeper({
-    core,
+    rest: kube.rest,
     namespace: o.namespace,
     secretName,
     log,
@@ -132,8 +123,8 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
   );
   let consumers: ConsumerCount | undefined;
   // Events only for pods the injected-pod watch then reports: a forged review makes none.
-  const missing = new MissingSenderEvents({ api: events, log, instance: process.env.POD_NAME ?? hostname() });
-  const senders = await startSenderCache(o.kubeConfig, custom, log, (s) => consumers?.touch(s));
+  const missing = new MissingSenderEvents({ events: kube.events });
+  const senders = await startSenderCache(kube, log, (s) => consumers?.touch(s));
   const server = await startWebhookServer({
     listen: o.listen,
     cert: first.update.cert,
@@ -149,26 +140,16 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
     },
     ...(o.observe ? { observe: o.observe } : {}),
   });
-  await ensureRegistration(admission, registration, first.update.bundle, log);
+  await ensureRegistration(kube.rest, registration, first.update.bundle, log);
   if (o.countConsumers ?? true)
-    consumers = await startConsumerCount({
-      kc: o.kubeConfig,
-      core,
-      custom,
-      senders,
-      log,
-      onPod: (pod) => {
-        const admitted = admittedPodOf(pod);
-        if (admitted) missing.observe(admitted);
-      },
-    });
+    consumers = await startConsumerCount({ kube, senders, log, onPod: (pod) => missing.observe(pod) });
 
   let running: Promise<void> | undefined;
   const check = (): Promise<void> => {
     running ??= (async () => {
       const { update, changed } = await keeper.check();
       // Trust first, then serve: a new CA reaches caBundle before any certificate it signed is served.
-      await ensureRegistration(admission, registration, update.bundle, log);
+      await ensureRegistration(kube.rest, registration, update.bundle, log);
       if (changed) server.setCertificate(update);
     })().finally(() => {
       running = undefined;

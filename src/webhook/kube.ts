@@ -1,13 +1,13 @@
 /**
- * Small helpers over `@kubernetes/client-node` shared by the webhook's modules.
+ * Small helpers shared by the webhook's modules.
  *
  * @module
  */
-import { ApiException } from '@kubernetes/client-node';
+import { KubeApiError } from '../kube/rest.ts';
 
 /** HTTP status of a failed API call, 0 for a transport failure. */
 export function statusOf(err: unknown): number {
-  return err instanceof ApiException ? err.code : 0;
+  return err instanceof KubeApiError ? err.status : 0;
 }
 
 /** Base64 of a UTF-8 string, as Secret `data` and `caBundle` want it. */

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../api/duration.ts';
+import type { KubeContext } from '../kube/context.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { DEFAULT_CONFIG_NAME, DEFAULT_IMAGE, DEFAULT_SERVICE_NAME, DEFAULT_TLS_SECRET } from './constants.ts';
 import type { Webhook } from './index.ts';
@@ -95,19 +95,18 @@ export function addWebhookOptions(cmd: Command): Command {
  * Starts the webhook when `--webhook-listen` is set; resolves to undefined otherwise.
  *
  * @example
- * const webhook = await startWebhookFromFlags(flags, { kubeConfig, log, namespace: podNamespace() });
+ * const webhook = await startWebhookFromFlags(flags, { kube, log, namespace: podNamespace() });
  * // on shutdown: await webhook?.stop();
  */
 export async function startWebhookFromFlags(
   flags: WebhookFlags,
-  ctx: { kubeConfig: KubeConfig; log: Logger; namespace: string },
+  ctx: { kube: KubeContext; log: Logger; namespace: string },
 ): Promise<Webhook | undefined> {
   if (!flags.webhookListen) return undefined;
-  // Loaded only when the webhook is on: it pulls in @kubernetes/client-node (tens of MB of heap)
-  // that a controller without the webhook never needs.
+  // Loaded only when the webhook is on: a controller without it never loads its code.
   const { startWebhook } = await import('./index.ts');
   return startWebhook({
-    kubeConfig: ctx.kubeConfig,
+    kube: ctx.kube,
     log: ctx.log,
     listen: flags.webhookListen,
     namespace: flags.webhookNamespace ?? ctx.namespace,

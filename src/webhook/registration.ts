@@ -13,11 +13,8 @@
  *
  * @module
  */
-import type {
-  AdmissionregistrationV1Api,
-  V1MutatingWebhook,
-  V1MutatingWebhookConfiguration,
-} from '@kubernetes/client-node';
+import type { V1MutatingWebhook, V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
+import type { KubeRest } from '../kube/rest.ts';
 import { canonicalJson as canonical } from '../runtime/canonical-json.ts';
 import type { Logger } from '../runtime/logger.ts';
 import {
@@ -29,6 +26,8 @@ import {
   WEBHOOK_NAME,
 } from './constants.ts';
 import { b64, statusOf } from './kube.ts';
+
+const CONFIGURATIONS = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
 
 /** What the configuration is made from. */
 export interface RegistrationOptions {
@@ -122,7 +121,7 @@ export function webhookConfiguration(
  * the flags; in Service mode only sets `caBundle`. Writes nothing when it already matches.
  */
 export async function ensureRegistration(
-  api: AdmissionregistrationV1Api,
+  rest: KubeRest,
   o: RegistrationOptions,
   caBundle: string | undefined,
   log: Logger,
@@ -130,12 +129,15 @@ export async function ensureRegistration(
   const desired = webhookConfiguration(o, caBundle);
   let current: V1MutatingWebhookConfiguration | undefined;
   try {
-    current = await api.readMutatingWebhookConfiguration({ name: o.name });
+    current = await rest.request<V1MutatingWebhookConfiguration>(
+      'GET',
+      `${CONFIGURATIONS}/${encodeURIComponent(o.name)}`,
+    );
   } catch (err) {
     if (statusOf(err) !== 404) throw err;
   }
   if (!current) {
-    await api.createMutatingWebhookConfiguration({ body: desired });
+    await rest.request('POST', CONFIGURATIONS, { body: desired });
     log.info({ name: o.name }, 'webhook configuration created');
     return;
   }
@@ -152,6 +154,8 @@ export async function ensureRegistration(
   } else return;
   if (canonical(webhooks) === canonical(current.webhooks)) return;
   // The resourceVersion makes a concurrent edit fail (409) rather than be lost; the next check retries.
-  await api.replaceMutatingWebhookConfiguration({ name: o.name, body: { ...current, webhooks } });
+  await rest.request('PUT', `${CONFIGURATIONS}/${encodeURIComponent(o.name)}`, {
+    body: { ...current, webhooks },
+  });
   log.info({ name: o.name }, 'webhook configuration updated');
 }

@@ -4,9 +4,10 @@
  * in-process in URL mode (the API server calls it over TLS on 127.0.0.1).
  */
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
 import { type ControlPlane, installCRDs, startControlPlane } from '../../src/controlplane/index.ts';
 import { freePorts } from '../../src/controlplane/net.ts';
+import { connectKube, type KubeContext } from '../../src/kube/context.ts';
+import { loadClusterAccess } from '../../src/kube/kubeconfig.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { startWebhook, type Webhook, type WebhookOptions } from '../../src/webhook/index.ts';
 import { type CommandResult, runCommand } from '../support/run-command.ts';
@@ -22,7 +23,8 @@ export type KubectlResult = CommandResult;
 /** The environment of one webhook test file. */
 export interface WebhookEnv {
   cp: ControlPlane;
-  kubeConfig: KubeConfig;
+  /** The client layer the webhooks run on. */
+  kube: KubeContext;
   /** kubectl as the admin; resolves whatever the exit code. */
   kubectlRaw(args: string[], input?: string): Promise<KubectlResult>;
   /** kubectl as the admin; throws on a non-zero exit. */
@@ -80,17 +82,19 @@ export async function startWebhookEnv(): Promise<WebhookEnv> {
     await cp.stop();
     throw err;
   }
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(cp.kubeconfigPath);
+  const kube = await connectKube(await loadClusterAccess(cp.kubeconfigPath), {
+    log,
+    instance: 'webhook-test',
+  });
   return {
     cp,
-    kubeConfig,
+    kube,
     kubectlRaw,
     kubectl,
     async startWebhook(opts = {}) {
       const [port] = await freePorts(1);
       const webhook = await startWebhook({
-        kubeConfig,
+        kube,
         listen: `127.0.0.1:${port}`,
         url: `https://127.0.0.1:${port}`,
         namespace: CONTROLLER_NS,
@@ -102,6 +106,7 @@ export async function startWebhookEnv(): Promise<WebhookEnv> {
     },
     async stop() {
       for (const w of webhooks) await w.stop().catch(() => {});
+      await kube.close();
       await cp.stop();
     },
   };
