@@ -1,14 +1,17 @@
 /**
  * Helpers of the controller benchmark: bulk creates with bounded concurrency on one keep-alive
- * client, a watcher that counts Ready senders and status changes, and the controller process.
+ * client, the raw-client peer, a watcher that counts Ready senders and status changes, and the
+ * controller process as shipped (compiled, the Deployment's NODE_OPTIONS, the webhook on).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseAllDocuments } from 'yaml';
 import type { EmailSender } from '../src/api/emailsender.ts';
 import { SENDERS } from '../src/controller/kube.ts';
+import { freePorts } from '../src/controlplane/net.ts';
 import { Informer } from '../src/kube/informer.ts';
 import { loadClusterAccess } from '../src/kube/kubeconfig.ts';
 import { KubeRest } from '../src/kube/rest.ts';
@@ -123,62 +126,159 @@ export class ReadyWatcher {
   }
 }
 
+/**
+ * The writes the controller makes for one sender once it is Ready, made by a raw client: the
+ * status patch (Ready and its facts), the rendered config Secret (owned by the sender) and one
+ * Event. The peer of the controller run: same API server, same keep-alive client, same concurrency.
+ */
+export async function rawWrites(rest: KubeRest, namespace: string, name: string): Promise<void> {
+  const sender = await rest.request<EmailSender>(
+    'GET',
+    `${SENDERS.prefix}/namespaces/${namespace}/emailsenders/${name}`,
+  );
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const condition = (type: string, reason: string, message: string) => ({
+    type,
+    status: type === 'Ready' ? 'True' : 'False',
+    reason,
+    message,
+    lastTransitionTime: now,
+    observedGeneration: 1,
+  });
+  await rest.request('PATCH', `${SENDERS.prefix}/namespaces/${namespace}/emailsenders/${name}/status`, {
+    contentType: 'application/merge-patch+json',
+    body: {
+      status: {
+        observedGeneration: 1,
+        endpoint: 'localhost:2525',
+        security: 'starttls',
+        lastProbeTime: now,
+        conditions: [
+          condition('Ready', 'Verified', 'localhost:2525 answered EHLO, STARTTLS and AUTH in 12 ms'),
+          condition('Reconciling', 'Verified', ''),
+          condition('Stalled', 'Verified', ''),
+        ],
+        config: { secretName: `${name}-config`, revision: 'r1', publishedAt: now },
+      },
+    },
+  });
+  const config = JSON.stringify(
+    {
+      kind: 'RenderedConfig',
+      smtp: { uri: 'smtp://user:pass@localhost:2525/' },
+      from: 'no-reply@example.com',
+    },
+    null,
+    2,
+  ).padEnd(600, ' ');
+  await rest.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+    body: {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: {
+        name: `${name}-config`,
+        namespace,
+        labels: { 'mailroom.dev/sender': name, 'app.kubernetes.io/managed-by': 'mailroom' },
+        annotations: { 'mailroom.dev/revision': 'r1', 'mailroom.dev/published-at': now },
+        ownerReferences: [
+          {
+            apiVersion: 'mailroom.dev/v1alpha1',
+            kind: 'EmailSender',
+            name,
+            uid: sender.metadata.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
+      data: { 'config.json': Buffer.from(config).toString('base64') },
+    },
+  });
+  await rest.request('POST', `/apis/events.k8s.io/v1/namespaces/${namespace}/events`, {
+    body: {
+      apiVersion: 'events.k8s.io/v1',
+      kind: 'Event',
+      metadata: { name: `${name}.${randomBytes(8).toString('hex')}`, namespace },
+      eventTime: new Date().toISOString().replace(/(\.\d{3})Z$/, '$1000Z'),
+      reportingController: 'mailroom.dev/bench',
+      reportingInstance: 'bench',
+      action: 'Probe',
+      reason: 'Verified',
+      note: 'localhost:2525 answered EHLO, STARTTLS and AUTH',
+      type: 'Normal',
+      regarding: {
+        apiVersion: 'mailroom.dev/v1alpha1',
+        kind: 'EmailSender',
+        namespace,
+        name,
+        uid: sender.metadata.uid,
+      },
+    },
+  });
+}
+
 /** The controller as its own process (so its RSS is its own). */
 export interface ControllerChild {
   child: ChildProcess;
   metricsUrl: string;
+  /** The webhook's `host:port`. */
+  webhook: string;
   metric(name: string): Promise<number>;
   rssMb(): number;
   stop(): Promise<void>;
 }
 
 /**
- * V8 flags for the controller process (BENCH_NODE_FLAGS, space-separated). Default: a 2 MB
- * young-generation semi-space, as docs/controller.md recommends for the Deployment (V8's default
- * grows it to 64 MB under a burst of watch events, and RSS with it).
+ * The controller's NODE_OPTIONS as deploy/controller/deployment.yaml sets them (BENCH_NODE_OPTIONS overrides),
+ * so the bench measures what is deployed.
  */
-// Default: the NODE_OPTIONS of deploy/controller/deployment.yaml, so the bench measures what is deployed.
-export const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '--max-semi-space-size=2 --max-old-space-size=128')
-  .split(' ')
-  .filter(Boolean);
-
-/**
- * The controller entry point: TypeScript run by type stripping (as in tests), or, with
- * BENCH_COMPILED=1, compiled to JavaScript first as the container image runs it (no type stripper,
- * no TypeScript sources held in memory).
- */
-async function entryPoint(): Promise<string> {
-  if (process.env.BENCH_COMPILED === '0') return join(root, 'test/support/controller-main.ts');
-  const out = mkdtempSync(join(tmpdir(), 'mailroom-bench-js-'));
-  await new Promise<void>((resolve) => {
-    const tsc = spawn(
-      join(root, 'node_modules/.bin/tsc'),
-      ['-p', join(root, 'tsconfig.build.json'), '--outDir', out],
-      {
-        stdio: 'ignore',
-      },
-    );
-    tsc.once('exit', () => resolve()); // type errors elsewhere in the tree still emit JavaScript
-  });
-  symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'));
-  writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
-  const main = join(out, 'controller-main.js');
-  writeFileSync(
-    main,
-    "import { Command } from 'commander';\nimport { registerControllerCommand } from './cli/controller.js';\n" +
-      "const program = new Command('mailroom');\nregisterControllerCommand(program);\nawait program.parseAsync(process.argv);\n",
-  );
-  return main;
+export function shippedNodeOptions(): string {
+  if (process.env.BENCH_NODE_OPTIONS !== undefined) return process.env.BENCH_NODE_OPTIONS;
+  const docs = parseAllDocuments(readFileSync(join(root, 'deploy/controller/deployment.yaml'), 'utf8'));
+  for (const doc of docs) {
+    const d = doc.toJS() as {
+      kind?: string;
+      spec?: {
+        template?: { spec?: { containers?: Array<{ env?: Array<{ name: string; value?: string }> }> } };
+      };
+    };
+    if (d.kind !== 'Deployment') continue;
+    for (const c of d.spec?.template?.spec?.containers ?? [])
+      for (const e of c.env ?? []) if (e.name === 'NODE_OPTIONS') return e.value ?? '';
+  }
+  throw new Error('deploy/controller/deployment.yaml sets no NODE_OPTIONS');
 }
 
-/** Starts `mailroom controller` against `kubeconfig` (info logs are read for the start line, then dropped). */
-export async function startController(kubeconfig: string, extra: string[] = []): Promise<ControllerChild> {
+/** Builds the shipped artifact (`npm run build` → dist/) and returns its `mailroom` binary. */
+export function buildArtifact(): string {
+  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
+  return join(root, 'dist/cli/main.js');
+}
+
+/**
+ * Starts the compiled `mailroom controller` as deploy/ runs it (leader election, the webhook on,
+ * NODE_OPTIONS), against `kubeconfig`; the webhook is registered by URL on a loopback port, as
+ * outside a cluster it must be. Info logs are read for the start line, then dropped.
+ */
+export async function startController(
+  main: string,
+  kubeconfig: string,
+  namespace: string,
+  extra: string[] = [],
+): Promise<ControllerChild> {
+  const [port] = await freePorts(1);
+  const webhook = `127.0.0.1:${port}`;
   const child = spawn(
     process.execPath,
     [
-      ...nodeFlags,
-      await entryPoint(),
+      main,
       'controller',
+      '--leader-elect',
+      `--webhook-listen=${webhook}`,
+      `--webhook-url=https://${webhook}`,
       '--kubeconfig',
       kubeconfig,
       '--metrics-listen',
@@ -187,18 +287,28 @@ export async function startController(kubeconfig: string, extra: string[] = []):
       '127.0.0.1:0',
       ...extra,
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: {
+        ...process.env,
+        NODE_OPTIONS: shippedNodeOptions(),
+        POD_NAMESPACE: namespace,
+        POD_NAME: 'bench-controller',
+      },
+    },
   );
   let metricsUrl = '';
+  let serving = false;
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    if (metricsUrl) return;
+    if (metricsUrl && serving) return;
     out += d;
+    serving ||= out.includes('webhook serving');
     const line = out.split('\n').find((l) => l.includes('controller starting'));
     if (line) metricsUrl = (JSON.parse(line) as { metrics: string }).metrics;
   });
-  for (let i = 0; i < 200 && !metricsUrl; i++) await sleep(50);
-  if (!metricsUrl) throw new Error(`controller did not start: ${out}`);
+  for (let i = 0; i < 600 && !(metricsUrl && serving); i++) await sleep(50);
+  if (!metricsUrl || !serving) throw new Error(`controller did not start: ${out}`);
   const metric = async (name: string) => {
     const text = await (await fetch(`${metricsUrl}/metrics`)).text();
     let total = 0;
@@ -209,6 +319,7 @@ export async function startController(kubeconfig: string, extra: string[] = []):
   return {
     child,
     metricsUrl,
+    webhook,
     metric,
     rssMb: () =>
       Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024,
