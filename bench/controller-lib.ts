@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAllDocuments } from 'yaml';
-import type { EmailSender } from '../src/api/emailsender.ts';
+import type { EmailSender, EmailSenderStatus } from '../src/api/emailsender.ts';
 import { SENDERS } from '../src/controller/kube.ts';
 import { freePorts } from '../src/controlplane/net.ts';
 import { Informer } from '../src/kube/informer.ts';
@@ -139,28 +139,36 @@ export async function rawWrites(rest: KubeRest, namespace: string, name: string)
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const condition = (type: string, reason: string, message: string) => ({
     type,
-    status: type === 'Ready' ? 'True' : 'False',
+    status: type === 'Ready' ? ('True' as const) : ('False' as const),
     reason,
     message,
     lastTransitionTime: now,
     observedGeneration: 1,
   });
+  // What the controller writes for a Ready sender (the shape of one of its status writes).
+  const status: EmailSenderStatus = {
+    observedGeneration: 1,
+    endpoint: 'localhost:2525',
+    security: 'StartTLS',
+    conditions: [
+      condition('Ready', 'Verified', 'localhost:2525 answered EHLO, STARTTLS and AUTH in 12 ms'),
+      condition('Reconciling', 'Verified', ''),
+      condition('Stalled', 'Verified', ''),
+    ],
+    lastProbe: {
+      time: now,
+      durationMs: 12,
+      result: 'Verified',
+      greeting: '220 localhost ESMTP',
+      extensions: ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'AUTH PLAIN LOGIN', 'STARTTLS'],
+      authMechanisms: ['PLAIN', 'LOGIN'],
+      tls: { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' },
+    },
+    config: { secretName: `${name}-config`, revision: 'r1', publishedAt: now },
+  };
   await rest.request('PATCH', `${SENDERS.prefix}/namespaces/${namespace}/emailsenders/${name}/status`, {
     contentType: 'application/merge-patch+json',
-    body: {
-      status: {
-        observedGeneration: 1,
-        endpoint: 'localhost:2525',
-        security: 'starttls',
-        lastProbeTime: now,
-        conditions: [
-          condition('Ready', 'Verified', 'localhost:2525 answered EHLO, STARTTLS and AUTH in 12 ms'),
-          condition('Reconciling', 'Verified', ''),
-          condition('Stalled', 'Verified', ''),
-        ],
-        config: { secretName: `${name}-config`, revision: 'r1', publishedAt: now },
-      },
-    },
+    body: { status },
   });
   const config = JSON.stringify(
     {
