@@ -303,3 +303,20 @@ describe('reconcile', () => {
     assert.equal(configRevision(body, t.kube.uids.get('mail/smtp')!), s.status?.config?.revision);
   });
 });
+
+test('an API error that echoes the config body is thrown (and so logged) without the password', async () => {
+  const kube = new FakeKube();
+  // An API server refusing the write and quoting what it was sent, as a 422 can.
+  kube.writeConfigSecret = async (secret) => {
+    throw Object.assign(new Error(`Secret "${secret.name}" is invalid: ${secret.body}`), { code: 422 });
+  };
+  const t = setup(undefined, kube);
+  t.kube.setSecret('mail', 'smtp', { uri: URI });
+  await assert.rejects(t.run(sender('identity')), (err: Error & { code?: number; cause?: Error }) => {
+    const all = `${err.message}\n${err.stack}\n${err.cause?.message ?? ''}\n${err.cause?.stack ?? ''}`;
+    assert.match(err.message, /is invalid/);
+    for (const form of [PASSWORD, encodeURIComponent(PASSWORD), URI])
+      assert.equal(all.includes(form), false, all);
+    return true;
+  });
+});

@@ -17,8 +17,8 @@ import type { DeliverabilityReport } from '../deliverability/check.ts';
 import { deliverabilityEvent } from '../deliverability/status.ts';
 import { jittered } from '../kube/rate-limiter.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { redactSecrets } from '../runtime/redact.ts';
-import { RequeueError } from './errors.ts';
+import { Redactor, redactSecrets } from '../runtime/redact.ts';
+import { RequeueError, TerminalError } from './errors.ts';
 import { runSteps } from './run-steps.ts';
 import { computeStatus, eventsOf, type Observation, type Outcome, outcomeReason } from './status.ts';
 import { redactDeep, type SecretValues, StatusWriter } from './status-writer.ts';
@@ -198,9 +198,12 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     try {
       outcome = state ? await runSteps(STEPS, state, deps, progress) : invalidSpec(spec.error);
     } catch (err) {
-      // An API error (or a bug): status stays as it is; the queue retries with backoff.
+      // An API error (or a bug): status stays as it is; the queue retries with backoff. The
+      // controller logs it: redacted of this sender's secrets first (an API error can echo a body).
       deps.observer?.outcome?.('Error');
-      throw err;
+      throw err instanceof Error && !(err instanceof TerminalError)
+        ? new Redactor(secrets()).error(err)
+        : err;
     } finally {
       const probe = state?.probe;
       if (probe) deps.observer?.probe?.(probe.reason, probe.durationMs, !!state.probeShared);
