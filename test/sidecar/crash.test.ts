@@ -15,7 +15,7 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-it('loses no acknowledged message when killed mid-burst', { timeout: 90_000 }, async (t) => {
+it('loses no acknowledged message when killed mid-burst', { timeout: 150_000 }, async (t) => {
   const upstream = await startUpstream();
   cleanups.push(() => upstream.close());
   const tmp = tempDir();
@@ -62,7 +62,7 @@ it('loses no acknowledged message when killed mid-burst', { timeout: 90_000 }, a
   };
   const firstPort = sc.httpPort;
   const first = burst(sc.httpPort);
-  await waitFor(() => acked.size >= TOTAL / 2 && upstream.received.length > 0, 30_000, 'half the burst');
+  await waitFor(() => acked.size >= TOTAL / 2 && upstream.received.length > 0, 60_000, 'half the burst');
   const ackedAtKill = acked.size;
   const deliveredAtKill = upstream.received.length;
   await sc.kill('SIGKILL');
