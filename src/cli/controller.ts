@@ -39,6 +39,8 @@ export interface ControllerFlags extends WebhookFlags {
   dnsServer?: string[];
   /** `--no-deliverability` sets false. */
   deliverability?: boolean;
+  /** Where ClusterEmailSenders' Secrets live (default: the controller's own namespace). */
+  clusterResourceNamespace?: string;
 }
 
 const SA_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -122,6 +124,7 @@ export async function runController(flags: ControllerFlags): Promise<void> {
         }
       : {}),
     onLeadershipLost: () => void shutdown('leadership lost', 1),
+    clusterResourceNamespace: flags.clusterResourceNamespace ?? podNamespace(),
     ...(flags.deliverability !== false
       ? { checkDeliverability: createDeliverabilityChecker({ servers: flags.dnsServer ?? [] }) }
       : {}),
@@ -163,6 +166,10 @@ export async function runController(flags: ControllerFlags): Promise<void> {
       credentials: access.source,
       namespaces: flags.namespace.length ? flags.namespace : 'all',
       labelSelector: flags.labelSelector,
+      // A namespaced install (--namespace) reconciles no ClusterEmailSender.
+      clusterResourceNamespace: flags.namespace.length
+        ? undefined
+        : (flags.clusterResourceNamespace ?? podNamespace()),
       leaderElection: flags.leaderElect,
       metrics: servers[0]?.url,
       health: servers.at(-1)?.url,
@@ -217,6 +224,10 @@ export function registerControllerCommand(program: Command): void {
       [],
     )
     .option('--no-deliverability', 'do not check SPF, DKIM and DMARC (no Deliverable condition)')
+    .option(
+      '--cluster-resource-namespace <ns>',
+      "namespace of ClusterEmailSenders' Secrets (default: POD_NAMESPACE, else the pod's); no other namespace is read for them",
+    )
     .option('--log-level <level>', 'trace, debug, info, warn, error', process.env.LOG_LEVEL ?? 'info')
     .action(async (flags: ControllerFlags) => {
       await runController(flags);

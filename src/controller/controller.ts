@@ -18,9 +18,12 @@ import type { Check } from '../runtime/health.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { createRegistry, type Registry } from '../runtime/metrics.ts';
 import { defaultLocalName } from '../smtp/probe.ts';
+import { ClusterSenders } from './cluster-senders.ts';
 import { type Clock, systemClock } from './conditions.ts';
 import { RequeueError, TerminalError } from './errors.ts';
 import { fenceWrites, NotLeaderError } from './fence.ts';
+import { senderKey } from './keys.ts';
+import { clusterEmailSenders } from './kinds.ts';
 import {
   CONTROLLER_NAME,
   controllerUid,
@@ -36,7 +39,7 @@ import {
 import { type ControllerMetrics, countSenders, createControllerMetrics } from './metrics.ts';
 import { ProbeCache } from './probe-cache.ts';
 import { configSecretNeedsReconcile, SecretIndex } from './secret-index.ts';
-import { createReconciler, REQUESTED_AT } from './sync.ts';
+import { createReconciler, REQUESTED_AT, type ReconcilerDeps } from './sync.ts';
 import type { ProbeFn, ReconcileResult, StepDeps } from './types.ts';
 
 /** Longest backoff after an API error (the rate limiter's own cap). */
@@ -75,6 +78,11 @@ export interface ControllerOptions {
   watchIdleTimeoutMs?: number;
   /** SPF/DKIM/DMARC checks for the Deliverable condition; absent: not checked. */
   checkDeliverability?: StepDeps['checkDeliverability'];
+  /**
+   * Where ClusterEmailSenders' Secrets live. Absent, or with `namespaces` set (a namespaced
+   * install): ClusterEmailSenders are not reconciled.
+   */
+  clusterResourceNamespace?: string;
 }
 
 /** A running EmailSender controller. */
@@ -85,12 +93,15 @@ export class Controller {
   readonly queue: WorkQueue;
   readonly senders: Informer<EmailSender>;
   readonly secrets: Informer<SecretMeta>;
+  /** ClusterEmailSenders and what decides where their config goes; absent when they are off. */
+  readonly cluster?: ClusterSenders;
   readonly #o: ControllerOptions;
   readonly #kube: KubeContext;
   readonly #index = new SecretIndex();
   readonly #elector?: LeaderElector;
   readonly #workers: Promise<void>[] = [];
   readonly #reconcile: (key: string) => Promise<ReconcileResult>;
+  readonly #reconcileCluster?: (key: string) => Promise<ReconcileResult>;
   #stopped = false;
   /** Workers run and writes pass (the fence): set when leading (or without election), cleared at once when leadership is lost. */
   #acting = false;
@@ -125,6 +136,20 @@ export class Controller {
       accept: METADATA_ONLY,
       transform: secretTransform,
     });
+    if (opts.clusterResourceNamespace && !opts.namespaces?.length)
+      this.cluster = new ClusterSenders({
+        // The process's informers: shared with the webhook where it watches the same thing.
+        informer: (o) =>
+          opts.kube.informer({
+            ...o,
+            ...(opts.watchIdleTimeoutMs !== undefined ? { idleTimeoutMs: opts.watchIdleTimeoutMs } : {}),
+          }),
+        clusterResourceNamespace: opts.clusterResourceNamespace,
+        queue: this.queue,
+        index: this.#index,
+        secrets: this.secrets,
+        ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
+      });
     const rest = new RestKubeClient(opts.kube.rest, {
       secretVersion: (ns, name) => this.secrets.get(ns, name)?.metadata.resourceVersion,
     });
@@ -142,7 +167,7 @@ export class Controller {
       m.probeDuration.observe({ reason: result.reason }, result.durationMs / 1000);
       return result;
     };
-    this.#reconcile = createReconciler({
+    const deps: ReconcilerDeps = {
       kube,
       probe,
       probeCache: new ProbeCache(clock),
@@ -158,12 +183,9 @@ export class Controller {
           ? { secretName: name, revision, publishedAt: a?.[PUBLISHED_AT_ANNOTATION] ?? '' }
           : undefined;
       },
-      getSender: (ns, name) => this.senders.get(ns, name),
+      getSender: (ns, name) => (ns ? this.senders.get(ns, name) : this.cluster?.senders.get('', name)),
       recordEvent: (s, note) => {
-        log.info(
-          { sender: `${s.metadata.namespace}/${s.metadata.name}`, reason: note.reason, note: note.note },
-          'event',
-        );
+        log.info({ sender: senderKey(s), kind: s.kind, reason: note.reason, note: note.note }, 'event');
         // The process's recorder (shared with the webhook), fenced at send time like every write.
         opts.kube.events.record(CONTROLLER_NAME, senderRef(s), note, { fence });
       },
@@ -175,7 +197,11 @@ export class Controller {
       },
       ...(opts.progressDelayMs !== undefined ? { progressDelayMs: opts.progressDelayMs } : {}),
       ...(opts.checkDeliverability ? { checkDeliverability: opts.checkDeliverability } : {}),
-    });
+      ...(this.cluster ? { cluster: this.cluster.deps } : {}),
+    };
+    this.#reconcile = createReconciler(deps);
+    if (opts.clusterResourceNamespace && this.cluster)
+      this.#reconcileCluster = createReconciler(deps, clusterEmailSenders(opts.clusterResourceNamespace));
     if (opts.leaderElection) {
       this.#elector = new LeaderElector({
         rest: opts.kube.rest,
@@ -218,21 +244,25 @@ export class Controller {
       const owner = this.#index.configOwner(namespace, name);
       const sender = owner && this.senders.get(namespace, owner.slice(namespace.length + 1));
       if (owner && sender && configSecretNeedsReconcile(type, secret, sender)) q.add(owner);
+      this.cluster?.onSecret(type, secret);
     });
   }
 
   /** Health checks: `/healthz` fails when a watch has been silent too long (a stuck informer). */
   get checks(): { healthz: Check[]; readyz: Check[] } {
     const silentLimitMs = 2 * (this.#o.watchIdleTimeoutMs ?? 150_000) + 60_000;
-    const [a, b] = [informerChecks(this.senders, silentLimitMs), informerChecks(this.secrets, silentLimitMs)];
-    return { healthz: [a.alive, b.alive], readyz: [a.synced, b.synced] };
+    const all = [this.senders, this.secrets, ...(this.cluster?.informers ?? [])].map((i) =>
+      informerChecks(i, silentLimitMs),
+    );
+    return { healthz: all.map((c) => c.alive), readyz: all.map((c) => c.synced) };
   }
 
   /** Starts informers, waits for their first list, then (after winning the lease) the workers. */
   async start(): Promise<void> {
     this.#gauges = setInterval(() => this.#refreshGauges(), 1000);
     this.#gauges.unref();
-    await Promise.all([this.secrets.start(), this.senders.start()]);
+    // Copies and consumers are known before any ClusterEmailSender is reconciled.
+    await Promise.all([this.secrets.start(), this.senders.start(), this.cluster?.start()]);
     this.#o.log.info({ emailsenders: this.senders.size, secrets: this.secrets.size }, 'caches synced');
     if (!this.#elector) {
       this.#startWorkers();
@@ -273,7 +303,10 @@ export class Controller {
     for (let key = await this.queue.get(); key !== undefined; key = await this.queue.get()) {
       const end = m.reconcileDuration.startTimer();
       try {
-        const result = await this.#reconcile(key);
+        // A key without "/" is a ClusterEmailSender's (see keys.ts).
+        const reconcile = key.includes('/') ? this.#reconcile : this.#reconcileCluster;
+        if (!reconcile) continue;
+        const result = await reconcile(key);
         this.queue.forget(key);
         if (result.requeueAfterMs) this.queue.addAfter(key, result.requeueAfterMs);
         // Work that outlived the reconcile (a slow DNS check) brings the key back when done.
@@ -311,7 +344,7 @@ export class Controller {
     clearInterval(this.#gauges);
     await this.queue.shutDown();
     await Promise.all(this.#workers);
-    await Promise.all([this.senders.stop(), this.secrets.stop()]);
+    await Promise.all([this.senders, this.secrets, ...(this.cluster?.informers ?? [])].map((i) => i.stop()));
     await Promise.race([this.#kube.events.flush(), new Promise((r) => setTimeout(r, 2000).unref())]);
     await this.#elector?.release();
   }

@@ -8,10 +8,11 @@ test('writes pass while acting as leader and are refused at once after; reads st
   kube.setSecret('mail', 'smtp', { uri: 'smtp://h/' });
   let acting = true;
   const fenced = fenceWrites(kube, () => acting);
-  await fenced.patchStatus('mail', 'a', '1', { conditions: [] }, undefined);
+  const a = { kind: 'EmailSender', namespace: 'mail', name: 'a' } as const;
+  await fenced.patchStatus(a, '1', { conditions: [] }, undefined);
   assert.equal(kube.statusPatches.length, 1);
   acting = false;
-  await assert.rejects(fenced.patchStatus('mail', 'a', '2', {}, undefined), NotLeaderError);
+  await assert.rejects(fenced.patchStatus(a, '2', {}, undefined), NotLeaderError);
   await assert.rejects(
     fenced.writeConfigSecret({
       namespace: 'mail',

@@ -26,9 +26,13 @@ export function fenceWrites(kube: KubeClient, acting: () => boolean): KubeClient
       guard('config Secret');
       return kube.writeConfigSecret(secret);
     },
-    patchStatus: async (namespace, name, resourceVersion, status, previous) => {
+    deleteConfigSecret: async (namespace, name) => {
+      guard('config Secret');
+      return kube.deleteConfigSecret(namespace, name);
+    },
+    patchStatus: async (sender, resourceVersion, status, previous) => {
       guard('status');
-      return kube.patchStatus(namespace, name, resourceVersion, status, previous);
+      return kube.patchStatus(sender, resourceVersion, status, previous);
     },
   };
 }

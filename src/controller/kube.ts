@@ -4,14 +4,17 @@
  *
  * @module
  */
+
+import { CLUSTER_PLURAL } from '../api/clusteremailsender.ts';
 import { API_VERSION, type EmailSender, GROUP, KIND, PLURAL, VERSION } from '../api/emailsender.ts';
 import { RENDERED_CONFIG_KEY } from '../api/rendered-config.ts';
 import type { ObjectReference } from '../kube/events.ts';
 import { mergePatch } from '../kube/merge-patch.ts';
-import { isConflict, type KubeRest } from '../kube/rest.ts';
+import { isConflict, isNotFound, type KubeRest } from '../kube/rest.ts';
 import { SecretReader, type SecretReaderOptions, secretPath } from '../kube/secrets.ts';
 import { metadataTransform, type ObjectMeta, specTransform } from '../kube/transforms.ts';
-import type { ConfigSecret, ConfigSecretWrite, KubeClient, SecretData } from './types.ts';
+import type { AnySender } from './kinds.ts';
+import type { ConfigSecret, ConfigSecretWrite, KubeClient, SecretData, SenderRef } from './types.ts';
 
 /** Annotation on the rendered config Secret: the revision it holds. */
 export const REVISION_ANNOTATION = 'mailroom.dev/revision';
@@ -23,12 +26,22 @@ export const SENDER_LABEL = 'mailroom.dev/sender';
 export const CONTROLLER_NAME = 'mailroom.dev/controller';
 const FIELD_MANAGER = 'mailroom-controller';
 
+/** Label on a ClusterEmailSender's config copy: the ClusterEmailSender it belongs to. */
+export const CLUSTER_SENDER_LABEL = 'mailroom.dev/cluster-sender';
+
 /** Path of the EmailSenders resource. */
 export const SENDERS = { prefix: `/apis/${GROUP}/${VERSION}`, plural: PLURAL } as const;
-/** The EmailSender as an Event's `regarding`. */
-export const senderRef = (s: EmailSender): ObjectReference => {
+/** Path of the ClusterEmailSenders resource (cluster-scoped). */
+export const CLUSTER_SENDERS = { prefix: `/apis/${GROUP}/${VERSION}`, plural: CLUSTER_PLURAL } as const;
+/** Path of the Namespaces resource. */
+export const NAMESPACES = { prefix: '/api/v1', plural: 'namespaces' } as const;
+/** Path of the Pods resource. */
+export const PODS = { prefix: '/api/v1', plural: 'pods' } as const;
+
+/** A sender as an Event's `regarding` (a ClusterEmailSender's has no namespace). */
+export const senderRef = (s: AnySender): ObjectReference => {
   const { namespace, name, uid, resourceVersion } = s.metadata;
-  return { apiVersion: API_VERSION, kind: KIND, namespace, name, uid, resourceVersion };
+  return { apiVersion: API_VERSION, kind: s.kind, namespace: namespace ?? '', name, uid, resourceVersion };
 };
 
 /** The informer transform of EmailSenders: no managedFields nor last-applied, strings shared. */
@@ -84,12 +97,15 @@ export class RestKubeClient implements KubeClient {
       metadata: {
         name: c.name,
         namespace: c.namespace,
-        labels: { [SENDER_LABEL]: c.owner.name, 'app.kubernetes.io/managed-by': 'mailroom' },
+        labels: {
+          [c.owner.kind ? CLUSTER_SENDER_LABEL : SENDER_LABEL]: c.owner.name,
+          'app.kubernetes.io/managed-by': 'mailroom',
+        },
         annotations: { [REVISION_ANNOTATION]: c.revision, [PUBLISHED_AT_ANNOTATION]: c.publishedAt },
         ownerReferences: [
           {
             apiVersion: API_VERSION,
-            kind: KIND,
+            kind: c.owner.kind ?? KIND,
             name: c.owner.name,
             uid: c.owner.uid,
             controller: true,
@@ -130,26 +146,34 @@ export class RestKubeClient implements KubeClient {
     return { written: true };
   }
 
+  async deleteConfigSecret(namespace: string, name: string): Promise<void> {
+    try {
+      await this.#rest.request('DELETE', secretPath(namespace, name));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
   async patchStatus(
-    namespace: string,
-    name: string,
+    sender: SenderRef,
     resourceVersion: string | undefined,
     status: unknown,
     previous: unknown,
   ): Promise<string | undefined> {
-    const updated = await this.#rest.request<EmailSender>(
-      'PATCH',
-      `${SENDERS.prefix}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}/status`,
-      {
-        // A merge patch replaces `conditions` whole, which is what we want: we computed all of it.
-        body: {
-          metadata: resourceVersion ? { resourceVersion } : {},
-          status: mergePatch(previous ?? {}, status),
-        },
-        contentType: 'application/merge-patch+json',
-        query: { fieldManager: FIELD_MANAGER },
+    const { namespace, name } = sender;
+    const path =
+      sender.kind === 'ClusterEmailSender'
+        ? `${CLUSTER_SENDERS.prefix}/${CLUSTER_PLURAL}/${encodeURIComponent(name)}/status`
+        : `${SENDERS.prefix}/namespaces/${encodeURIComponent(namespace ?? '')}/${PLURAL}/${encodeURIComponent(name)}/status`;
+    const updated = await this.#rest.request<EmailSender>('PATCH', path, {
+      // A merge patch replaces `conditions` whole, which is what we want: we computed all of it.
+      body: {
+        metadata: resourceVersion ? { resourceVersion } : {},
+        status: mergePatch(previous ?? {}, status),
       },
-    );
+      contentType: 'application/merge-patch+json',
+      query: { fieldManager: FIELD_MANAGER },
+    });
     return updated.metadata.resourceVersion;
   }
 }

@@ -10,7 +10,13 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function state(): ReconcileState {
   const s = sender('a');
-  return { sender: s, spec: emailSenderSpecSchema.parse(s.spec), force: false, notes: [] };
+  return {
+    sender: s,
+    spec: emailSenderSpecSchema.parse(s.spec),
+    force: false,
+    secretNamespace: 'mail',
+    notes: [],
+  };
 }
 
 describe('runSteps', () => {

@@ -10,6 +10,7 @@
 import type { EmailSender } from '../api/emailsender.ts';
 import { renderedSecretName } from '../api/rendered-config.ts';
 import { getCondition } from './conditions.ts';
+import { senderKey } from './keys.ts';
 import { controllerUid, type SecretMeta } from './kube.ts';
 
 /** Secret names a sender references, in its own namespace. */
@@ -30,14 +31,21 @@ export class SecretIndex {
   readonly #bySender = new Map<string, string[]>();
   readonly #byConfig = new Map<string, string>();
 
-  /** Records (or re-records) the references of a sender. */
-  set(sender: EmailSender): void {
-    const { namespace, name } = sender.metadata;
-    const key = `${namespace}/${name}`;
+  /**
+   * Records (or re-records) the references of a sender. A ClusterEmailSender's key is its name and
+   * its Secrets are in `secretNamespace` (the cluster-resource namespace).
+   */
+  set(
+    sender: Pick<EmailSender, 'spec'> & { metadata: { namespace?: string | undefined; name: string } },
+    secretNamespace = sender.metadata.namespace ?? '',
+  ): void {
+    const key = senderKey(sender);
     this.delete(key);
-    const secrets = referencedSecrets(sender).map((s) => `${namespace}/${s}`);
+    const secrets = referencedSecrets(sender).map((s) => `${secretNamespace}/${s}`);
     this.#bySender.set(key, secrets);
-    this.#byConfig.set(`${namespace}/${renderedSecretName(name)}`, key);
+    // An EmailSender's own config Secret (a ClusterEmailSender's copies are tracked by ClusterSenders).
+    const { namespace, name } = sender.metadata;
+    if (namespace) this.#byConfig.set(`${namespace}/${renderedSecretName(name)}`, key);
     for (const s of secrets) {
       const senders = this.#bySecret.get(s) ?? new Set<string>();
       this.#bySecret.set(s, senders);
@@ -45,7 +53,7 @@ export class SecretIndex {
     }
   }
 
-  /** Forgets a sender (`namespace/name`). */
+  /** Forgets a sender (its queue key). */
   delete(senderKey: string): void {
     for (const s of this.#bySender.get(senderKey) ?? []) {
       const senders = this.#bySecret.get(s);

@@ -1,14 +1,15 @@
 /**
- * The one place an EmailSender's status is written: redacted of the sender's secrets, compared with
+ * The one place a sender's status is written: redacted of the sender's secrets, compared with
  * what the server holds, and patched only when it changed, each patch guarded by the
  * resourceVersion the previous one returned.
  *
  * @module
  */
-import type { EmailSender, EmailSenderStatus } from '../api/emailsender.ts';
 import { canonicalJson as canonical } from '../runtime/canonical-json.ts';
 import { redactSecrets } from '../runtime/redact.ts';
-import type { KubeClient } from './types.ts';
+import type { AnySender } from './kinds.ts';
+import type { SenderStatus } from './status.ts';
+import type { KubeClient, SenderRef } from './types.ts';
 
 /** The known secret values of one sender (URI, password, DKIM key); absent ones are skipped. */
 export type SecretValues = () => ReadonlyArray<string | undefined>;
@@ -26,17 +27,15 @@ export function redactDeep<T>(value: T, secrets: ReadonlyArray<string | undefine
 /** Writes the status of one sender during one reconcile. */
 export class StatusWriter {
   readonly #kube: KubeClient;
-  readonly #namespace: string;
-  readonly #name: string;
+  readonly #ref: SenderRef;
   readonly #secrets: SecretValues;
   readonly #onWrite: (() => void) | undefined;
-  #written: EmailSenderStatus | undefined;
+  #written: SenderStatus | undefined;
   #resourceVersion: string | undefined;
 
-  constructor(kube: KubeClient, sender: EmailSender, secrets: SecretValues, onWrite?: () => void) {
+  constructor(kube: KubeClient, sender: AnySender, secrets: SecretValues, onWrite?: () => void) {
     this.#kube = kube;
-    this.#namespace = sender.metadata.namespace;
-    this.#name = sender.metadata.name;
+    this.#ref = { kind: sender.kind, namespace: sender.metadata.namespace, name: sender.metadata.name };
     this.#secrets = secrets;
     this.#onWrite = onWrite;
     this.#written = sender.status;
@@ -44,17 +43,16 @@ export class StatusWriter {
   }
 
   /** The status the server holds now (as of the informer, then of our own writes). */
-  get written(): EmailSenderStatus | undefined {
+  get written(): SenderStatus | undefined {
     return this.#written;
   }
 
   /** Redacts `status` and patches it when it differs from what the server holds. */
-  async write(status: EmailSenderStatus): Promise<void> {
+  async write(status: SenderStatus): Promise<void> {
     const safe = redactDeep(status, this.#secrets());
     if (canonical(safe) === canonical(this.#written)) return;
     this.#resourceVersion = await this.#kube.patchStatus(
-      this.#namespace,
-      this.#name,
+      this.#ref,
       this.#resourceVersion,
       safe,
       this.#written,

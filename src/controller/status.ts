@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ClusterEmailSenderStatus } from '../api/clusteremailsender.ts';
 import type { Condition, EmailSenderStatus } from '../api/emailsender.ts';
 import type { DeliverabilityReport } from '../deliverability/check.ts';
 import { deliverabilityStatus, deliverableCondition } from '../deliverability/status.ts';
@@ -20,6 +21,9 @@ export type Outcome =
   | { kind: 'stalled' | 'retry'; reason: Reason; message: string }
   | { kind: 'waiting'; reason: Reason; message: string; requeueAfterMs: number };
 
+/** The status of either kind (a ClusterEmailSender's adds `namespaces`). */
+export type SenderStatus = EmailSenderStatus & ClusterEmailSenderStatus;
+
 /** What a reconcile observed; every field is optional because a step can fail before it. */
 export interface Observation {
   generation: number;
@@ -32,6 +36,10 @@ export interface Observation {
   desiredRevision?: string;
   /** This reconcile's deliverability report; absent: the previous Deliverable and report stay. */
   deliverability?: DeliverabilityReport;
+  /** ClusterEmailSender: pods using it in every namespace; absent: the previous count stays. */
+  consumers?: number;
+  /** ClusterEmailSender: namespaces holding its config; absent: the previous list stays. */
+  namespaces?: string[];
 }
 
 /** `600000` → `10m`, `90000` → `90s`: how status messages state an interval. */
@@ -114,11 +122,11 @@ function expiringSoon(conditions: Condition[], probe: ProbeResult, gen: number, 
  * shared result never changes a status by itself.
  */
 export function computeStatus(
-  prev: EmailSenderStatus | undefined,
+  prev: SenderStatus | undefined,
   obs: Observation,
   clock: Clock,
   probeTime?: Date,
-): EmailSenderStatus {
+): SenderStatus {
   const gen = obs.generation;
   const o = obs.outcome;
   let conditions: Condition[] = [...(prev?.conditions ?? [])];
@@ -180,7 +188,7 @@ export function computeStatus(
     ? prev?.lastHandledReconcileAt
     : (obs.requestedAt ?? prev?.lastHandledReconcileAt);
 
-  const status: EmailSenderStatus = {
+  const status: SenderStatus = {
     ...(observedGeneration !== undefined ? { observedGeneration } : {}),
     ...(lastHandled !== undefined ? { lastHandledReconcileAt: lastHandled } : {}),
     ...(endpoint !== undefined ? { endpoint } : {}),
@@ -200,7 +208,12 @@ export function computeStatus(
       ...(desired ? { desiredRevision: desired } : {}),
     };
   }
-  if (prev?.consumers !== undefined) status.consumers = prev.consumers;
+  // An EmailSender's consumers are counted by the webhook (carried over); a ClusterEmailSender's
+  // by its own reconcile, with the namespaces that hold its config.
+  const consumers = obs.consumers ?? prev?.consumers;
+  if (consumers !== undefined) status.consumers = consumers;
+  const namespaces = obs.namespaces ?? prev?.namespaces;
+  if (namespaces !== undefined) status.namespaces = namespaces;
   return status;
 }
 

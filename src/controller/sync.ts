@@ -7,22 +7,18 @@
  * @module
  */
 import { z } from 'zod';
-import {
-  DEFAULT_PROBE_INTERVAL_MS,
-  type EmailSender,
-  type EmailSenderSpec,
-  emailSenderSpecSchema,
-} from '../api/emailsender.ts';
+import { DEFAULT_PROBE_INTERVAL_MS, type EmailSenderSpec } from '../api/emailsender.ts';
 import type { DeliverabilityReport } from '../deliverability/check.ts';
 import { deliverabilityEvent } from '../deliverability/status.ts';
 import { jittered } from '../kube/rate-limiter.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { Redactor, redactSecrets } from '../runtime/redact.ts';
 import { RequeueError, TerminalError } from './errors.ts';
+import { parseSenderKey } from './keys.ts';
+import { type AnySender, EMAIL_SENDERS, type SenderKind } from './kinds.ts';
 import { runSteps } from './run-steps.ts';
 import { computeStatus, eventsOf, type Observation, type Outcome, outcomeReason } from './status.ts';
 import { redactDeep, type SecretValues, StatusWriter } from './status-writer.ts';
-import { STEPS } from './steps/index.ts';
 import type { EventNote, ReconcileResult, ReconcileState, StepDeps } from './types.ts';
 
 /** Annotation that asks for a reconcile now (Flux's convention, set by `flux reconcile`). */
@@ -37,10 +33,10 @@ export interface ReconcileObserver {
 
 /** What the reconciler needs beyond the steps' dependencies. */
 export interface ReconcilerDeps extends StepDeps {
-  /** The sender as the informer cache holds it. */
-  getSender(namespace: string, name: string): EmailSender | undefined;
+  /** The sender as the informer cache holds it (`namespace` empty for a ClusterEmailSender). */
+  getSender(namespace: string, name: string): AnySender | undefined;
   /** Records an event about a sender; fire and forget. */
-  recordEvent(sender: EmailSender, note: EventNote): void;
+  recordEvent(sender: AnySender, note: EventNote): void;
   log: Logger;
   observer?: ReconcileObserver;
   /**
@@ -56,17 +52,16 @@ export interface ReconcilerDeps extends StepDeps {
   deliverabilityWaitMs?: number;
 }
 
-/** The sender behind `namespace/name` when it is to be reconciled: not gone, not being deleted. */
-function senderOf(deps: ReconcilerDeps, key: string): EmailSender | undefined {
-  const slash = key.indexOf('/');
-  const sender = deps.getSender(key.slice(0, slash), key.slice(slash + 1));
+/** The sender behind a key when it is to be reconciled: not gone, not being deleted. */
+function senderOf(deps: ReconcilerDeps, namespace: string, name: string): AnySender | undefined {
+  const sender = deps.getSender(namespace, name);
   return sender && !sender.metadata.deletionTimestamp ? sender : undefined;
 }
 
-function newState(sender: EmailSender, spec: EmailSenderSpec): ReconcileState {
+function newState(sender: AnySender, spec: EmailSenderSpec, kind: SenderKind): ReconcileState {
   const requestedAt = sender.metadata.annotations?.[REQUESTED_AT];
   const force = requestedAt !== undefined && requestedAt !== sender.status?.lastHandledReconcileAt;
-  return { sender, spec, force, notes: [] };
+  return { sender, spec, force, notes: [], secretNamespace: kind.secretNamespace(sender) };
 }
 
 /** A spec the schema refuses (the CRD normally refuses it first). */
@@ -103,7 +98,7 @@ async function settleDeliverability(
 
 /** What the status is computed from: the outcome and whatever the steps found before it. */
 function observation(
-  sender: EmailSender,
+  sender: AnySender,
   outcome: Outcome,
   state: ReconcileState | undefined,
   deliverability: DeliverabilityReport | undefined,
@@ -118,6 +113,8 @@ function observation(
     ...(state?.published ? { published: state.published } : {}),
     ...(state?.desired ? { desiredRevision: state.desired.revision } : {}),
     ...(deliverability ? { deliverability } : {}),
+    ...(state?.targets ? { consumers: state.targets.consumers } : {}),
+    ...(state?.namespaces ? { namespaces: state.namespaces } : {}),
   };
 }
 
@@ -149,7 +146,7 @@ function requeue(
  */
 async function conclude(
   deps: ReconcilerDeps,
-  sender: EmailSender,
+  sender: AnySender,
   state: ReconcileState | undefined,
   outcome: Outcome,
   status: StatusWriter,
@@ -171,14 +168,24 @@ async function conclude(
   return requeueWhen ? { requeueWhen } : {};
 }
 
-/** Creates the reconcile function for `namespace/name` keys. */
-export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise<ReconcileResult> {
+/**
+ * Creates the reconcile function of one kind: `namespace/name` keys for EmailSenders (the
+ * default), `name` keys for ClusterEmailSenders (see `kinds.ts`).
+ */
+export function createReconciler(
+  deps: ReconcilerDeps,
+  kind: SenderKind = EMAIL_SENDERS,
+): (key: string) => Promise<ReconcileResult> {
   return async (key) => {
-    const sender = senderOf(deps, key);
-    if (!sender) return {};
-    const spec = emailSenderSpecSchema.safeParse(sender.spec);
+    const { namespace, name } = parseSenderKey(key);
+    const sender = senderOf(deps, namespace, name);
+    if (!sender) {
+      await kind.gone?.(name, deps);
+      return {};
+    }
+    const spec = kind.specSchema.safeParse(sender.spec);
     if (spec.success && spec.data.suspend) return {};
-    const state = spec.success ? newState(sender, spec.data) : undefined;
+    const state = spec.success ? newState(sender, spec.data, kind) : undefined;
     const secrets = secretsOf(state);
     const status = new StatusWriter(deps.kube, sender, secrets, deps.observer?.statusWrite);
     const generation = sender.metadata.generation ?? 0;
@@ -196,7 +203,7 @@ export function createReconciler(deps: ReconcilerDeps): (key: string) => Promise
     let outcome: Outcome | undefined;
     let requeueWhen: Promise<boolean> | undefined;
     try {
-      outcome = state ? await runSteps(STEPS, state, deps, progress) : invalidSpec(spec.error);
+      outcome = state ? await runSteps(kind.steps, state, deps, progress) : invalidSpec(spec.error);
     } catch (err) {
       // An API error (or a bug): status stays as it is; the queue retries with backoff. The
       // controller logs it: redacted of this sender's secrets first (an API error can echo a body).

@@ -4,7 +4,9 @@
  *
  * @module
  */
+import type { ClusterEmailSender } from '../api/clusteremailsender.ts';
 import type { EmailSender, EmailSenderSpec } from '../api/emailsender.ts';
+import type { LabelSelector } from '../api/label-selector.ts';
 import type { RenderedConfig } from '../api/rendered-config.ts';
 import type { DeliverabilityReport } from '../deliverability/check.ts';
 import type { DeliverabilityChecker } from '../deliverability/checker.ts';
@@ -12,6 +14,7 @@ import type { EventNote as KubeEventNote } from '../kube/events.ts';
 import type { SecretData } from '../kube/secrets.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
 import type { ParsedUri } from '../smtp/uri.ts';
+import type { ClusterTargets } from './cluster-consumers.ts';
 import type { Clock } from './conditions.ts';
 import type { ProbeCache, ProbeFn } from './probe-cache.ts';
 
@@ -44,7 +47,8 @@ export type ConfigSecretWrite = { written: true } | { written: false; heldBy?: s
 export interface ConfigSecret {
   namespace: string;
   name: string;
-  owner: { name: string; uid: string };
+  /** The sender it belongs to; `kind` absent: an EmailSender. */
+  owner: { name: string; uid: string; kind?: 'ClusterEmailSender' };
   revision: string;
   publishedAt: string;
   /** The JSON body of `config.json`. */
@@ -64,18 +68,37 @@ export interface KubeClient {
    * untouched: `{ written: false }`.
    */
   writeConfigSecret(secret: ConfigSecret): Promise<ConfigSecretWrite>;
+  /** Deletes a ClusterEmailSender's config copy; one already gone is no error. */
+  deleteConfigSecret(namespace: string, name: string): Promise<void>;
   /**
    * Writes `status` through the status subresource as a merge patch from `previous` (fields that
    * went away are nulled; `conditions` is replaced whole), guarded by `resourceVersion`, so
    * `previous` is exactly what the server holds. Returns the new resourceVersion.
    */
   patchStatus(
-    namespace: string,
-    name: string,
+    sender: SenderRef,
     resourceVersion: string | undefined,
     status: unknown,
     previous: unknown,
   ): Promise<string | undefined>;
+}
+
+/** Which sender a status patch is for: an EmailSender (`namespace`) or a ClusterEmailSender. */
+export interface SenderRef {
+  kind: 'EmailSender' | 'ClusterEmailSender';
+  /** Absent for a ClusterEmailSender. */
+  namespace?: string | undefined;
+  name: string;
+}
+
+/** What a ClusterEmailSender's steps read from the caches. */
+export interface ClusterDeps {
+  /** Where the config of sender `name` with `selector` belongs now. */
+  targets(name: string, selector: LabelSelector | undefined): ClusterTargets;
+  /** The copies of its config that exist (Mailroom's, by the Secret cache), by namespace. */
+  copies(name: string): ReadonlyMap<string, PublishedConfig>;
+  /** Whether a Secret of that name exists in `namespace` and is not a copy Mailroom published. */
+  foreign(namespace: string, secretName: string): boolean;
 }
 
 /** Everything a step may use besides the state. */
@@ -98,12 +121,17 @@ export interface StepDeps {
   published(namespace: string, secretName: string, ownerUid: string): PublishedConfig | undefined;
   /** SPF/DKIM/DMARC checks for the Deliverable condition; absent: not checked. */
   checkDeliverability?: DeliverabilityChecker;
+  /** Present when ClusterEmailSenders are reconciled. */
+  cluster?: ClusterDeps;
 }
 
 /** The working state of one reconcile, filled in by the steps in order. */
 export interface ReconcileState {
-  readonly sender: EmailSender;
+  readonly sender: EmailSender | ClusterEmailSender;
+  /** The spec as parsed (a ClusterEmailSender's holds `namespaceSelector` besides). */
   readonly spec: EmailSenderSpec;
+  /** The one namespace the sender's Secrets are read from (see `SenderKind.secretNamespace`). */
+  readonly secretNamespace: string;
   /** A reconcile was requested (annotation) or the generation is new: do not reuse a cached probe. */
   readonly force: boolean;
   uri?: string;
@@ -127,6 +155,10 @@ export interface ReconcileState {
   deliverability?: Promise<DeliverabilityReport | undefined>;
   /** Events to record besides Ready transitions. */
   notes: EventNote[];
+  /** ClusterEmailSender: where its config belongs now. */
+  targets?: ClusterTargets;
+  /** ClusterEmailSender: the namespaces that hold its config after this reconcile. */
+  namespaces?: string[];
 }
 
 /** One reconcile step. Throws a `ReconcileError` to stop the chain; the first failure wins. */

@@ -70,7 +70,8 @@ export function eventBody(
   return {
     apiVersion: 'events.k8s.io/v1',
     kind: 'Event',
-    metadata: { name: `${name}.${randomBytes(8).toString('hex')}`, namespace },
+    // Events about cluster-scoped objects live in `default`, where `kubectl describe` looks for them.
+    metadata: { name: `${name}.${randomBytes(8).toString('hex')}`, namespace: namespace || 'default' },
     // MicroTime: RFC 3339 with microseconds, as the API requires for eventTime.
     eventTime: at.toISOString().replace(/(\.\d{3})Z$/, '$1000Z'),
     reportingController: controller,
@@ -123,7 +124,7 @@ export class EventRecorder {
     const body = eventBody(p.controller, this.#o.instance, p.regarding, p.note, p.at);
     return this.#o.rest.request(
       'POST',
-      `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(p.regarding.namespace)}/events`,
+      `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(p.regarding.namespace || 'default')}/events`,
       { body },
     );
   }

@@ -7,6 +7,8 @@
 
 /** Pod annotation naming the EmailSender (same namespace) whose sender to inject. */
 export const SENDER_ANNOTATION = 'mailroom.dev/sender';
+/** Pod annotation naming the ClusterEmailSender whose sender to inject (the namespace must be allowed). */
+export const CLUSTER_SENDER_ANNOTATION = 'mailroom.dev/cluster-sender';
 /** Pod annotation naming a PersistentVolumeClaim for the sender's queue instead of an `emptyDir`. */
 export const DATA_CLAIM_ANNOTATION = 'mailroom.dev/data-claim';
 /** Pod annotations overriding the sidecar's resources (Kubernetes quantities). */

@@ -13,6 +13,7 @@ import type {
   KubeClient,
   ProbeOptions,
   PublishedConfig,
+  SenderRef,
 } from '../../src/controller/types.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import type { ProbeResult } from '../../src/smtp/probe-result.ts';
@@ -63,9 +64,13 @@ export class FakeKube implements KubeClient {
     return { written: true };
   }
 
-  async patchStatus(namespace: string, name: string, resourceVersion: string | undefined, status: unknown) {
+  async deleteConfigSecret(namespace: string, name: string) {
+    this.configs.delete(`${namespace}/${name}`);
+  }
+
+  async patchStatus(ref: SenderRef, resourceVersion: string | undefined, status: unknown) {
     this.statusPatches.push({
-      key: `${namespace}/${name}`,
+      key: ref.namespace ? `${ref.namespace}/${ref.name}` : ref.name,
       ...(resourceVersion ? { resourceVersion } : {}),
       status: structuredClone(status),
     });

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { senderKey } from '../keys.ts';
 import type { Step } from '../types.ts';
 
 /** Sets `state.deliverability` (a promise that never rejects) when a checker is configured. */
@@ -18,7 +19,7 @@ export const deliverability: Step = async (state, deps) => {
   const dkim = state.desired?.dkim;
   const intervalMs = spec.probe.intervalMs;
   state.deliverability = check(
-    `${sender.metadata.namespace}/${sender.metadata.name}`,
+    senderKey(sender),
     { from: spec.from.address, serverHost: state.parsed.endpoint.host, ...(dkim ? { dkim } : {}) },
     // Re-checked on the probe interval (half of it, as the probe cache does, so the timed requeue
     // always finds the report stale); DNS answers themselves are cached by TTL in the resolver.

@@ -5,9 +5,11 @@
  * @module
  */
 import type { ReconcileStep } from '../types.ts';
+import { clusterTargets } from './cluster-targets.ts';
 import { deliverability } from './deliverability.ts';
 import { parseUri } from './parse-uri.ts';
 import { probe } from './probe.ts';
+import { publishClusterConfig } from './publish-cluster-config.ts';
 import { publishConfig } from './publish-config.ts';
 import { readDkimKey } from './read-dkim-key.ts';
 import { readSecret } from './read-secret.ts';
@@ -24,4 +26,15 @@ export const STEPS: readonly ReconcileStep[] = [
   // The only step that talks to a remote server for seconds: a new generation shows progress.
   { name: 'probe', run: probe, reportsProgress: true },
   { name: 'publish-config', run: publishConfig },
+];
+
+/**
+ * A ClusterEmailSender's steps: first where its config belongs (removing copies from namespaces that
+ * stopped being allowed or used, whatever the probe says), then the same chain as an EmailSender's
+ * up to the probe, then the copies published into every target namespace.
+ */
+export const CLUSTER_STEPS: readonly ReconcileStep[] = [
+  { name: 'cluster-targets', run: clusterTargets },
+  ...STEPS.filter((s) => s.run !== publishConfig),
+  { name: 'publish-cluster-config', run: publishClusterConfig },
 ];

@@ -18,7 +18,8 @@ export function renderConfig(state: ReconcileState & { uri: string }): RenderedC
   const body: Omit<RenderedConfig, 'revision'> = {
     apiVersion: API_VERSION,
     kind: RENDERED_CONFIG_KIND,
-    sender: { namespace: sender.metadata.namespace, name: sender.metadata.name },
+    // A ClusterEmailSender has no namespace: its copies all carry the same config.
+    sender: { namespace: sender.metadata.namespace ?? '', name: sender.metadata.name },
     smtp: {
       uri: state.uri.trim(),
       ...(spec.smtp.localName ? { localName: spec.smtp.localName } : {}),

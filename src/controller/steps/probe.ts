@@ -24,9 +24,8 @@ export const probe: Step = async (state, deps) => {
     ...(state.ca ? { ca: state.ca } : {}),
   };
   const intervalMs = spec.probe.intervalMs;
-  const { namespace } = state.sender.metadata;
   const ref = spec.smtp.uriSecretRef.name;
-  const version = deps.secretVersion?.(namespace, ref);
+  const version = deps.secretVersion?.(state.secretNamespace, ref);
   const credentials = credentialsKey(parsed.endpoint);
   const { result, shared, at } = await deps.probeCache.get(
     probeKey(parsed.endpoint, opts),
@@ -38,7 +37,7 @@ export const probe: Step = async (state, deps) => {
       ...(credentials ? { credentials } : {}),
       // The requeue after a rejected login comes at the interval ±10%: its probe logs in again.
       rejectedLoginMaxAgeMs: intervalMs * 0.9,
-      ...(version ? { sources: { [`${namespace}/${ref}`]: version } } : {}),
+      ...(version ? { sources: { [`${state.secretNamespace}/${ref}`]: version } } : {}),
     },
     () => deps.probe(parsed.endpoint, opts),
   );

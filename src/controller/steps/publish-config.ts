@@ -16,6 +16,7 @@ export const publishConfig: Step = async (state, deps) => {
   const desired = state.desired;
   if (!desired || !state.probe?.ok) throw new Error('publish-config step needs a verified config');
   const { namespace, name, uid } = state.sender.metadata;
+  if (!namespace) throw new Error('publish-config step is for EmailSenders (namespaced)');
   const secretName = renderedSecretName(name);
   const current = deps.published(namespace, secretName, uid ?? '');
   if (current?.revision === desired.revision) {

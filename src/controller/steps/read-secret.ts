@@ -1,5 +1,6 @@
 /**
- * Step 1: read the URI (and the optional CA bundle) from Secrets in the sender's namespace.
+ * Step 1: read the URI (and the optional CA bundle) from Secrets in the sender's namespace (for a
+ * ClusterEmailSender, the cluster-resource namespace: never an application's).
  *
  * @module
  */
@@ -18,7 +19,7 @@ export async function readKey(
   field: string,
   defaultKey: string,
 ): Promise<string> {
-  const { namespace } = state.sender.metadata;
+  const namespace = state.secretNamespace;
   const key = ref.key ?? defaultKey;
   const secret = await deps.kube.readSecret(namespace, ref.name);
   if (!secret) {
