@@ -28,13 +28,18 @@ const podReq = (
   ...extra,
 });
 
-function deps(exists: boolean, strict = false): AdmissionDeps & { missing: MissingSender[] } {
+function deps(
+  exists: boolean,
+  strict = false,
+  cluster: 'allowed' | 'notAllowed' | 'missing' = 'allowed',
+): AdmissionDeps & { missing: MissingSender[] } {
   const missing: MissingSender[] = [];
   return {
     image: 'mailroom:test',
     strict,
     missing,
     senderExists: async () => exists,
+    clusterSenderAccess: async () => cluster,
     onMissingSender: (m) => missing.push(m),
   };
 }
@@ -98,5 +103,38 @@ describe('handleAdmission', () => {
     const out = await handleAdmission(podReq({ 'mailroom.dev/sender': 'Not_A_Name' }), deps(true));
     assert.equal(out.response.allowed, false);
     assert.match(out.response.status!.message, /is not an EmailSender name/);
+  });
+
+  test('a ClusterEmailSender pod in an allowed namespace gets the sidecar mounting its cluster copy', async () => {
+    const out = await handleAdmission(podReq({ 'mailroom.dev/cluster-sender': 'platform' }), deps(false));
+    assert.equal(out.response.allowed, true);
+    assert.equal(out.response.warnings, undefined);
+    const volumes = patchOf(out).find((op: { path: string }) => op.path === '/spec/volumes');
+    assert.equal(volumes.value[0].secret.secretName, 'platform-cluster-mailroom');
+  });
+
+  test('a namespace the selector excludes: admitted with a warning and an Event, no sidecar; strict refuses', async () => {
+    const d = deps(true, false, 'notAllowed');
+    const out = await handleAdmission(podReq({ 'mailroom.dev/cluster-sender': 'platform' }), d);
+    assert.equal(out.response.allowed, true);
+    assert.equal(out.response.patch, undefined);
+    assert.match(out.response.warnings![0]!, /does not allow namespace "apps".*without the sender sidecar/);
+    assert.equal(d.missing[0]?.problem, 'NotAllowed');
+    assert.equal(d.missing[0]?.kind, 'ClusterEmailSender');
+    const strict = await handleAdmission(
+      podReq({ 'mailroom.dev/cluster-sender': 'platform' }),
+      deps(true, true, 'notAllowed'),
+    );
+    assert.equal(strict.response.allowed, false);
+    assert.match(strict.response.status!.message, /does not allow namespace "apps"/);
+  });
+
+  test('both annotations: refused with a message that says to pick one', async () => {
+    const out = await handleAdmission(
+      podReq({ 'mailroom.dev/sender': 'identity', 'mailroom.dev/cluster-sender': 'platform' }),
+      deps(true),
+    );
+    assert.equal(out.response.allowed, false);
+    assert.match(out.response.status!.message, /pick one/);
   });
 });

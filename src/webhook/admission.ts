@@ -8,7 +8,7 @@
  * @module
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { SENDER_ANNOTATION } from './constants.ts';
+import { CLUSTER_SENDER_ANNOTATION, SENDER_ANNOTATION } from './constants.ts';
 import { planInjection } from './inject.ts';
 
 /** The parts of an `admission.k8s.io/v1` AdmissionReview request the webhook reads. */
@@ -35,10 +35,14 @@ export interface AdmissionReviewResponse {
   };
 }
 
-/** A pod that names a sender that does not exist, reported for an Event. */
+/** A pod that names a sender that does not exist (or does not allow its namespace), for an Event. */
 export interface MissingSender {
   namespace: string;
   sender: string;
+  /** Absent: an EmailSender of the pod's namespace. */
+  kind?: 'ClusterEmailSender';
+  /** Absent: the sender does not exist. `NotAllowed`: the ClusterEmailSender's selector excludes the namespace. */
+  problem?: 'NotAllowed';
   /** Pod name, or `generateName` followed by `*` when the name is not chosen yet. */
   pod: string;
   /** The pod's controller (ReplicaSet, Job, …), which outlives the pod and is a better Event subject. */
@@ -53,13 +57,19 @@ export interface AdmissionDeps {
   strict: boolean;
   /** Whether the EmailSender exists; cached, with a live read on a miss. */
   senderExists(namespace: string, name: string): Promise<boolean>;
-  /** Called (not awaited) for a pod admitted despite a missing sender; never on a dry run. */
+  /**
+   * Whether the ClusterEmailSender exists and its `namespaceSelector` allows `namespace`; cached,
+   * with a live read on a miss. Absent: every ClusterEmailSender is missing.
+   */
+  clusterSenderAccess?(name: string, namespace: string): Promise<'allowed' | 'notAllowed' | 'missing'>;
+  /** Called (not awaited) for a pod admitted despite a missing or refusing sender; never on a dry run. */
   onMissingSender?(info: MissingSender): void;
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 // `<name>-mailroom` must itself be a valid Secret name.
 const MAX_SENDER_NAME = 253 - '-mailroom'.length;
+const MAX_CLUSTER_SENDER_NAME = 253 - '-cluster-mailroom'.length;
 
 const reply = (
   uid: string,
@@ -92,39 +102,73 @@ export async function handleAdmission(
   const pod = req.object;
   const isPod = req.kind?.kind === 'Pod' && (req.kind.group ?? '') === '';
   if (!isPod || req.operation !== 'CREATE' || !pod) return reply(req.uid);
-  const sender = pod.metadata?.annotations?.[SENDER_ANNOTATION]?.trim();
-  if (sender === undefined) return reply(req.uid);
-  const namespace = req.namespace || pod.metadata?.namespace || 'default';
-
-  if (!DNS_SUBDOMAIN.test(sender) || sender.length > MAX_SENDER_NAME) {
+  const annotations = pod.metadata?.annotations ?? {};
+  const named = annotations[SENDER_ANNOTATION]?.trim();
+  const clusterNamed = annotations[CLUSTER_SENDER_ANNOTATION]?.trim();
+  if (named === undefined && clusterNamed === undefined) return reply(req.uid);
+  if (named !== undefined && clusterNamed !== undefined)
     return deny(
       req.uid,
-      `${SENDER_ANNOTATION}: "${sender}" is not an EmailSender name (a lowercase DNS name of at most ${MAX_SENDER_NAME} characters)`,
+      `the pod names both ${SENDER_ANNOTATION} "${named}" and ${CLUSTER_SENDER_ANNOTATION} "${clusterNamed}": pick one (the namespace's EmailSender or the platform's ClusterEmailSender) and remove the other annotation`,
+    );
+  const cluster = clusterNamed !== undefined;
+  const sender = (clusterNamed ?? named)!;
+  const annotation = cluster ? CLUSTER_SENDER_ANNOTATION : SENDER_ANNOTATION;
+  const kind = cluster ? 'ClusterEmailSender' : 'EmailSender';
+  const namespace = req.namespace || pod.metadata?.namespace || 'default';
+
+  const maxName = cluster ? MAX_CLUSTER_SENDER_NAME : MAX_SENDER_NAME;
+  if (!DNS_SUBDOMAIN.test(sender) || sender.length > maxName) {
+    return deny(
+      req.uid,
+      `${annotation}: "${sender}" is not ${cluster ? 'a' : 'an'} ${kind} name (a lowercase DNS name of at most ${maxName} characters)`,
     );
   }
 
   const warnings: string[] = [];
-  if (!(await deps.senderExists(namespace, sender))) {
-    const what = `${SENDER_ANNOTATION}: EmailSender "${sender}" does not exist in namespace "${namespace}"`;
+  const report = (problem: MissingSender['problem']) => {
+    if (req.dryRun) return;
+    const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
+    deps.onMissingSender?.({
+      namespace,
+      sender,
+      pod: podLabel(pod),
+      ...(cluster ? { kind: 'ClusterEmailSender' as const } : {}),
+      ...(problem ? { problem } : {}),
+      ...(owner
+        ? { owner: { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: owner.uid } }
+        : {}),
+    });
+  };
+  const access = cluster
+    ? await (deps.clusterSenderAccess?.(sender, namespace) ?? Promise.resolve('missing' as const))
+    : (await deps.senderExists(namespace, sender))
+      ? 'allowed'
+      : 'missing';
+  if (access === 'notAllowed') {
+    // No sidecar: it could never get a config here, and an unready sidecar would hide why.
+    const what = `${annotation}: ClusterEmailSender "${sender}" does not allow namespace "${namespace}" (its spec.namespaceSelector)`;
+    if (deps.strict)
+      return deny(req.uid, `${what}; ask the platform team to allow it, or fix the annotation`);
+    report('NotAllowed');
+    return reply(req.uid, {
+      warnings: [`${what}; the pod is admitted without the sender sidecar and gets no config`],
+    });
+  }
+  if (access === 'missing') {
+    const what = cluster
+      ? `${annotation}: ClusterEmailSender "${sender}" does not exist`
+      : `${annotation}: EmailSender "${sender}" does not exist in namespace "${namespace}"`;
     if (deps.strict) return deny(req.uid, `${what}; create it first, or fix the annotation`);
     warnings.push(
-      `${what}; the sender sidecar is injected but stays unready until that EmailSender exists and passes its probe`,
+      `${what}; the sender sidecar is injected but stays unready until that ${kind} exists and passes its probe`,
     );
-    if (!req.dryRun) {
-      const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
-      deps.onMissingSender?.({
-        namespace,
-        sender,
-        pod: podLabel(pod),
-        ...(owner
-          ? { owner: { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.name, uid: owner.uid } }
-          : {}),
-      });
-    }
+    report(undefined);
   }
 
   const plan = planInjection(pod, {
     sender,
+    ...(cluster ? { cluster } : {}),
     image: deps.image,
     ...(deps.imagePullPolicy ? { imagePullPolicy: deps.imagePullPolicy } : {}),
   });

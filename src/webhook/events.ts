@@ -1,5 +1,6 @@
 /**
- * Events for pods admitted while naming a missing EmailSender.
+ * Events for pods admitted while naming a missing EmailSender or ClusterEmailSender, or a
+ * ClusterEmailSender that does not allow their namespace.
  *
  * Anyone who can reach the webhook port can send it an AdmissionReview, so what a review says is not
  * evidence of anything. An Event is therefore recorded only once the pod it describes really exists:
@@ -12,6 +13,10 @@
  * and Events leave through a token bucket. A ReplicaSet retries and scales, so one Event per sender
  * and owner per `quietMs` is enough; the admission warning covers each create.
  *
+ * A pod refused a ClusterEmailSender by its `namespaceSelector` gets no sidecar, so the watch of
+ * injected pods never reports it: that Event is recorded at admission, through the same bucket and
+ * de-duplication, and regards the pod's owner (or the pod) in the review's namespace.
+ *
  * @module
  */
 import type { V1Pod } from '@kubernetes/client-node';
@@ -19,7 +24,19 @@ import type { EventRecorder, ObjectReference } from '../kube/events.ts';
 import { LruMap } from '../runtime/lru.ts';
 import { type RateLimit, TokenBucket } from '../runtime/token-bucket.ts';
 import type { MissingSender } from './admission.ts';
-import { SENDER_ANNOTATION } from './constants.ts';
+import { CLUSTER_SENDER_ANNOTATION, SENDER_ANNOTATION } from './constants.ts';
+
+/** How a sender is keyed here: a ClusterEmailSender's name cannot clash with an EmailSender's. */
+const senderId = (m: Pick<MissingSender, 'sender' | 'kind'>) => (m.kind ? `${m.kind}/${m.sender}` : m.sender);
+
+/** What the Event says: which pod, which sender, what is wrong and what happens now. */
+function noteOf(pod: string, namespace: string, m: Pick<MissingSender, 'sender' | 'kind' | 'problem'>) {
+  if (m.problem === 'NotAllowed')
+    return `pod ${pod} names ClusterEmailSender "${m.sender}" (annotation mailroom.dev/cluster-sender), whose namespaceSelector does not allow namespace "${namespace}"; it was admitted without the sender sidecar and gets no config`;
+  if (m.kind === 'ClusterEmailSender')
+    return `pod ${pod} names ClusterEmailSender "${m.sender}" (annotation mailroom.dev/cluster-sender), which does not exist; its sender sidecar stays unready until it does`;
+  return `pod ${pod} names EmailSender "${m.sender}" (annotation mailroom.dev/sender), which does not exist in namespace "${namespace}"; its sender sidecar stays unready until it does`;
+}
 
 /** Reporting controller name on the webhook's Events. */
 export const REPORTING_CONTROLLER = 'mailroom.dev/webhook';
@@ -30,7 +47,7 @@ export interface AdmittedPod {
   name: string;
   uid: string;
   generateName?: string;
-  /** Its `mailroom.dev/sender` annotation. */
+  /** Its sender: the `mailroom.dev/sender` annotation, or `ClusterEmailSender/<name>`. */
   sender: string;
   /** Its controller (ReplicaSet, Job, …). */
   owner?: { apiVersion: string; kind: string; name: string; uid: string };
@@ -41,7 +58,10 @@ export interface AdmittedPod {
 /** The {@link AdmittedPod} view of a pod, or undefined when it names no sender. */
 export function admittedPodOf(p: V1Pod): AdmittedPod | undefined {
   const m = p.metadata;
-  const sender = m?.annotations?.[SENDER_ANNOTATION]?.trim();
+  const cluster = m?.annotations?.[CLUSTER_SENDER_ANNOTATION]?.trim();
+  const sender =
+    m?.annotations?.[SENDER_ANNOTATION]?.trim() ??
+    (cluster ? senderId({ sender: cluster, kind: 'ClusterEmailSender' }) : undefined);
   if (!m?.name || !m.namespace || !m.uid || !sender) return undefined;
   const owner = m.ownerReferences?.find((o) => o.controller);
   return {
@@ -77,6 +97,16 @@ export interface MissingSenderEventsOptions {
 interface Pending {
   m: MissingSender;
   at: number;
+}
+
+/** What an Event is about and says. */
+interface Subject {
+  namespace: string;
+  name: string;
+  uid?: string;
+  owner?: AdmittedPod['owner'];
+  reason: string;
+  note: string;
 }
 
 // Pod creationTimestamps come from the API server's clock, in whole seconds; allow for both.
@@ -133,8 +163,18 @@ export class MissingSenderEvents {
   readonly hook = (m: MissingSender): void => {
     if (this.#stopped) return;
     const t = this.#now();
-    const key = keyOf(m.namespace, m.sender, m.owner?.uid ?? m.pod);
+    const key = keyOf(m.namespace, senderId(m), m.owner?.uid ?? m.pod);
     if (this.#quiet(key, t) || this.#pending.has(key)) return;
+    if (m.problem === 'NotAllowed') {
+      const { namespace, pod: name, owner } = m;
+      const note = noteOf(name, namespace, m);
+      this.#record(
+        key,
+        { namespace, name, ...(owner ? { owner } : {}), reason: 'ClusterSenderNotAllowed', note },
+        t,
+      );
+      return;
+    }
     this.#pending.set(key, { m, at: t });
     this.#prune ??= setInterval(() => this.expire(), this.#confirmWithinMs).unref();
   };
@@ -152,7 +192,15 @@ export class MissingSenderEvents {
       if (!p || (!pod.owner && p.m.owner) || pod.createdMs < p.at - CLOCK_SLACK_MS) continue;
       this.#pending.delete(key);
       const t = this.#now();
-      if (t - p.at <= this.#confirmWithinMs && !this.#quiet(key, t)) this.#record(key, pod, t);
+      if (t - p.at <= this.#confirmWithinMs && !this.#quiet(key, t)) {
+        const { namespace, name, uid, owner } = pod;
+        const note = noteOf(name, namespace, p.m);
+        this.#record(
+          key,
+          { namespace, name, uid, ...(owner ? { owner } : {}), reason: 'SenderNotFound', note },
+          t,
+        );
+      }
       return;
     }
   }
@@ -183,7 +231,7 @@ export class MissingSenderEvents {
     return (this.#recorded.peek(key) ?? -Infinity) > t - this.#quietMs;
   }
 
-  #record(key: string, pod: AdmittedPod, t: number): void {
+  #record(key: string, pod: Subject, t: number): void {
     if (!this.#bucket.take()) {
       this.limited++;
       return;
@@ -193,13 +241,13 @@ export class MissingSenderEvents {
     // The pod as it exists, not as the review described it: its real name and uid.
     const regarding: ObjectReference = owner
       ? { ...owner, namespace }
-      : { apiVersion: 'v1', kind: 'Pod', name: pod.name, uid: pod.uid, namespace };
+      : { apiVersion: 'v1', kind: 'Pod', name: pod.name, ...(pod.uid ? { uid: pod.uid } : {}), namespace };
     // Queued: nothing here waits for the events API.
     this.#o.events.record(REPORTING_CONTROLLER, regarding, {
       action: 'Inject',
-      reason: 'SenderNotFound',
+      reason: pod.reason,
       type: 'Warning',
-      note: `pod ${pod.name} names EmailSender "${pod.sender}" (annotation mailroom.dev/sender), which does not exist in namespace "${namespace}"; its sender sidecar stays unready until it does`,
+      note: pod.note,
     });
   }
 }

@@ -8,6 +8,7 @@
 import type { KubeContext } from '../kube/context.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { CertificateKeeper } from './certificates.ts';
+import { startClusterSenderCache } from './cluster-senders.ts';
 import { DEFAULT_CONFIG_NAME, DEFAULT_IMAGE, DEFAULT_SERVICE_NAME, DEFAULT_TLS_SECRET } from './constants.ts';
 import { type ConsumerCount, startConsumerCount } from './consumers.ts';
 import { MissingSenderEvents } from './events.ts';
@@ -125,6 +126,7 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
   // Events only for pods the injected-pod watch then reports: a forged review makes none.
   const missing = new MissingSenderEvents({ events: kube.events });
   const senders = await startSenderCache(kube, log, (s) => consumers?.touch(s));
+  const clusterSenders = await startClusterSenderCache(kube, log);
   const server = await startWebhookServer({
     listen: o.listen,
     cert: first.update.cert,
@@ -136,6 +138,7 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
       ...(o.imagePullPolicy ? { imagePullPolicy: o.imagePullPolicy } : {}),
       strict: o.strict ?? false,
       senderExists: (ns, name) => senders.exists(ns, name),
+      clusterSenderAccess: (name, ns) => clusterSenders.access(name, ns),
       onMissingSender: missing.hook,
     },
     ...(o.observe ? { observe: o.observe } : {}),
@@ -177,6 +180,7 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
       await running?.catch(() => {});
       await consumers?.stop();
       await senders.stop();
+      await clusterSenders.stop();
       await server.close();
     },
   };

@@ -9,6 +9,7 @@
  * @module
  */
 import type { V1Container, V1EnvVar, V1Pod, V1ResourceRequirements, V1Volume } from '@kubernetes/client-node';
+import { clusterRenderedSecretName } from '../api/clusteremailsender.ts';
 import { RENDERED_CONFIG_KEY, renderedSecretName } from '../api/rendered-config.ts';
 import { DEFAULT_MAX_QUEUE_BYTES, dataVolumeSizeLimit } from '../sidecar/limits.ts';
 import {
@@ -36,8 +37,10 @@ export interface PatchOp {
 
 /** What {@link planInjection} needs besides the pod. */
 export interface InjectionOptions {
-  /** The EmailSender named by the pod's annotation (already validated). */
+  /** The sender named by the pod's annotation (already validated). */
   sender: string;
+  /** The sender is a ClusterEmailSender: mount its per-namespace copy, `<name>-cluster-mailroom`. */
+  cluster?: boolean;
   /** Image of the sender. */
   image: string;
   /** `imagePullPolicy` of the sidecar; default: the kubelet's default for the image tag. */
@@ -150,14 +153,22 @@ export function sidecarContainer(opts: InjectionOptions, res: V1ResourceRequirem
 }
 
 /** The volumes the sidecar mounts. */
-export function sidecarVolumes(sender: string, annotations: Record<string, string>): V1Volume[] {
+export function sidecarVolumes(
+  sender: string,
+  annotations: Record<string, string>,
+  cluster = false,
+): V1Volume[] {
   const claim = annotations[DATA_CLAIM_ANNOTATION]?.trim();
   return [
     {
       name: VOLUMES.config,
       // Optional: the Secret appears only after the sender's first good probe; the kubelet fills the
       // volume when it does and the sender, not ready until then, loads it.
-      secret: { secretName: renderedSecretName(sender), optional: true, defaultMode: 0o440 },
+      secret: {
+        secretName: cluster ? clusterRenderedSecretName(sender) : renderedSecretName(sender),
+        optional: true,
+        defaultMode: 0o440,
+      },
     },
     claim
       ? { name: VOLUMES.data, persistentVolumeClaim: { claimName: claim } }
@@ -199,7 +210,7 @@ export function planInjection(pod: V1Pod, opts: InjectionOptions): InjectionPlan
   }
 
   const existing = new Set((spec.volumes ?? []).map((v) => v.name));
-  const volumes = sidecarVolumes(opts.sender, annotations).filter((v) => !existing.has(v.name));
+  const volumes = sidecarVolumes(opts.sender, annotations, opts.cluster).filter((v) => !existing.has(v.name));
   if (volumes.length > 0)
     patch.push({ op: 'add', path: '/spec/volumes', value: [...(spec.volumes ?? []), ...volumes] });
 

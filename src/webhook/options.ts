@@ -65,7 +65,7 @@ export function addWebhookOptions(cmd: Command): Command {
     )
     .option(
       '--webhook-strict',
-      'reject pods naming a missing EmailSender (default: admit with a warning)',
+      'reject pods naming a missing EmailSender or ClusterEmailSender, or one that does not allow their namespace (default: admit with a warning)',
       false,
     )
     .addOption(

@@ -4,7 +4,7 @@
  * Blast radius, from the outside in: system namespaces and the controller's own are never sent
  * (`namespaceSelector`, so a broken controller cannot block its own restart); a namespace or pod
  * labelled to opt out is not sent (`namespaceSelector`, `objectSelector`); of the rest only pod CREATEs
- * that carry the `mailroom.dev/sender` annotation are sent (`matchConditions`, CEL: selectors see
+ * that carry the `mailroom.dev/sender` or `mailroom.dev/cluster-sender` annotation are sent (`matchConditions`, CEL: selectors see
  * labels only, and the opt-in is an annotation). `failurePolicy` then governs only those pods.
  *
  * Two modes. With `url` (outside a cluster: tests, `mailroom dev`) the controller owns the whole
@@ -18,6 +18,7 @@ import type { KubeRest } from '../kube/rest.ts';
 import { canonicalJson as canonical } from '../runtime/canonical-json.ts';
 import type { Logger } from '../runtime/logger.ts';
 import {
+  CLUSTER_SENDER_ANNOTATION,
   MUTATE_PATH,
   NAMESPACE_OPT_OUT_LABEL,
   OPT_OUT_LABEL,
@@ -93,7 +94,7 @@ export function mutatingWebhook(o: RegistrationOptions, caBundle?: string): V1Mu
     matchConditions: [
       {
         name: 'annotated',
-        expression: `has(object.metadata.annotations) && '${SENDER_ANNOTATION}' in object.metadata.annotations`,
+        expression: `has(object.metadata.annotations) && ('${SENDER_ANNOTATION}' in object.metadata.annotations || '${CLUSTER_SENDER_ANNOTATION}' in object.metadata.annotations)`,
       },
     ],
   };
