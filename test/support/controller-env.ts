@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
-import { type ControlPlane, installCRDs, startControlPlane } from '../../src/controlplane/index.ts';
+import {
+  type ControlPlane,
+  type ControlPlaneOptions,
+  installCRDs,
+  startControlPlane,
+} from '../../src/controlplane/index.ts';
 import { kubectlOrThrow } from './run-command.ts';
 
 const run = promisify(execFile);
@@ -70,11 +75,13 @@ export interface ControllerEnvOptions {
   install?: string;
   /** Namespaces created before that RBAC is applied (its RoleBindings may live in them). */
   namespaces?: string[];
+  /** Options of the control plane (extra kube-apiserver flags: an audit log). */
+  controlPlane?: ControlPlaneOptions;
 }
 
 /** Starts a control plane with CRDs and RBAC; the controller is started by the test. */
 export async function startControllerEnv(opts: ControllerEnvOptions = {}): Promise<ControllerEnv> {
-  const cp = await startControlPlane();
+  const cp = await startControlPlane(opts.controlPlane);
   const kubectl = (...args: string[]) => kubectlOrThrow(cp.kubeconfigPath, args);
   const apply = (yaml: string) => kubectlOrThrow(cp.kubeconfigPath, ['apply', '-f', '-'], yaml);
   const children = new Set<ControllerProcess>();
