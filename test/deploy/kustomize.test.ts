@@ -206,9 +206,15 @@ describe('namespace-scoped install (deploy/overlays/namespaced/)', () => {
   });
 
   test('each served namespace gets the rules of the cluster-wide install, bound to the controller', () => {
-    // ClusterEmailSenders are cluster-scoped: a Role cannot grant them, and this install has none.
+    // ClusterEmailSenders are cluster-scoped: a Role cannot grant them, and this install has none,
+    // nor the rules only they need (namespace labels, consumer pods, deleting their copies).
+    const clusterOnly = (r: Manifest) =>
+      r.resources.some(
+        (x: string) => x.startsWith('clusteremailsenders') || x === 'namespaces' || x === 'pods',
+      ) ||
+      (r.verbs.length === 1 && r.verbs[0] === 'delete');
     const namespaced = find(base, 'ClusterRole', 'mailroom-controller').rules.filter(
-      (r: Manifest) => !r.resources.some((x: string) => x.startsWith('clusteremailsenders')),
+      (r: Manifest) => !clusterOnly(r),
     );
     const namespaces = objects.filter((o) => o.kind === 'Role' && o.metadata.name === 'mailroom-controller');
     assert.equal(namespaces.length, 2);
