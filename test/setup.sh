@@ -16,6 +16,9 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v lua5.4 >/dev/null || need+=(lua5.4)
 command -v promtool >/dev/null && [ -x /usr/bin/prometheus ] || need+=(prometheus)
 [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
+# The image test: buildah builds and runs the Dockerfile, debootstrap makes its base's stand-in.
+command -v buildah >/dev/null || need+=(buildah)
+command -v debootstrap >/dev/null || need+=(debootstrap)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "test setup: installing Debian packages: ${need[*]}" >&2
@@ -33,3 +36,6 @@ fi
 # helm and the gopher-lua runner (Argo CD's Lua), built from Go modules once and cached.
 bash test/tools/build.sh gopher-lua >/dev/null
 bash test/tools/build.sh helm >/dev/null
+# The image, built here rather than inside a test's time limit (the first build takes many minutes;
+# later ones reuse the cached base and layers).
+bash test/image/build.sh >/dev/null 2>&1 || { echo "test setup: bash test/image/build.sh failed" >&2; exit 1; }

