@@ -59,6 +59,18 @@ describe('Helm chart (charts/mailroom)', () => {
     }
   });
 
+  test('with watchNamespaces, what kubectl kustomize deploy/overlays/namespaced renders', async () => {
+    const fromKustomize = await kustomize(repo('deploy/overlays/namespaced'));
+    // The overlay's own choice of namespaces, read from its Deployment, is the chart's value.
+    const args: string[] = find(fromKustomize, 'Deployment', 'mailroom-controller').spec.template.spec
+      .containers[0].args;
+    const namespaces = args
+      .filter((a) => a.startsWith('--namespace='))
+      .map((a) => a.slice('--namespace='.length));
+    assert.ok(namespaces.length > 0, 'the overlay watches some namespaces');
+    assertSameObjects(await template('--set', `watchNamespaces={${namespaces.join(',')}}`), fromKustomize);
+  });
+
   test("every object carries deploy/'s labels and Helm's", async () => {
     // Helm installs crds/ as they are, untemplated: the generated files carry no labels.
     for (const o of (await template()).filter((o) => o.kind !== 'CustomResourceDefinition')) {
