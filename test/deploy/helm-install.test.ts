@@ -94,7 +94,8 @@ describe('helm install charts/mailroom on a real apiserver', () => {
     );
     assert.equal(await can('update', 'leases.coordination.k8s.io', '-n', 'mailroom-system'), 'yes');
     assert.equal(await can('update', 'leases.coordination.k8s.io', '-n', 'auth'), 'no');
-    assert.equal(await can('delete', 'secrets', '-n', 'auth'), 'no');
+    assert.equal(await can('update', 'emailsenders.mailroom.dev', '-n', 'auth'), 'no');
+    assert.equal(await can('list', 'configmaps', '-n', 'auth'), 'no');
   });
 
   test('upgrades to the namespaced install: Roles in the watched namespaces, nothing cluster-wide', async () => {
