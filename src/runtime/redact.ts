@@ -130,7 +130,7 @@ const HTML_NAMED: Readonly<Record<string, string>> = {
 /**
  * The forms a secret travels in: raw, percent-encoded (upper- and lower-case hex, and `+` for
  * space), JSON-escaped, HTML-escaped, its UTF-8 bytes read as latin1 or as printable ASCII, and the part of its base64 that does not depend on what is encoded with it
- * (three alignments, standard and URL alphabets). Longest first, so a form is removed before a
+ * (three alignments, standard and URL alphabets, and its padded end). Longest first, so a form is removed before a
  * shorter one inside it.
  */
 export function secretForms(secret: string): string[] {
@@ -159,8 +159,13 @@ export function secretForms(secret: string): string[] {
     const last = Math.floor((pad + bytes.length) / 3) * 4;
     if (last - first < 4) continue;
     const core = b64.slice(first, last);
-    forms.add(core);
-    forms.add(core.replace(/\+/g, '-').replace(/\//g, '_'));
+    // Where the secret ends what was encoded (an AUTH PLAIN blob, a server echoing it), its last
+    // partial group is its own too: with padding, and without (unpadded base64url).
+    const tail = b64.slice(first);
+    for (const form of new Set([core, tail, tail.replace(/=+$/, '')])) {
+      forms.add(form);
+      forms.add(form.replace(/\+/g, '-').replace(/\//g, '_'));
+    }
   }
   return [...forms].filter((f) => f.length >= MIN_SECRET_LENGTH).sort((x, y) => y.length - x.length);
 }
