@@ -117,8 +117,24 @@ export class DiskGuard {
       .freelist_count;
     const pageSize = (this.#db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
     if (free * pageSize >= 4 * 1024 * 1024 || (this.#full && free > 0)) {
-      this.#db.exec('PRAGMA incremental_vacuum');
-      this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      // On a full disk the vacuum itself can fail (it writes through the WAL): the checkpoint first
+      // empties the WAL file, and a failed step must not keep the room check below from running.
+      // Vacuumed in steps of 1 MiB, each checkpointed, so the WAL never needs much room.
+      const step = Math.max(1, Math.floor((1024 * 1024) / pageSize));
+      for (let i = 0, left = free; left > 0 && i < 4096; i++, left -= step) {
+        try {
+          this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+          this.#db.prepare(`PRAGMA incremental_vacuum(${step})`).all();
+        } catch (err) {
+          if (!isDiskFull(err) && !/full/i.test(String((err as Error).message))) throw err;
+          break;
+        }
+      }
+      try {
+        this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      } catch (err) {
+        if (!isDiskFull(err) && !/full/i.test(String((err as Error).message))) throw err;
+      }
     }
     if (!this.#full) return false;
     const fs = statfsSync(this.#dir);

@@ -27,4 +27,9 @@ if [[ "$have" != "$inputs" ]]; then
   buildah_ bud --isolation chroot --pull=never --layers --label "dev.mailroom.inputs=$inputs" \
     -t localhost/mailroom:test -f "$repo/Dockerfile" "$repo" >&2
 fi
+# vfs keeps a whole root file system per layer and every rebuild adds layers: past 12 GiB, drop the
+# images nothing names (older builds' layers; the next build after a change re-runs more steps).
+if (($(du -sk "$root" | cut -f1) > 12 * 1024 * 1024)); then
+  buildah_ rmi --prune >&2 || true
+fi
 echo "$root"
