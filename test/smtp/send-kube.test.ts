@@ -5,58 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { authenticate } from 'mailauth';
 import { API_VERSION } from '../../src/api/emailsender.ts';
 import { configRevision, RENDERED_CONFIG_KIND, type RenderedConfig } from '../../src/api/rendered-config.ts';
 import { type ControlPlane, startControlPlane } from '../../src/controlplane/index.ts';
-import { kubectlOrThrow, runCommand } from '../support/run-command.ts';
-import {
-  createTestPki,
-  startSmtpServer,
-  type TestPki,
-  type TestSmtpServer,
-} from '../support/smtp-servers.ts';
+import { kubectlOrThrow } from '../support/run-command.ts';
+import { assertNoSecret, P, PASSWORD, USER, useSendFixture } from '../support/send-cli.ts';
+import type { TestSmtpServer } from '../support/smtp-servers.ts';
 
-const USER = 'sender-user';
-const PASSWORD = 'S3nd/pass word+=?#@x';
-const P = encodeURIComponent(PASSWORD);
 const SELECTOR = 'mr2026';
 const DOMAIN = 'example.test';
-
-let pki: TestPki;
-let dir: string;
-const closers: Array<() => Promise<void>> = [];
-
-const send = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  runCommand(process.execPath, ['src/cli/main.ts', 'send', ...args], {
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem'), ...env },
-  });
-
-function assertNoSecret(text: string): void {
-  for (const form of [PASSWORD, P, Buffer.from(PASSWORD).toString('base64')]) {
-    assert.equal(text.includes(form), false, `output holds "${form}"`);
-  }
-}
-
-async function smtp(opts: Parameters<typeof startSmtpServer>[0]): Promise<TestSmtpServer> {
-  const s = await startSmtpServer(opts);
-  closers.push(() => s.close());
-  return s;
-}
-
-before(async () => {
-  pki = await createTestPki();
-  dir = await mkdtemp(join(tmpdir(), 'mailroom-send-kube-'));
-  await writeFile(join(dir, 'ca.pem'), pki.ca.cert);
-});
-after(async () => {
-  for (const close of closers.reverse()) await close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = useSendFixture('mailroom-send-kube-');
+const { send, smtp } = fx;
 
 describe('mailroom send --sender / --cluster-sender on a real API server', () => {
   let cp: ControlPlane;
@@ -73,7 +34,7 @@ describe('mailroom send --sender / --cluster-sender on a real API server', () =>
       smtp: {
         uri: `smtp://${USER}:${P}@localhost:${s.port}/`,
         localName: 'app.example.test',
-        ca: pki.ca.cert,
+        ca: fx.pki.ca.cert,
       },
       from: { address: `no-reply@${DOMAIN}`, name: 'Identity' },
       headers: { 'X-SES-CONFIGURATION-SET': 'identity' },
@@ -97,9 +58,9 @@ describe('mailroom send --sender / --cluster-sender on a real API server', () =>
   before(async () => {
     [cp, s] = await Promise.all([
       startControlPlane(),
-      smtp({ tls: pki.valid, auth: { user: USER, pass: PASSWORD } }),
+      smtp({ tls: fx.pki.valid, auth: { user: USER, pass: PASSWORD } }),
     ]);
-    closers.push(() => cp.stop());
+    fx.onCleanup(() => cp.stop());
     await kubectlOrThrow(cp.kubeconfigPath, ['create', 'namespace', 'auth']);
     await publish('auth', 'identity-mailroom');
     await publish('default', 'platform-cluster-mailroom');

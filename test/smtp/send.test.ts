@@ -4,61 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { SendResult } from '../../src/cli/test-message.ts';
-import { runCommand } from '../support/run-command.ts';
-import {
-  closedPort,
-  createTestPki,
-  startSmtpServer,
-  type TestPki,
-  type TestSmtpServer,
-} from '../support/smtp-servers.ts';
+import { assertNoSecret, P, PASSWORD, USER, useSendFixture } from '../support/send-cli.ts';
+import { closedPort } from '../support/smtp-servers.ts';
 
-const USER = 'sender-user';
-const PASSWORD = 'S3nd/pass word+=?#@x';
-const P = encodeURIComponent(PASSWORD);
-
-let pki: TestPki;
-let dir: string;
-const closers: Array<() => Promise<void>> = [];
-
-const send = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  runCommand(process.execPath, ['src/cli/main.ts', 'send', ...args], {
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem'), ...env },
-  });
-
-function assertNoSecret(text: string): void {
-  for (const form of [PASSWORD, P, Buffer.from(PASSWORD).toString('base64')]) {
-    assert.equal(text.includes(form), false, `output holds "${form}"`);
-  }
-  for (let i = 0; i + 6 <= PASSWORD.length; i++)
-    assert.equal(text.includes(PASSWORD.slice(i, i + 6)), false, 'output holds part of the password');
-}
-
-async function smtp(opts: Parameters<typeof startSmtpServer>[0]): Promise<TestSmtpServer> {
-  const s = await startSmtpServer(opts);
-  closers.push(() => s.close());
-  return s;
-}
-
-before(async () => {
-  pki = await createTestPki();
-  dir = await mkdtemp(join(tmpdir(), 'mailroom-send-'));
-  await writeFile(join(dir, 'ca.pem'), pki.ca.cert);
-});
-after(async () => {
-  for (const close of closers.reverse()) await close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = useSendFixture('mailroom-send-');
+const { send, smtp } = fx;
 
 describe('mailroom send with a URI', () => {
   it('through smtp-server (STARTTLS, AUTH): sent, the final reply printed, From from --from', async () => {
-    const s = await smtp({ tls: pki.valid, auth: { user: USER, pass: PASSWORD } });
+    const s = await smtp({ tls: fx.pki.valid, auth: { user: USER, pass: PASSWORD } });
     const out = await send(
       [
         '--from',
@@ -86,11 +45,11 @@ describe('mailroom send with a URI', () => {
   });
 
   it('--transcript, in JSON: TLS and AUTH steps visible, no secret in any form', async () => {
-    const s = await smtp({ tls: pki.valid, auth: { user: USER, pass: PASSWORD }, authMethods: ['LOGIN'] });
-    await writeFile(join(dir, 'uri'), `smtp://${USER}:${P}@localhost:${s.port}/\n`);
+    const s = await smtp({ tls: fx.pki.valid, auth: { user: USER, pass: PASSWORD }, authMethods: ['LOGIN'] });
+    await writeFile(join(fx.dir, 'uri'), `smtp://${USER}:${P}@localhost:${s.port}/\n`);
     const out = await send([
       '--uri-file',
-      join(dir, 'uri'),
+      join(fx.dir, 'uri'),
       '--from',
       'no-reply@example.test',
       '--to',
@@ -116,7 +75,7 @@ describe('mailroom send with a URI', () => {
 
   it('refusals exit 1 with the probe reasons: a wrong password, a refused recipient, an untrusted certificate', async () => {
     const s = await smtp({
-      tls: pki.valid,
+      tls: fx.pki.valid,
       auth: { user: USER, pass: PASSWORD },
       extra: {
         onRcptTo(address, _session, cb) {
@@ -182,9 +141,9 @@ describe('mailroom send with a URI', () => {
 
   it("through Postfix's smtp-sink (cleartext): its final reply is printed", async () => {
     const port = await closedPort();
-    const dump = join(dir, 'sink');
+    const dump = join(fx.dir, 'sink');
     await mkdir(dump);
-    await chmod(dir, 0o755);
+    await chmod(fx.dir, 0o755);
     await chmod(dump, 0o777);
     const sink = spawn(
       '/usr/sbin/smtp-sink',
@@ -193,7 +152,7 @@ describe('mailroom send with a URI', () => {
         stdio: 'ignore',
       },
     );
-    closers.push(async () => {
+    fx.onCleanup(async () => {
       sink.kill('SIGTERM');
     });
     await waitListening(port);
