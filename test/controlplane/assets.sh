@@ -13,6 +13,8 @@ set -euo pipefail
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 
 log() { printf 'controlplane assets: %s\n' "$*" >&2; }
+# shellcheck source=../lib/go.sh
+source "$here/../lib/go.sh"
 
 has_both() { [[ -x "$1/kube-apiserver" && -x "$1/etcd" ]]; }
 
@@ -25,7 +27,7 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
 fi
 
 # The versions come from go.mod so that the cache key cannot drift from what is built.
-module_version() { awk -v m="$1" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$here/go.mod"; }
+module_version() { go_module_version "$here/go.mod" "$1"; }
 k8s_version=$(module_version k8s.io/kubernetes)
 etcd_version=$(module_version go.etcd.io/etcd/server/v3)
 if [[ -z "$k8s_version" || -z "$etcd_version" ]]; then
@@ -53,15 +55,7 @@ if has_both "$dest"; then
   exit 0
 fi
 
-go_cmd=${GO:-}
-if [[ -z "$go_cmd" ]]; then
-  go_cmd=$(command -v go || true)
-  [[ -z "$go_cmd" && -x /usr/local/go/bin/go ]] && go_cmd=/usr/local/go/bin/go
-fi
-if [[ -z "$go_cmd" ]]; then
-  log "no Go toolchain found (install Go >= 1.26, set GO=/path/to/go, or set KUBEBUILDER_ASSETS)"
-  exit 1
-fi
+go_cmd=$(go_command "or set KUBEBUILDER_ASSETS")
 
 # Built next to the destination so the final rename is atomic: no caller ever sees half a folder.
 work=$(mktemp -d "$cache_root/.build-$k8s_version-$etcd_version.XXXXXX")
@@ -80,13 +74,7 @@ start=$SECONDS
 build() {
   local out=$1 pkg=$2 flags=$3
   log "go build $pkg"
-  (
-    cd -- "$here"
-    # GOWORK=off and -mod=readonly: only the pinned go.mod/go.sum count, whatever the caller's setup.
-    # CGO_ENABLED=0 gives static binaries that need no C toolchain.
-    env GOWORK=off GOFLAGS= CGO_ENABLED=0 "$go_cmd" build -mod=readonly -trimpath -buildvcs=false \
-      -ldflags "$flags" -o "$work/$out" "$pkg"
-  ) >&2
+  go_build_pinned "$here" "$work/$out" "$flags" "$pkg"
 }
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ldflags"
 build etcd go.etcd.io/etcd/server/v3 "-s -w"

@@ -12,12 +12,12 @@ set -euo pipefail
 
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 log() { printf 'test tools: %s\n' "$*" >&2; }
+# shellcheck source=../lib/go.sh
+source "$here/../lib/go.sh"
 
 tool=${1:-}
 # The version comes from go.mod so that the cache key cannot drift from what is built.
-module_version() {
-  awk -v m="$1" '$1 == "require" { $1 = ""; $0 = $0 } $1 == m && $2 ~ /^v/ { print $2; exit }' "$here/go.mod"
-}
+module_version() { go_module_version "$here/go.mod" "$1"; }
 case "$tool" in
   helm) pkg=helm.sh/helm/v3/cmd/helm module=helm.sh/helm/v3 ;;
   # The runner's own source is part of the key: a change to main.go must rebuild it.
@@ -51,15 +51,7 @@ if [[ -x "$dest/$tool" ]]; then
   exit 0
 fi
 
-go_cmd=${GO:-}
-if [[ -z "$go_cmd" ]]; then
-  go_cmd=$(command -v go || true)
-  [[ -z "$go_cmd" && -x /usr/local/go/bin/go ]] && go_cmd=/usr/local/go/bin/go
-fi
-if [[ -z "$go_cmd" ]]; then
-  log "no Go toolchain found (install Go >= 1.26 or set GO=/path/to/go)"
-  exit 1
-fi
+go_cmd=$(go_command)
 
 # Built next to the destination so the final rename is atomic: no caller sees half a folder.
 work=$(mktemp -d "$cache_root/.build-$tool-$version.XXXXXX")
@@ -80,12 +72,7 @@ if [[ $tool == helm ]]; then
 fi
 log "building $tool $version into $dest"
 start=$SECONDS
-(
-  cd -- "$here"
-  # GOWORK=off and -mod=readonly: only the pinned go.mod/go.sum count, whatever the caller's setup.
-  env GOWORK=off GOFLAGS= CGO_ENABLED=0 "$go_cmd" build -mod=readonly -trimpath -buildvcs=false \
-    -ldflags "-s -w $ldflags" -o "$work/$tool" "$pkg"
-) >&2
+go_build_pinned "$here" "$work/$tool" "-s -w $ldflags" "$pkg"
 chmod 755 "$work"
 rm -rf -- "$dest"
 mv -T -- "$work" "$dest"
