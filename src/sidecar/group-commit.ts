@@ -150,6 +150,16 @@ export class GroupCommitter {
     });
   }
 
+  /** Refuses every write waiting for a commit with `err`, without running it, and any later write. */
+  abort(err: Error): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#timer = undefined;
+    this.#immediate = undefined;
+    this.#closed = true;
+    for (const p of this.#batch.splice(0)) p.reject(err);
+  }
+
   /** Flushes what waits and refuses further writes. */
   close(): void {
     this.flush();

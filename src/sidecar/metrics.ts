@@ -126,7 +126,7 @@ export function createMetrics(
     }),
     queueCorrupt: new Counter({
       name: 'mailroom_sidecar_queue_corrupt_total',
-      help: 'Queue files found corrupt or unreadable at start, moved aside for a fresh queue.',
+      help: 'Queue files found corrupt or unreadable (at start or while running), moved aside for a fresh queue.',
       registers: [registry],
     }),
     refusedBusy: new Counter({

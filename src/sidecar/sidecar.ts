@@ -112,6 +112,14 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
       'the queue file was corrupt or unreadable: moved it aside and started a fresh queue',
     );
   }
+  store.onCorrupt = (e) => {
+    metrics.queueCorrupt.inc();
+    logger.error(
+      { movedTo: e.path, problem: e.problem },
+      'the queue file turned corrupt while running: moved it aside (the mail it held stays there) and started a fresh queue',
+    );
+    worker.notify();
+  };
   if (poisoned > 0)
     logger.error(
       { messages: poisoned },

@@ -1,11 +1,17 @@
 /**
- * Rows left in `sending`: at open, by a process that stopped mid-delivery (each such attempt counts
- * as a crash of the message, and a message at `maxCrashes` is abandoned as poison); while running,
- * by an outcome that could not be recorded (the sweeper returns them to the queue).
+ * Recovery of the queue from what a crash or a damaged disk leaves behind:
+ *
+ * - Rows left in `sending`: at open, by a process that stopped mid-delivery (each such attempt
+ *   counts as a crash of the message, and a message at `maxCrashes` is abandoned as poison); while
+ *   running, by an outcome that could not be recorded (the sweeper returns them to the queue).
+ * - A queue file that turns corrupt while the process runs: SQLite says so from any statement
+ *   ({@link isCorrupt}), or a probe on a connection of its own finds it ({@link probeQueueFile}),
+ *   since the process's own connection may keep reading good pages from its cache while the file
+ *   under it is damaged. The store then moves the file aside and starts a fresh queue.
  *
  * @module
  */
-import type { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 
 /** The reply recorded for an attempt whose outcome was never known. */
 export const INTERRUPTED = 'no outcome: the sidecar stopped during this attempt';
@@ -65,4 +71,43 @@ export function sweepStuck(db: DatabaseSync, before: number, live: ReadonlySet<n
     n++;
   }
   return n;
+}
+
+/** SQLite's result codes for "the file is damaged" (SQLITE_CORRUPT) and "not a database" (SQLITE_NOTADB). */
+const CORRUPT_CODES = new Set([11, 26]);
+
+/**
+ * Whether an error (node:sqlite's own, or one that wraps it as its `cause`, like a CommitError)
+ * says the queue file is corrupt or not a database.
+ */
+export function isCorrupt(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const { errcode, sqliteCode } = e as { errcode?: unknown; sqliteCode?: unknown };
+    const code = typeof errcode === 'number' ? errcode : sqliteCode;
+    if (typeof code === 'number' && CORRUPT_CODES.has(code & 0xff)) return true;
+  }
+  return false;
+}
+
+/**
+ * Reads the queue file through a fresh read-only connection (no page cache to hide damage): its
+ * header, its schema and the pages to the newest message. Returns SQLite's complaint when the file
+ * is corrupt or not a database; undefined when it reads, or when it cannot be read for another
+ * reason now (busy, gone): those are not signs of a damaged file.
+ */
+export function probeQueueFile(path: string): string | undefined {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path, { readOnly: true });
+    db.prepare('SELECT max(seq) FROM messages').get();
+    return undefined;
+  } catch (err) {
+    return isCorrupt(err) ? (err as Error).message : undefined;
+  } finally {
+    try {
+      db?.close();
+    } catch {
+      // Closing a connection that read nothing cannot lose anything.
+    }
+  }
 }

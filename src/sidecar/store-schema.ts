@@ -180,10 +180,20 @@ export function openQueueDb(dataDir: string, now = new Date()): OpenedQueue {
     return { db: openChecked(path) };
   } catch (err) {
     if (!isUnusableFile(err) || !existsSync(path)) throw err;
-    const aside = `${path}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`;
-    for (const suffix of ['', '-wal', '-shm']) {
-      if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
-    }
+    const aside = moveAside(dataDir, now);
     return { db: openChecked(path), movedAside: aside, problem: (err as Error).message };
   }
+}
+
+/**
+ * Renames `<dataDir>/queue.db` with its `-wal` and `-shm` to `queue.db.corrupt-<time>…` (the
+ * database must be closed); returns the new path of the database file.
+ */
+export function moveAside(dataDir: string, now = new Date()): string {
+  const path = join(dataDir, 'queue.db');
+  const aside = `${path}.corrupt-${now.toISOString().replace(/[:.]/g, '-')}`;
+  for (const suffix of ['', '-wal', '-shm']) {
+    if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+  }
+  return aside;
 }

@@ -7,16 +7,21 @@
  * An attempt is recorded when a message is claimed, before it is sent: a message whose attempts
  * keep ending with the process gone (a poison message) is abandoned after `maxCrashes` of them.
  *
+ * A queue file that turns corrupt while the process runs is moved aside and a fresh queue takes
+ * its place (see store-recovery.ts); the seq numbers the store hands out stay unique across such
+ * a swap, so an attempt claimed from the old file can never be recorded on a message of the new one.
+ *
  * @module
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { DiskGuard, type Refusal } from './disk-guard.ts';
-import { type GroupCommitOptions, GroupCommitter } from './group-commit.ts';
+import { type GroupCommitOptions, GroupCommitter, type WriteOp } from './group-commit.ts';
 import { DEFAULT_MAX_CRASHES, DEFAULT_MAX_QUEUE_BYTES } from './limits.ts';
-import { INTERRUPTED, recoverInterrupted, sweepStuck } from './store-recovery.ts';
-import { openQueueDb, PAYLOAD_PART } from './store-schema.ts';
+import { INTERRUPTED, isCorrupt, probeQueueFile, recoverInterrupted, sweepStuck } from './store-recovery.ts';
+import { moveAside, openQueueDb, PAYLOAD_PART } from './store-schema.ts';
 import { type ListPage, type ListQuery, listMessages, messageViews } from './store-views.ts';
 import type { ClaimedMessage, MessageState, MessageView, NewMessage, Outcome } from './types.ts';
 
@@ -57,31 +62,78 @@ export interface StoreOptions extends GroupCommitOptions {
   maxCrashes?: number;
 }
 
+/** A queue file found corrupt while the process ran, and where it was moved. */
+export interface CorruptQueue {
+  path: string;
+  problem: string;
+}
+
+/** Seq numbers of each fresh queue after a corrupt one start this far above the previous one's. */
+const GENERATION = 2 ** 40;
+
 /** The SQLite-backed queue. One instance per data directory and process. */
 export class QueueStore {
-  readonly db: DatabaseSync;
-  readonly committer: GroupCommitter;
-  readonly disk: DiskGuard;
   /** Messages that were in `sending` when the store opened (their process stopped mid-delivery). */
   readonly recovered: number;
   /** Of those, messages abandoned because too many of their attempts ended in a crash. */
   readonly poisoned: number;
   /** Where a corrupt or unreadable queue file was moved at open, if one was, and why. */
   readonly movedAside: { path: string; problem: string } | undefined;
-  readonly #s: Record<string, StatementSync>;
+  /** Told when the queue file turned corrupt while running and a fresh queue took its place. */
+  onCorrupt: ((e: CorruptQueue) => void) | undefined;
+  readonly #dir: string;
+  readonly #opts: StoreOptions;
+  #db!: DatabaseSync;
+  #committer!: GroupCommitter;
+  #disk!: DiskGuard;
+  #s!: Record<string, StatementSync>;
+  /** Added to the file's seq numbers: a fresh queue after a corrupt one counts on from above. */
+  #base = 0;
+  #swapping = false;
+  #closed = false;
+  readonly #probe: NodeJS.Timeout;
 
   /** Opens (creating when needed) `<dataDir>/queue.db` and recovers interrupted deliveries. */
   constructor(dataDir: string, opts: StoreOptions = {}) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    this.#dir = dataDir;
+    this.#opts = opts;
     const opened = openQueueDb(dataDir);
-    this.db = opened.db;
     if (opened.movedAside) this.movedAside = { path: opened.movedAside, problem: opened.problem ?? '' };
-    this.committer = new GroupCommitter(this.db, opts);
-    this.disk = new DiskGuard(this.db, dataDir, {
+    this.#open(opened.db);
+    const r = recoverInterrupted(this.db, opts.maxCrashes ?? DEFAULT_MAX_CRASHES);
+    this.recovered = r.recovered;
+    this.poisoned = r.poisoned;
+    this.#probe = setInterval(() => {
+      const problem = probeQueueFile(join(this.#dir, 'queue.db'));
+      if (problem) this.#corrupt(problem);
+    }, 1000);
+    this.#probe.unref();
+  }
+
+  /** The open database (a fresh one after a corrupt file was moved aside). */
+  get db(): DatabaseSync {
+    return this.#db;
+  }
+
+  get committer(): GroupCommitter {
+    return this.#committer;
+  }
+
+  get disk(): DiskGuard {
+    return this.#disk;
+  }
+
+  #open(db: DatabaseSync): void {
+    const opts = this.#opts;
+    const old = this.#committer;
+    this.#db = db;
+    this.#committer = new GroupCommitter(this.db, opts);
+    this.#disk = new DiskGuard(this.db, this.#dir, {
       maxQueueBytes: opts.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
       ...(opts.spareBytes !== undefined ? { spareBytes: opts.spareBytes } : {}),
     });
-    this.committer.onError = (err) => this.disk.onWriteError(err);
+    this.#committer.onError = old?.onError ?? ((err) => this.disk.onWriteError(err));
     const p = (sql: string) => this.db.prepare(sql);
     this.#s = {
       insert:
@@ -117,9 +169,63 @@ export class QueueStore {
         "SELECT min(created_at) AS at FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
       ),
     };
-    const r = recoverInterrupted(this.db, opts.maxCrashes ?? DEFAULT_MAX_CRASHES);
-    this.recovered = r.recovered;
-    this.poisoned = r.poisoned;
+  }
+
+  /**
+   * The file is corrupt: once the statement under way has ended, the writes waiting for a commit
+   * are refused (they would go into a file that is being given up), the file is moved aside and a
+   * fresh queue opens. Sends under way finish; their outcomes, which belong to the old file, are
+   * dropped.
+   */
+  #corrupt(problem: string): void {
+    if (this.#swapping || this.#closed) return;
+    this.#swapping = true;
+    setImmediate(() => this.#swap(problem));
+  }
+
+  #swap(problem: string, movedTo?: string): void {
+    if (this.#closed) return;
+    let path = movedTo;
+    try {
+      if (path === undefined) {
+        this.#committer.abort(new Error(`the queue file is corrupt (${problem}); try again`));
+        this.#base += GENERATION;
+        // Renamed while still open: closing then cannot delete the WAL at the old path, which the
+        // fresh queue is about to use.
+        path = moveAside(this.#dir);
+        try {
+          this.#db.close();
+        } catch {
+          // A damaged file may fail its last checkpoint; it has been moved aside all the same.
+        }
+      }
+      this.#open(openQueueDb(this.#dir).db);
+    } catch {
+      // No fresh queue yet (a full disk, say): writes are refused meanwhile; try again shortly.
+      const again = path;
+      setTimeout(() => this.#swap(problem, again), 1000).unref();
+      return;
+    }
+    this.#swapping = false;
+    this.onCorrupt?.({ path, problem });
+  }
+
+  /** Runs a read; an error that says the file is corrupt starts the swap to a fresh queue. */
+  #read<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (err) {
+      if (isCorrupt(err)) this.#corrupt((err as Error).message);
+      throw err;
+    }
+  }
+
+  /** Queues a write (see {@link GroupCommitter.write}), watching it for a corrupt file. */
+  #write<T>(op: WriteOp<T>, durable = true): Promise<T> {
+    return this.#committer.write(op, durable).catch((err: unknown) => {
+      if (isCorrupt(err)) this.#corrupt((err as Error).message);
+      throw err;
+    });
   }
 
   /**
@@ -136,7 +242,7 @@ export class QueueStore {
       msg.fingerprint ??
       createHash('sha256').update(recipients).update('\0').update(msg.payload).digest('base64url');
     const done = this.disk.hold(msg.payload.length);
-    const write = this.committer.write(() => {
+    const write = this.#write(() => {
       const row = this.#s.insert!.get(
         id,
         msg.idempotencyKey ?? null,
@@ -189,7 +295,7 @@ export class QueueStore {
     now = Date.now(),
   ): Promise<ClaimedMessage[]> {
     if (limit <= 0) return Promise.resolve([]);
-    return this.committer.write(() => {
+    return this.#write(() => {
       const due = this.#s.due!.all(now, limit) as Array<{ seq: number; size: number; kind: 'json' | 'raw' }>;
       const out: ClaimedMessage[] = [];
       let total = 0;
@@ -207,7 +313,7 @@ export class QueueStore {
         };
         this.#s.startAttempt!.run(r.seq, r.attempts, now);
         out.push({
-          seq: r.seq,
+          seq: r.seq + this.#base,
           id: r.id,
           kind: r.kind,
           size: r.size,
@@ -226,36 +332,43 @@ export class QueueStore {
    * undefined once the message is done.
    */
   payload(seq: number, size: number): Buffer | undefined {
+    // Claimed from a queue file that was since moved aside as corrupt: its payload is gone with it.
+    if (seq < this.#base) return undefined;
     const out = Buffer.allocUnsafe(size);
     let at = 0;
     let parts = 0;
-    for (const row of this.#s.payload!.iterate(seq) as Iterable<{ data: Uint8Array }>) {
-      out.set(row.data.subarray(0, Math.max(0, size - at)), at);
-      at += row.data.byteLength;
-      parts++;
-    }
+    this.#read(() => {
+      for (const row of this.#s.payload!.iterate(seq - this.#base) as Iterable<{ data: Uint8Array }>) {
+        out.set(row.data.subarray(0, Math.max(0, size - at)), at);
+        at += row.data.byteLength;
+        parts++;
+      }
+    });
     return parts > 0 && at === size ? out : undefined;
   }
 
   /** Records the outcome of the attempt a claim started; resolves once committed. */
   finish(seq: number, outcome: Outcome, now = Date.now()): Promise<void> {
+    // An attempt claimed from a queue file that was since moved aside as corrupt: nothing to record.
+    if (seq < this.#base) return Promise.resolve();
     const done = outcome.state !== 'deferred';
     const next = outcome.state === 'deferred' ? outcome.nextAttemptAt : now;
     const a = outcome.attempt;
-    return this.committer.write(() => {
+    return this.#write(() => {
       const row = this.#s.finish!.get(
         outcome.state,
         next,
         now,
         outcome.configRevision,
         outcome.reason ?? null,
-        seq,
+        seq - this.#base,
       ) as { attempts: number } | undefined;
       // Not in `sending`: the sweeper already returned it to the queue; this outcome is stale.
       if (!row) return;
-      this.#s.endAttempt!.run(a.code, a.reply, Math.round(a.durationMs), seq, row.attempts);
-      for (const r of outcome.recipients) this.#s.setRcpt!.run(r.state, r.code, r.reply, now, seq, r.n);
-      if (done) this.#s.dropPayload!.run(seq);
+      const at = seq - this.#base;
+      this.#s.endAttempt!.run(a.code, a.reply, Math.round(a.durationMs), at, row.attempts);
+      for (const r of outcome.recipients) this.#s.setRcpt!.run(r.state, r.code, r.reply, now, at, r.n);
+      if (done) this.#s.dropPayload!.run(at);
     }, false);
   }
 
@@ -264,45 +377,46 @@ export class QueueStore {
    * (`live`): an outcome that could not be recorded leaves no row stuck. Returns how many.
    */
   sweep(before: number, live: ReadonlySet<number>, now = Date.now()): Promise<number> {
-    return this.committer.write((db) => sweepStuck(db, before, live, now), false);
+    const base = this.#base;
+    const held = new Set([...live].filter((s) => s >= base).map((s) => s - base));
+    return this.#write((db) => sweepStuck(db, before, held, now), false);
   }
 
   /** Earliest due time of a waiting message, or undefined when none waits. */
   nextDueAt(): number | undefined {
-    const r = this.#s.nextDue!.get() as { due: number | null };
+    const r = this.#read(() => this.#s.nextDue!.get()) as { due: number | null };
     return r.due ?? undefined;
   }
 
   /** When the oldest message not yet sent or abandoned was accepted (ms), or undefined when none waits. */
   oldestWaitingAt(): number | undefined {
-    const r = this.#s.oldestWaiting!.get() as { at: number | null };
+    const r = this.#read(() => this.#s.oldestWaiting!.get()) as { at: number | null };
     return r.at ?? undefined;
   }
 
   /** One message with its recipients and attempts, or undefined. */
   get(id: string): MessageView | undefined {
-    return messageViews(this.db, `WHERE id = ?`, [id])[0];
+    return this.#read(() => messageViews(this.db, `WHERE id = ?`, [id])[0]);
   }
 
   /** Messages newest first, filtered, paged by an opaque cursor. */
   list(q: ListQuery = {}): ListPage {
-    return listMessages(this.db, q);
+    return this.#read(() => listMessages(this.db, q));
   }
 
   /** Number of messages in each state. */
   counts(): Record<MessageState, number> {
     const out: Record<MessageState, number> = { queued: 0, sending: 0, sent: 0, deferred: 0, abandoned: 0 };
-    const rows = this.db.prepare('SELECT state, count(*) AS n FROM messages GROUP BY state').all() as Array<{
-      state: MessageState;
-      n: number;
-    }>;
+    const rows = this.#read(() =>
+      this.db.prepare('SELECT state, count(*) AS n FROM messages GROUP BY state').all(),
+    ) as Array<{ state: MessageState; n: number }>;
     for (const r of rows) out[r.state] = r.n;
     return out;
   }
 
   /** Deletes finished messages (sent, abandoned) last updated before `before`; returns how many. */
   purge(before: number): Promise<number> {
-    return this.committer.write(() => {
+    return this.#write(() => {
       const old = "SELECT seq FROM messages WHERE state IN ('sent', 'abandoned') AND updated_at < ?";
       this.db.prepare(`DELETE FROM attempts WHERE message_seq IN (${old})`).run(before);
       this.db.prepare(`DELETE FROM recipients WHERE message_seq IN (${old})`).run(before);
@@ -316,6 +430,8 @@ export class QueueStore {
    * finish in time) go back to the queue, their attempt marked interrupted but not counted as a crash.
    */
   close(): void {
+    this.#closed = true;
+    clearInterval(this.#probe);
     this.committer.close();
     try {
       this.db
