@@ -14,7 +14,7 @@ import {
   type Source,
   type ValidationReport,
   validateManifests,
-} from '../api/validate.ts';
+} from './validate-manifests.ts';
 
 /** Exit codes of `mailroom validate`. */
 export const EXIT = { valid: 0, invalid: 1, usage: 2 } as const;
@@ -90,7 +90,7 @@ export async function runValidate(
       return EXIT.usage;
     }
   }
-  const report = validateManifests(
+  const report = await validateManifests(
     sources,
     opts.clusterResourceNamespace ? { clusterResourceNamespace: opts.clusterResourceNamespace } : {},
   );

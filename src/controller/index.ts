@@ -1,7 +1,7 @@
 /**
  * The EmailSender controller (`mailroom controller`): informers on EmailSenders and Secrets, a work
- * queue of keys, a reconciler of ordered steps (read-secret → parse-uri → probe → publish-config)
- * that writes status once when it changed, Events on transitions, leader election on a Lease.
+ * queue of keys, a reconciler of ordered steps (read-uri → read-ca → read-dkim-key → render-config →
+ * probe → publish-config) that writes status once when it changed, Events on transitions, leader election on a Lease.
  *
  * @example
  * const kube = await connectKube(await loadClusterAccess(), { log });

@@ -8,12 +8,12 @@ import type { ClusterEmailSender } from '../api/clusteremailsender.ts';
 import type { EmailSender, EmailSenderSpec } from '../api/emailsender.ts';
 import type { LabelSelector } from '../api/label-selector.ts';
 import type { RenderedConfig } from '../api/rendered-config.ts';
+import type { SmtpUri } from '../api/secret-values.ts';
 import type { DeliverabilityReport } from '../deliverability/check.ts';
 import type { DeliverabilityChecker } from '../deliverability/checker.ts';
 import type { EventNote as KubeEventNote } from '../kube/events.ts';
 import type { SecretData } from '../kube/secrets.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
-import type { ParsedUri } from '../smtp/uri.ts';
 import type { ClusterTargets } from './cluster-consumers.ts';
 import type { Clock } from './conditions.ts';
 import type { ProbeCache, ProbeFn } from './probe-cache.ts';
@@ -140,7 +140,8 @@ export interface ReconcileState {
   dkimKey?: string;
   /** `metadata.uid` of each Secret read, in step order: the key of the config revision. */
   secretUids?: string[];
-  parsed?: ParsedUri;
+  /** The URI, parsed once as it was read. */
+  parsed?: SmtpUri;
   desired?: RenderedConfig;
   probe?: ProbeResult;
   /** The probe result came from the shared cache. */
@@ -176,6 +177,11 @@ export interface ReconcileStep {
    * has not finished after `progressDelayMs`, `Reconciling=True` is written first.
    */
   readonly reportsProgress?: boolean;
+  /**
+   * The spec field naming the one Secret the step reads, for a step that only reads and checks
+   * input: `mailroom validate` runs such steps offline and names this field in its findings.
+   */
+  readonly reads?: string;
 }
 
 /**

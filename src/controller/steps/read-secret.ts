@@ -1,10 +1,11 @@
 /**
- * Step 1: read the URI (and the optional CA bundle) from Secrets in the sender's namespace (for a
- * ClusterEmailSender, the cluster-resource namespace: never an application's).
+ * Steps 1 and 2: read the URI and the optional CA bundle from Secrets in the sender's namespace (for
+ * a ClusterEmailSender, the cluster-resource namespace: never an application's), each parsed or
+ * checked as it is read, so the rest of the reconcile carries the typed value.
  *
  * @module
  */
-import { caBundleSchema } from '../../api/secret-values.ts';
+import { caBundleSchema, smtpUriSchema, uriFieldOf } from '../../api/secret-values.ts';
 import { StalledError } from '../errors.ts';
 import type { ReconcileState, Step, StepDeps } from '../types.ts';
 
@@ -43,17 +44,32 @@ export async function readKey(
   return value;
 }
 
-/** Reads `spec.smtp.uriSecretRef` into `state.uri` and `spec.smtp.caSecretRef` into `state.ca`. */
-export const readSecret: Step = async (state, deps) => {
-  const smtp = state.spec.smtp;
-  state.uri = await readKey(state, deps, smtp.uriSecretRef, 'spec.smtp.uriSecretRef', 'uri');
-  if (smtp.caSecretRef) {
-    const ca = await readKey(state, deps, smtp.caSecretRef, 'spec.smtp.caSecretRef', 'ca.crt');
-    const checked = caBundleSchema.safeParse(ca);
-    if (!checked.success) {
-      const where = `Secret "${smtp.caSecretRef.name}" key "${smtp.caSecretRef.key}"`;
-      throw new StalledError('InvalidCA', `${where}: ${checked.error.issues[0]!.message}`);
-    }
-    state.ca = ca;
+/** Reads `spec.smtp.uriSecretRef` into `state.uri` and parses it, once, into `state.parsed`. */
+export const readUri: Step = async (state, deps) => {
+  const ref = state.spec.smtp.uriSecretRef;
+  state.uri = await readKey(state, deps, ref, 'spec.smtp.uriSecretRef', 'uri');
+  const r = smtpUriSchema.safeParse(state.uri);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    // The schema's messages never quote the URI; the reconciler redacts the Secret's values anyway.
+    throw new StalledError(
+      'InvalidURI',
+      `the URI in Secret "${ref.name}" key "${ref.key}" is invalid (${uriFieldOf(issue) ?? 'uri'}): ${issue.message}`,
+    );
   }
+  state.parsed = r.data;
+};
+
+/** Reads `spec.smtp.caSecretRef`, when there is one, into `state.ca`, checked to hold certificates. */
+export const readCa: Step = async (state, deps) => {
+  const ref = state.spec.smtp.caSecretRef;
+  if (!ref) return;
+  const ca = await readKey(state, deps, ref, 'spec.smtp.caSecretRef', 'ca.crt');
+  const checked = caBundleSchema.safeParse(ca);
+  if (!checked.success)
+    throw new StalledError(
+      'InvalidCA',
+      `Secret "${ref.name}" key "${ref.key}": ${checked.error.issues[0]!.message}`,
+    );
+  state.ca = ca;
 };

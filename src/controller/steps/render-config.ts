@@ -1,5 +1,5 @@
 /**
- * Step 2: parse the URI and render the config it would publish (its revision goes to status as the
+ * Step 4: render the config a successful probe would publish (its revision goes to status as the
  * desired revision, so a failed change is visible before it is published).
  *
  * @module
@@ -8,12 +8,11 @@
 import { fromDomain } from '../../api/address.ts';
 import { API_VERSION } from '../../api/emailsender.ts';
 import { configRevision, RENDERED_CONFIG_KIND, type RenderedConfig } from '../../api/rendered-config.ts';
-import { smtpUriSchema, uriFieldOf } from '../../api/secret-values.ts';
-import { StalledError } from '../errors.ts';
+import type { SmtpUri } from '../../api/secret-values.ts';
 import type { ReconcileState, Step } from '../types.ts';
 
 /** The config a successful probe of `state` publishes. Pure. */
-export function renderConfig(state: ReconcileState & { uri: string }): RenderedConfig {
+export function renderConfig(state: ReconcileState & { parsed: SmtpUri }): RenderedConfig {
   const { spec, sender } = state;
   const body: Omit<RenderedConfig, 'revision'> = {
     apiVersion: API_VERSION,
@@ -21,7 +20,8 @@ export function renderConfig(state: ReconcileState & { uri: string }): RenderedC
     // A ClusterEmailSender has no namespace: its copies all carry the same config.
     sender: { namespace: sender.metadata.namespace ?? '', name: sender.metadata.name },
     smtp: {
-      uri: state.uri.trim(),
+      // The text the sidecar parses at its own boundary, through the same schema.
+      uri: state.parsed.text,
       ...(spec.smtp.localName ? { localName: spec.smtp.localName } : {}),
       ...(state.ca ? { ca: state.ca } : {}),
     },
@@ -47,18 +47,9 @@ export function renderConfig(state: ReconcileState & { uri: string }): RenderedC
   return { ...body, revision: configRevision(body, (state.secretUids ?? []).join('/')) };
 }
 
-/** Parses `state.uri` into `state.parsed` (once: the rendered config carries its text) and renders `state.desired`. */
-export const parseUri: Step = async (state) => {
-  const r = smtpUriSchema.safeParse(state.uri ?? '');
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const ref = state.spec.smtp.uriSecretRef;
-    // The schema's messages never quote the URI; the reconciler redacts the Secret's values anyway.
-    throw new StalledError(
-      'InvalidURI',
-      `the URI in Secret "${ref.name}" key "${ref.key}" is invalid (${uriFieldOf(issue) ?? 'uri'}): ${issue.message}`,
-    );
-  }
-  state.parsed = r.data;
-  state.desired = renderConfig({ ...state, uri: r.data.text });
+/** Renders `state.desired` from the parsed URI and the values read before it. */
+export const renderConfigStep: Step = async (state) => {
+  const parsed = state.parsed;
+  if (!parsed) throw new Error('render-config step needs a parsed URI');
+  state.desired = renderConfig({ ...state, parsed });
 };

@@ -1,17 +1,22 @@
 /**
  * Offline checks of EmailSender and ClusterEmailSender manifests, for GitOps CI (`mailroom validate`):
- * the same zod schema the controller uses, plus the SMTP URI, CA bundle and DKIM key when the
- * manifest set carries the referenced Secrets, checked by the parsers the controller's steps use.
- * Pure: takes texts, returns findings; reading files and printing belong to the CLI.
+ * the spec schema the controller parses with, then the controller's own input steps (the SMTP URI,
+ * the CA bundle, the DKIM key) on the referenced Secrets the manifest set carries. Takes texts,
+ * returns findings; reading files and printing belong to the command (`validate.ts`).
  *
  * @module
  */
 import { type Document, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
+import { CLUSTER_KIND } from '../api/clusteremailsender.ts';
+import { GROUP, KIND, VERSION } from '../api/emailsender.ts';
+import {
+  type AnySender,
+  clusterEmailSenders as clusterSenderKind,
+  EMAIL_SENDERS,
+} from '../controller/kinds.ts';
 import { redactSecrets } from '../runtime/redact.ts';
-import { CLUSTER_KIND, clusterEmailSenderSpecSchema } from './clusteremailsender.ts';
-import { emailSenderSpecSchema, GROUP, KIND, VERSION } from './emailsender.ts';
-import { dkimFindings, uriFindings } from './validate-secrets.ts';
+import { secretFindings, secretFromManifest } from './validate-secrets.ts';
 
 /** One manifest file's text; `file` is how findings name it (`-` reads as `<stdin>`). */
 export interface Source {
@@ -158,20 +163,22 @@ export interface ValidateManifestsOptions {
 export const DEFAULT_CLUSTER_RESOURCE_NAMESPACE = 'mailroom-system';
 
 /**
- * Checks a set of manifests: each EmailSender and ClusterEmailSender against its schema, and its
- * URI when the set also holds the referenced Secret (for a ClusterEmailSender, in the
- * cluster-resource namespace), through the controller's own parsers (`secret-values.ts`): the URI,
- * the CA bundle, the DKIM key. No finding ever holds a secret: the parsers never quote one, and URIs
- * are shown redacted (`smtp://user:***@host:587/`).
+ * Checks a set of manifests: each EmailSender and ClusterEmailSender against the schema its kind
+ * parses with, then the controller's input steps on the Secrets it references that the set holds
+ * (for a ClusterEmailSender, in the cluster-resource namespace): the URI, the CA bundle, the DKIM
+ * key, with the reasons and messages the controller would set. No finding ever holds a secret: the
+ * steps never quote one, URIs are shown redacted (`smtp://user:***@host:587/`), and every value read
+ * is cut out of every message at the end.
  *
  * @example
- * validateManifests([{ file: 'sender.yaml', text }]).valid
+ * (await validateManifests([{ file: 'sender.yaml', text }])).valid
  */
-export function validateManifests(
+export async function validateManifests(
   sources: readonly Source[],
   opts: ValidateManifestsOptions = {},
-): ValidationReport {
+): Promise<ValidationReport> {
   const clusterNs = opts.clusterResourceNamespace ?? DEFAULT_CLUSTER_RESOURCE_NAMESPACE;
+  const clusterKind = clusterSenderKind(clusterNs);
   const findings: Finding[] = [];
   const docs = readDocuments(sources, findings);
   const secrets = new Map<string, Record<string, unknown>>();
@@ -248,17 +255,24 @@ export function validateManifests(
       if (!['apiVersion', 'kind', 'metadata', 'spec', 'status'].includes(key))
         findings.push({ ...at, severity: 'error', code: 'Schema', path: key, message: 'unknown field' });
     }
-    const parsed = (cluster ? clusterEmailSenderSpecSchema : emailSenderSpecSchema).safeParse(o.spec);
+    const kind = cluster ? clusterKind : EMAIL_SENDERS;
+    const parsed = kind.specSchema.safeParse(o.spec);
     if (!parsed.success) {
       findings.push(...schemaFindings(parsed.error, ['spec'], at));
       continue;
     }
-    // A ClusterEmailSender reads its Secrets from the cluster-resource namespace only.
-    const lookup = cluster
-      ? (name: string) => secrets.get(secretKey(clusterNs, name)) ?? secrets.get(secretKey(undefined, name))
-      : (name: string) => secrets.get(secretKey(meta.namespace as string | undefined, name));
-    findings.push(...uriFindings(parsed.data.smtp, lookup, at, uris));
-    findings.push(...dkimFindings(parsed.data.dkim, lookup, at, uris));
+    // The steps read from the kind's one Secret namespace (for a ClusterEmailSender the
+    // cluster-resource namespace only, where a Secret manifest without a namespace, which kustomize
+    // places later, is taken to go).
+    const source = (namespace: string, name: string) => {
+      const manifest =
+        secrets.get(secretKey(namespace, name)) ??
+        (cluster ? secrets.get(secretKey(undefined, name)) : undefined);
+      return manifest && secretFromManifest(manifest, name);
+    };
+    // The manifest stands for the object the controller would read from its cache.
+    const sender = o as unknown as AnySender;
+    findings.push(...(await secretFindings(kind, sender, parsed.data, source, at, uris)));
   }
   // Belt and braces: the messages are built never to quote a URI, but should one ever do so, the
   // raw values read from Secrets are cut out here, before anything can print them.
