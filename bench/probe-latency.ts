@@ -5,10 +5,12 @@
  *
  * Run: npm run bench:probe [-- ROUNDS]
  */
+
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { smtpUriSchema } from '../src/api/secret-values.ts';
 import { probeUri } from '../src/smtp/probe.ts';
 import { createTestPki, startSmtpServer } from '../test/support/smtp-servers.ts';
 
@@ -49,7 +51,7 @@ function openssl(): Promise<number> {
 async function probeOnce(auth: boolean): Promise<number> {
   const t = performance.now();
   const uri = auth ? `smtp://bench:bench-pass@localhost:${server.port}/` : `smtp://localhost:${server.port}/`;
-  const r = await probeUri(uri, { ca: pki.ca.cert });
+  const r = await probeUri(smtpUriSchema.parse(uri), { ca: pki.ca.cert });
   if (!r.ok) throw new Error(`probe failed: ${r.reason} ${r.message}`);
   return performance.now() - t;
 }

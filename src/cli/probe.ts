@@ -8,13 +8,14 @@
 import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from '../api/duration.ts';
+import { smtpUriSchema, uriFieldOf } from '../api/secret-values.ts';
 import {
   DeliverabilityInputError,
   deliverabilityFromFlags,
   formatDeliverability,
 } from '../deliverability/cli.ts';
 import { Redactor, redactUris } from '../runtime/redact.ts';
-import { probeUri } from '../smtp/probe.ts';
+import { invalidUriResult, probeUri } from '../smtp/probe.ts';
 import type { ProbeResult } from '../smtp/probe-result.ts';
 import { parsePemBundle } from '../smtp/trust.ts';
 import { uriSecrets } from '../smtp/uri.ts';
@@ -123,16 +124,7 @@ async function runProbe(
   flags: ProbeFlags,
   secrets: string[],
 ): Promise<ProbeResult> {
-  const invalid = (message: string): ProbeResult => ({
-    ok: false,
-    reason: 'InvalidURI',
-    message,
-    step: 'parse',
-    durationMs: 0,
-    extensions: [],
-    authMechanisms: [],
-    warnings: [],
-  });
+  const invalid = invalidUriResult;
   let uri = uriArg;
   try {
     if (uri === undefined && flags.uriFile) uri = await readFile(flags.uriFile, 'utf8');
@@ -142,9 +134,16 @@ async function runProbe(
     );
   }
   uri ??= process.env.MAILROOM_SMTP_URI;
-  if (uri) secrets.push(...uriSecrets(uri));
   if (!uri)
     return invalid('no URI given: pass it as an argument, with --uri-file PATH, or in MAILROOM_SMTP_URI');
+  // Parsed once, here, where it enters the process; the probe gets the typed value.
+  const parsed = smtpUriSchema.safeParse(uri);
+  if (!parsed.success) {
+    secrets.push(...uriSecrets(uri));
+    const issue = parsed.error.issues[0]!;
+    return invalid(`invalid URI (${uriFieldOf(issue) ?? 'uri'}): ${issue.message}`);
+  }
+  secrets.push(...uriSecrets(parsed.data));
   if (flags.checkSender && !flags.from) return invalid('--check-sender needs --from ADDRESS');
   let ca: string | undefined;
   if (flags.caFile) {
@@ -156,7 +155,7 @@ async function runProbe(
       return invalid(e.code ? `cannot read --ca-file ${flags.caFile}: ${e.code}` : redactUris(e.message));
     }
   }
-  return probeUri(uri, {
+  return probeUri(parsed.data, {
     timeoutMs: flags.timeout,
     authenticate: flags.auth,
     checkSender: flags.checkSender,

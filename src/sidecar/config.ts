@@ -63,7 +63,7 @@ export function activate(raw: unknown, source: string): ActiveConfig {
   }
   const config = r.data;
   const { endpoint, warnings } = config.smtp.uri;
-  const redactor = new Redactor([...uriSecrets(config.smtp.uri.text), config.dkim?.privateKey]);
+  const redactor = new Redactor([...uriSecrets(config.smtp.uri), config.dkim?.privateKey]);
   return { config, endpoint, warnings, redactor, source, loadedAt: new Date() };
 }
 

@@ -31,8 +31,7 @@ import { speaksTls } from './tls-diagnosis.ts';
 import { Transcript } from './transcript.ts';
 import {
   endpointAddress,
-  InvalidUriError,
-  parseSmtpUri,
+  type ParsedUri,
   type SmtpEndpoint,
   usesTls,
   verifiesCertificate,
@@ -41,25 +40,27 @@ import {
 
 export { defaultLocalName, type ProbeOptions } from './probe-session.ts';
 
-/** Probes a URI; an unparsable URI gives an `InvalidURI` result, never an exception. */
-export async function probeUri(uri: string, opts: ProbeOptions = {}): Promise<ProbeResult> {
-  let endpoint: SmtpEndpoint;
-  try {
-    endpoint = parseSmtpUri(uri).endpoint;
-  } catch (err) {
-    if (!(err instanceof InvalidUriError)) throw err;
-    return {
-      ok: false,
-      reason: 'InvalidURI',
-      message: `invalid URI (${err.field}): ${err.message}`,
-      step: 'parse',
-      durationMs: 0,
-      extensions: [],
-      authMechanisms: [],
-      warnings: [],
-    };
-  }
-  return probe(endpoint, opts);
+/**
+ * Probes the server a parsed URI names. The URI is parsed once, where it enters the process
+ * (`smtpUriSchema` in `api/secret-values.ts`), and carried here typed; a refused URI never gets this
+ * far (see {@link invalidUriResult}).
+ */
+export function probeUri(uri: ParsedUri, opts: ProbeOptions = {}): Promise<ProbeResult> {
+  return probe(uri.endpoint, opts);
+}
+
+/** The result of a probe that could not start because its input was refused (`InvalidURI`). */
+export function invalidUriResult(message: string): ProbeResult {
+  return {
+    ok: false,
+    reason: 'InvalidURI',
+    message,
+    step: 'parse',
+    durationMs: 0,
+    extensions: [],
+    authMechanisms: [],
+    warnings: [],
+  };
 }
 
 /** Probes an endpoint. Never rejects: every outcome is a {@link ProbeResult}. */

@@ -222,19 +222,15 @@ export function redactedUri(e: SmtpEndpoint): string {
 }
 
 /**
- * The secret values a URI text holds, for a `Redactor` (`runtime/redact.ts`): the decoded password when it parses,
- * and — parsed or not — the raw text between `user:` and the last `@` and its decoding, so that even
- * a URI the parser refuses has its password known to every sink.
+ * The secret values a URI holds, for a `Redactor` (`runtime/redact.ts`): for a parsed URI (its text
+ * and endpoint) the decoded password, and, parsed or not, the raw text between `user:` and the last
+ * `@` and its decoding, so that even a URI the parser refused (passed as its text) has its password
+ * known to every sink. It never parses: a URI is parsed once, where it enters the process.
  */
-export function uriSecrets(uri: string): string[] {
+export function uriSecrets(uri: string | (ParsedUri & { text: string })): string[] {
   const out = new Set<string>();
-  const text = uri.trim();
-  try {
-    const { password } = parseSmtpUri(text).endpoint;
-    if (password) out.add(password);
-  } catch {
-    // Refused: the rough split below still finds the password's text.
-  }
+  const text = (typeof uri === 'string' ? uri : uri.text).trim();
+  if (typeof uri !== 'string' && uri.endpoint.password) out.add(uri.endpoint.password);
   const start = text.indexOf('://');
   const at = text.lastIndexOf('@');
   const colon = start >= 0 ? text.indexOf(':', start + 3) : -1;

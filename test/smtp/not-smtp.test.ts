@@ -4,11 +4,13 @@
  * them: an HTTP server, a TLS server (smtp-server in implicit TLS, probed as smtp://), FTP-like and
  * SSH-like peers scripted to send the banners real ones send.
  */
+
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { smtpUriSchema } from '../../src/api/secret-values.ts';
 import { probeUri } from '../../src/smtp/probe.ts';
 import type { ProbeResult } from '../../src/smtp/probe-result.ts';
 import { createTestPki, startSmtpServer, type TestPki } from '../support/smtp-servers.ts';
@@ -48,7 +50,7 @@ async function scripted(banner: string, answer?: string): Promise<number> {
 }
 
 async function probe(uri: string): Promise<ProbeResult> {
-  const r = await probeUri(uri, { timeoutMs: 2000, localName: 'probe.mailroom.test' });
+  const r = await probeUri(smtpUriSchema.parse(uri), { timeoutMs: 2000, localName: 'probe.mailroom.test' });
   results.push(r);
   return r;
 }

@@ -2,6 +2,7 @@
  * The probe against real SMTP servers on loopback: every security mode, and every reason produced by
  * a real socket. `mailroom probe` (the command) is run as a process for its output and exit codes.
  */
+
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { smtpUriSchema } from '../../src/api/secret-values.ts';
 import { createSelfSigned } from '../../src/runtime/pki.ts';
 import { type ProbeOptions, probeUri } from '../../src/smtp/probe.ts';
 import type { ProbeResult } from '../../src/smtp/probe-result.ts';
@@ -39,7 +41,7 @@ async function server(opts: Parameters<typeof startSmtpServer>[0]): Promise<Test
 }
 
 async function probeIt(uri: string, opts: ProbeOptions = {}): Promise<ProbeResult> {
-  const r = await probeUri(uri, {
+  const r = await probeUri(smtpUriSchema.parse(uri), {
     ca: pki.ca.cert,
     timeoutMs: 5000,
     localName: 'probe.mailroom.test',
@@ -168,10 +170,6 @@ describe('probe: every failure has its reason', () => {
     assert.match(r.message, message);
   };
 
-  it('InvalidURI', async () => {
-    expectReason(await probeIt('smtp://user:pa/ss@localhost/'), 'InvalidURI', 'parse', /%2F/);
-  });
-
   it('DNSLookupFailed, through a real DNS server on loopback', async () => {
     const dns = await startDnsmasq();
     servers.push(dns);
@@ -230,7 +228,9 @@ describe('probe: every failure has its reason', () => {
 
   it('CertificateUntrusted without the private CA', async () => {
     const s = await server({ tls: pki.valid, auth: { user: USER, pass: PASSWORD } });
-    const r = await probeUri(`smtp://${USER}:${P}@localhost:${s.port}/`, { timeoutMs: 5000 });
+    const r = await probeUri(smtpUriSchema.parse(`smtp://${USER}:${P}@localhost:${s.port}/`), {
+      timeoutMs: 5000,
+    });
     results.push(r);
     expectReason(r, 'CertificateUntrusted', 'starttls', /does not chain to a trusted CA.*caSecretRef/);
     assert.deepEqual(s.authAttempts, [], 'no credential may be sent over an unverified connection');
@@ -354,5 +354,15 @@ describe('mailroom probe (the command)', () => {
     assert.equal(out.code, 2);
     assert.match(out.stdout, /InvalidURI: .*raw `\?`.*%3F/);
     assert.equal(out.stdout.includes('hunter2'), false);
+  });
+
+  it('InvalidURI: refused where it enters, at step parse, before any connection', async () => {
+    const out = await cli(['--output', 'json', 'smtp://user:pa/ss@localhost/']);
+    assert.equal(out.code, 2);
+    const r = JSON.parse(out.stdout) as ProbeResult;
+    assert.equal(r.reason, 'InvalidURI');
+    assert.equal(r.step, 'parse');
+    assert.match(r.message, /^invalid URI \(password\): .*%2F/);
+    assert.equal(out.stdout.includes('pa/ss'), false);
   });
 });

@@ -2,8 +2,10 @@
  * Every common cause of a failed TLS handshake gets its own message, each under the closed reason set,
  * against real TLS stacks: `openssl s_server`, Python's ssl (a scripted SMTP server), smtp-server.
  */
+
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { smtpUriSchema } from '../../src/api/secret-values.ts';
 import { probeUri } from '../../src/smtp/probe.ts';
 import type { ProbeResult } from '../../src/smtp/probe-result.ts';
 import { createTestPki, startSmtpServer, type TestPki } from '../support/smtp-servers.ts';
@@ -19,7 +21,7 @@ async function peer<T extends { close(): Promise<void> }>(p: Promise<T>): Promis
 }
 
 function probe(uri: string): Promise<ProbeResult> {
-  return probeUri(uri, {
+  return probeUri(smtpUriSchema.parse(uri), {
     ca: pki.ca.cert,
     timeoutMs: 5000,
     localName: 'probe.mailroom.test',
