@@ -21,9 +21,10 @@ import { endpointAddress } from '../smtp/uri.ts';
 import type { ByteBudget } from './budget.ts';
 import type { ConfigState } from './config-watcher.ts';
 import { MAX_IDEMPOTENCY_KEY, messageCost } from './limits.ts';
-import { MessageRejectedError, parseJsonMessage } from './message.ts';
+import { envelopeAddress, MessageRejectedError, parseJsonMessage } from './message.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { renderPage } from './page.ts';
+import { asciiLocalPart, smtputf8Refusal } from './smtputf8.ts';
 import { IdempotencyConflictError, QueueRefusedError, type QueueStore } from './store.ts';
 import { MESSAGE_STATES, type MessageState } from './types.ts';
 
@@ -40,6 +41,8 @@ export interface HttpDoorOptions {
   configState: () => ConfigState;
   inFlight: () => number;
   onQueued?: () => void;
+  /** Whether the upstream offers SMTPUTF8 (undefined while not known): refuses what it cannot take. */
+  smtputf8?: () => boolean | undefined;
 }
 
 class HttpError extends Error {
@@ -213,6 +216,7 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
       }
       const msg = parseJsonMessage(json, key, body);
       if (msg.payload.length > o.maxMessageBytes) throw tooLarge(msg.payload.length, o.maxMessageBytes);
+      if (o.smtputf8?.() === false) refuseWithoutSmtputf8(msg.recipients, json);
       let queued: Awaited<ReturnType<QueueStore['enqueue']>>;
       try {
         queued = await o.store.enqueue(msg);
@@ -229,6 +233,20 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
       send(res, 202, { id: queued.id, state: 'queued' });
     } finally {
       o.budget.release(held);
+    }
+  }
+
+  /** 422 for the first address with a non-ASCII local part, named by its field (`to.1`, `cc`). */
+  function refuseWithoutSmtputf8(recipients: string[], body: unknown): void {
+    if (recipients.every(asciiLocalPart)) return;
+    for (const field of ['to', 'cc', 'bcc'] as const) {
+      const v = (body as Record<string, unknown>)[field];
+      const list = (Array.isArray(v) ? v : v === undefined ? [] : [v]).map(String);
+      const i = list.findIndex((d) => !asciiLocalPart(envelopeAddress(d)));
+      if (i < 0) continue;
+      o.metrics.rejected.inc({ door: 'http', reason: 'SMTPUTF8Unavailable' });
+      const name = Array.isArray(v) ? `${field}.${i}` : field;
+      throw new HttpError(422, 'SMTPUTF8Unavailable', smtputf8Refusal(envelopeAddress(list[i]!)), name);
     }
   }
 

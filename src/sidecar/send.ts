@@ -5,8 +5,10 @@
  * recorded as failed at once; the payload is let go only when nodemailer lets go of it.
  *
  * Addresses: domains go out in their ASCII (IDNA) form; a non-ASCII local part needs the upstream's
- * SMTPUTF8 extension (nodemailer asks for it when the server offers it). Once the upstream has
- * shown it does not offer SMTPUTF8, such a recipient is refused with a reply that says so.
+ * SMTPUTF8 extension (nodemailer asks for it when the server offers it). Such a message is never
+ * sent before the sidecar knows whether the upstream offers it (see smtputf8.ts): when it does not,
+ * the recipient is refused with a reply that says so; while nobody could ask, the attempt fails as
+ * a whole and is retried.
  *
  * @module
  */
@@ -18,18 +20,17 @@ import type { ActiveConfig } from './config.ts';
 import { storedJsonMessage } from './message.ts';
 import { decideOutcome, type SendResult } from './outcome.ts';
 import { backoffMs } from './retry.ts';
+import { asciiLocalPart, learnSmtputf8, type Smtputf8State } from './smtputf8.ts';
 import type { QueueStore } from './store.ts';
 import type { ClaimedMessage, Outcome } from './types.ts';
 
-/** One config and the pooled transport built from it. */
-export interface Snapshot {
+/** One config and the pooled transport built from it, and what its upstream offers (SMTPUTF8). */
+export interface Snapshot extends Smtputf8State {
   active: ActiveConfig;
   transporter: ReturnType<typeof nodemailer.createTransport>;
   secrets: string[];
   inFlight: number;
   retired: boolean;
-  /** Whether the upstream offers SMTPUTF8, once a reply has told (EHLO lines of a sent message). */
-  smtputf8?: boolean;
 }
 
 export interface SendContext {
@@ -45,11 +46,14 @@ export function envelopeForm(address: string): { address: string; asciiLocal: bo
   const local = address.slice(0, at);
   const domain = address.slice(at + 1);
   const ascii = /^[\x20-\x7e]*$/.test(domain) ? domain : domainToASCII(domain) || domain;
-  return { address: `${local}@${ascii}`, asciiLocal: /^[\x20-\x7e]*$/.test(local) };
+  return { address: `${local}@${ascii}`, asciiLocal: asciiLocalPart(address) };
 }
 
 const NO_SMTPUTF8 =
   'not sent: the address has a non-ASCII local part, which needs SMTPUTF8, and the upstream server does not offer SMTPUTF8';
+
+const NOT_KNOWN =
+  'not sent yet: an address has a non-ASCII local part, which needs SMTPUTF8, and whether the upstream server offers SMTPUTF8 is not known yet';
 
 /** Sends one claimed message; `settled` resolves when nodemailer no longer holds it. */
 export async function sendOne(
@@ -61,6 +65,8 @@ export async function sendOne(
   const startedAt = Date.now();
   const t0 = performance.now();
   const forms = m.pending.map((r) => envelopeForm(r.address));
+  const utf8 = forms.some((f) => !f.asciiLocal);
+  if (utf8 && snap.smtputf8 === undefined) await learnSmtputf8(snap, snap.active);
   const local = new Map<number, string>();
   forms.forEach((f, i) => {
     if (!f.asciiLocal && snap.smtputf8 === false) local.set(i, NO_SMTPUTF8);
@@ -70,6 +76,8 @@ export async function sendOne(
   let result: SendResult | undefined;
   let settled: Promise<void> = Promise.resolve();
   try {
+    if (utf8 && snap.smtputf8 === undefined)
+      throw new Error(`${NOT_KNOWN}${snap.unknownBecause ? ` (${snap.unknownBecause})` : ''}`);
     const payload = ctx.store.payload(m.seq, m.size);
     if (!payload)
       throw Object.assign(new Error('the message body is missing from the queue'), { responseCode: 554 });

@@ -175,6 +175,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     maxMessageBytes,
     budget: acceptBudget,
     onQueued,
+    smtputf8: () => worker.smtputf8,
     ...(o.smtpAuth ? { auth: o.smtpAuth } : {}),
   });
   const http = createHttpDoor({
@@ -187,6 +188,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     configState,
     inFlight: () => worker.inFlight,
     onQueued,
+    smtputf8: () => worker.smtputf8,
   });
 
   worker.start();

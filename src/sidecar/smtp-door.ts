@@ -6,7 +6,8 @@
  * "Try later" (`452 4.3.1`) instead of a dropped connection: at MAIL FROM when the queue is at its
  * quota or its disk is full, and at the end of DATA when the message did not fit in the memory
  * budget (its bytes are read and dropped as they come, so a refused message costs no memory) or
- * the queue could not take it. More than {@link MAX_RECIPIENTS} recipients get `452 4.5.3`.
+ * the queue could not take it. More than {@link MAX_RECIPIENTS} recipients get `452 4.5.3`; an
+ * address with a non-ASCII local part gets `553 5.6.7` when the upstream is known to lack SMTPUTF8.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import type { ByteBudget } from './budget.ts';
 import { MAX_RECIPIENTS, messageCost } from './limits.ts';
 import { MessageRejectedError, rawSubject, splitRawMessage } from './message.ts';
 import type { SidecarMetrics } from './metrics.ts';
+import { asciiLocalPart, smtputf8Refusal } from './smtputf8.ts';
 import { QueueRefusedError, type QueueStore } from './store.ts';
 
 export interface SmtpDoorOptions {
@@ -32,6 +34,8 @@ export interface SmtpDoorOptions {
   auth?: { user: string; pass: string };
   /** Called after each committed message (wakes the delivery worker). */
   onQueued?: () => void;
+  /** Whether the upstream offers SMTPUTF8 (undefined while not known): refuses what it cannot take. */
+  smtputf8?: () => boolean | undefined;
 }
 
 /** An SMTP reply error for smtp-server. */
@@ -74,9 +78,13 @@ export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
       o.metrics?.refusedBusy.inc({ door: 'smtp', reason: refusal.reason });
       callback(smtpError(452, `4.3.1 ${refusal.message}`));
     },
-    onRcptTo(_address, session, callback) {
+    onRcptTo(address, session, callback) {
       if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) {
         return callback(smtpError(452, `4.5.3 Too many recipients: at most ${MAX_RECIPIENTS} per message`));
+      }
+      if (!asciiLocalPart(address.address) && o.smtputf8?.() === false) {
+        reject('SMTPUTF8Unavailable');
+        return callback(smtpError(553, `5.6.7 ${smtputf8Refusal(address.address)}`));
       }
       callback();
     },

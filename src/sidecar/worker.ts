@@ -21,6 +21,7 @@ import { messageCost } from './limits.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { secretsOf } from './retry.ts';
 import { type Snapshot, sendOne } from './send.ts';
+import { learnSmtputf8 } from './smtputf8.ts';
 import type { QueueStore } from './store.ts';
 import type { ClaimedMessage, Outcome } from './types.ts';
 
@@ -115,7 +116,14 @@ export class DeliveryWorker {
       'delivering through this endpoint',
     );
     if (old) this.#retire(old);
+    // What the upstream offers (SMTPUTF8), known before the first message: the doors use it.
+    void learnSmtputf8(this.#snap, active);
     this.notify();
+  }
+
+  /** Whether the current upstream offers SMTPUTF8; undefined while not known. */
+  get smtputf8(): boolean | undefined {
+    return this.#snap?.smtputf8;
   }
 
   /** Something changed (a message was queued): look for work soon. */
