@@ -5,21 +5,24 @@
  * Creates alternate (annotated, plain, annotated, …) so drift hits both alike; each is a POST from one
  * keep-alive HTTPS connection, timed from request to response. Pods never run (no nodes).
  *
- * Run: npm run bench:webhook [-- CREATES]   (default 500 of each)
+ * The webhook is served as shipped: by the compiled controller (`npm run build`, `dist/cli/main.js`)
+ * with deploy/controller/deployment.yaml's NODE_OPTIONS and leader election, which registers it
+ * (by URL on a loopback port, as outside a cluster it must be) with its matchConditions.
+ *
+ * Run: npm run bench:webhook [-- CREATES]   (default 500 of each). BENCH_NODE_OPTIONS overrides the
+ * Deployment's NODE_OPTIONS.
  */
 import { execFileSync } from 'node:child_process';
 import { Agent, request } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { installCRDs, startControlPlane } from '../src/controlplane/index.ts';
-import { freePorts } from '../src/controlplane/net.ts';
-import { connectKube } from '../src/kube/context.ts';
-import { loadClusterAccess } from '../src/kube/kubeconfig.ts';
-import { createLogger } from '../src/runtime/logger.ts';
-import { startWebhook } from '../src/webhook/index.ts';
+import { buildArtifact, shippedNodeOptions, startController } from './controller-lib.ts';
 
 const creates = Number(process.argv[2] ?? 500);
 const warmup = 50;
 const root = fileURLToPath(new URL('../', import.meta.url));
+const main = buildArtifact();
 const cp = await startControlPlane();
 const kubectl = (args: string[], input?: string) =>
   execFileSync('kubectl', ['--kubeconfig', cp.kubeconfigPath, ...args], { input, encoding: 'utf8' });
@@ -37,19 +40,16 @@ try {
       spec: { smtp: { uriSecretRef: { name: 'smtp' } }, from: { address: 'no-reply@example.com' } },
     }),
   );
-  const log = createLogger({ level: 'warn', name: 'bench' });
-  const kube = await connectKube(await loadClusterAccess(cp.kubeconfigPath), { log });
-  const [port] = await freePorts(1);
-  const handling: number[] = [];
-  const webhook = await startWebhook({
-    kube,
-    listen: `127.0.0.1:${port}`,
-    url: `https://127.0.0.1:${port}`,
-    namespace: 'mailroom-system',
-    log,
-    observe: (ms) => handling.push(ms),
-  });
-
+  const controller = await startController(main, cp.kubeconfigPath, 'mailroom-system', [
+    '--no-deliverability',
+  ]);
+  // Serving is not yet registered: wait until the API server sends annotated pods to it.
+  for (let i = 0; ; i++) {
+    const out = kubectl(['get', 'mutatingwebhookconfigurations', '-o', 'name']);
+    if (out.includes('mailroom-sidecar-injector')) break;
+    if (i > 200) throw new Error('the controller did not register its webhook');
+    await sleep(100);
+  }
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: cp.caPem });
   const url = new URL(`${cp.server}/api/v1/namespaces/bench/pods`);
   let n = 0;
@@ -94,7 +94,6 @@ try {
     await create(true);
     await create(false);
   }
-  handling.length = 0;
   const withHook: number[] = [];
   const without: number[] = [];
   for (let i = 0; i < creates; i++) {
@@ -104,8 +103,8 @@ try {
   const injected = JSON.parse(kubectl(['get', 'pod', '-n', 'bench', `p${n - 1}`, '-o', 'json']));
   if (injected.spec.initContainers?.[0]?.name !== 'mailroom-sender')
     throw new Error('the last pod was not injected');
-  await webhook.stop();
-  await kube.close();
+  const rssMb = controller.rssMb();
+  await controller.stop();
   agent.destroy();
 
   const pct = (xs: number[], p: number) => {
@@ -115,7 +114,8 @@ try {
   const f = (x: number) => x.toFixed(2).padStart(7);
   const row = (label: string, xs: number[]) => console.log(`${label}${f(pct(xs, 50))}  ${f(pct(xs, 99))}`);
   console.log(
-    `pod create latency, real kube-apiserver on loopback, ${creates} creates each, alternating (ms)`,
+    `pod create latency, real kube-apiserver on loopback, ${creates} creates each, alternating (ms);\n` +
+      `webhook served by the compiled controller, NODE_OPTIONS=${shippedNodeOptions()}`,
   );
   console.log(`                                        p50      p99`);
   row('annotated (webhook called, injected)  ', withHook);
@@ -123,8 +123,8 @@ try {
   console.log(
     `added by the webhook                   ${f(pct(withHook, 50) - pct(without, 50))}  ${f(pct(withHook, 99) - pct(without, 99))}   (target: p99 < 20)`,
   );
-  row("webhook's own handling (server side)  ", handling);
   console.log(`ratio annotated/plain p50: ${(pct(withHook, 50) / pct(without, 50)).toFixed(2)}x`);
+  console.log(`controller RSS after the run: ${rssMb.toFixed(0)} MB`);
 } finally {
   await cp.stop();
 }
