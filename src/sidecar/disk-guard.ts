@@ -15,7 +15,7 @@
  */
 import { closeSync, fsyncSync, openSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 /** Why new mail is refused now. */
 export type Refusal = { reason: 'QueueFull' | 'DiskFull'; message: string };
@@ -28,6 +28,8 @@ export interface DiskGuardOptions {
 }
 
 const SQLITE_FULL = 13;
+
+type Pragma = 'page_count' | 'freelist_count' | 'page_size';
 
 /** Whether an error (a CommitError or node:sqlite's own) means the disk is full. */
 export function isDiskFull(err: unknown): boolean {
@@ -47,6 +49,9 @@ export class DiskGuard {
   #full = false;
   /** Bytes of messages accepted but not yet committed (counted against the quota). */
   #pending = 0;
+  /** {@link DiskGuard.used} as of the last write (every message checks it: not a query each). */
+  #used: number | undefined;
+  readonly #pragma: Record<Pragma, StatementSync>;
 
   constructor(db: DatabaseSync, dataDir: string, o: DiskGuardOptions) {
     this.#db = db;
@@ -54,6 +59,11 @@ export class DiskGuard {
     this.maxQueueBytes = o.maxQueueBytes;
     this.#spare = join(dataDir, 'queue.spare');
     this.#spareBytes = o.spareBytes ?? 8 * 1024 * 1024;
+    this.#pragma = {
+      page_count: db.prepare('PRAGMA page_count'),
+      freelist_count: db.prepare('PRAGMA freelist_count'),
+      page_size: db.prepare('PRAGMA page_size'),
+    };
     if (!this.#writeSpare()) this.#full = true;
   }
 
@@ -62,18 +72,22 @@ export class DiskGuard {
     return this.#full;
   }
 
-  /** Bytes the queue holds: database pages in use plus the WAL file. */
+  /** Bytes the queue holds: database pages in use plus the WAL file (as of the last write). */
   used(): number {
-    const pragma = (name: string) =>
-      (this.#db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[name]!;
-    const pages = pragma('page_count') - pragma('freelist_count');
-    let wal = 0;
-    try {
-      wal = statSync(join(this.#dir, 'queue.db-wal')).size;
-    } catch {
-      // No WAL file yet.
-    }
-    return pages * pragma('page_size') + wal;
+    if (this.#used !== undefined) return this.#used;
+    const pages = this.#value('page_count') - this.#value('freelist_count');
+    const wal = statSync(join(this.#dir, 'queue.db-wal'), { throwIfNoEntry: false })?.size ?? 0;
+    this.#used = pages * this.#value('page_size') + wal;
+    return this.#used;
+  }
+
+  /** The database changed (a commit, a vacuum): {@link DiskGuard.used} is measured again. */
+  changed(): void {
+    this.#used = undefined;
+  }
+
+  #value(name: Pragma): number {
+    return (this.#pragma[name].get() as Record<Pragma, number>)[name];
   }
 
   /** Whether a message of `bytes` may be accepted now; undefined when it may. */
@@ -113,9 +127,9 @@ export class DiskGuard {
    * acceptance once the spare file can be written again. Returns true when acceptance resumed.
    */
   tick(): boolean {
-    const free = (this.#db.prepare('PRAGMA freelist_count').get() as { freelist_count: number })
-      .freelist_count;
-    const pageSize = (this.#db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
+    this.changed();
+    const free = this.#value('freelist_count');
+    const pageSize = this.#value('page_size');
     if (free * pageSize >= 4 * 1024 * 1024 || (this.#full && free > 0)) {
       // On a full disk the vacuum itself can fail (it writes through the WAL): the checkpoint first
       // empties the WAL file, and a failed step must not keep the room check below from running.

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { CommitError, GroupCommitter } from './group-commit.ts';
@@ -45,5 +48,78 @@ describe('GroupCommitter', () => {
       ['fulfilled', 'rejected'],
     );
     assert.equal((db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n, 1);
+  });
+
+  describe('in WAL mode', () => {
+    /** A WAL database in a temporary directory, and an fdatasync the test releases by hand. */
+    function walDb(t: { after: (fn: () => void) => void }) {
+      const dir = mkdtempSync(join(tmpdir(), 'mailroom-gc-'));
+      const db = new DatabaseSync(join(dir, 'q.db'));
+      db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER)');
+      const held: Array<{ fd: number; done: (err: NodeJS.ErrnoException | null) => void }> = [];
+      const gc = new GroupCommitter(db, {
+        windowMs: 0,
+        walPath: join(dir, 'q.db-wal'),
+        sync: (fd, done) => held.push({ fd, done }),
+      });
+      t.after(() => {
+        db.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      return { db, gc, held };
+    }
+    const settledYet = async (p: Promise<unknown>) => {
+      let settled = false;
+      void p.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      await new Promise((r) => setImmediate(r));
+      return settled;
+    };
+
+    it('settles a durable write only after the WAL is synced, a state change at its commit', async (t) => {
+      const { db, gc, held } = walDb(t);
+      assert.equal((db.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous, 1);
+      const durable = gc.write((d) => d.prepare('INSERT INTO t VALUES (1)').run());
+      const change = gc.write((d) => d.prepare('INSERT INTO t VALUES (2)').run(), false);
+      await change;
+      assert.equal(held.length, 1, 'one fdatasync of the WAL for the batch');
+      assert.equal(await settledYet(durable), false, 'committed but not yet synced: not acknowledged');
+      // Batches committing meanwhile wait for the next sync, not the one under way.
+      const later = gc.write((d) => d.prepare('INSERT INTO t VALUES (3)').run());
+      await new Promise((r) => setImmediate(r));
+      assert.equal(held.length, 1);
+      held[0]!.done(null);
+      await durable;
+      assert.equal(await settledYet(later), false);
+      assert.equal(held.length, 2);
+      held[1]!.done(null);
+      await later;
+      assert.equal((db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n, 3);
+    });
+
+    it('fails the durable writers whose sync failed with a CommitError; the next batch is acknowledged', async (t) => {
+      const { gc, held } = walDb(t);
+      const seen: CommitError[] = [];
+      gc.onError = (e) => seen.push(e);
+      const first = gc.write((d) => d.prepare('INSERT INTO t VALUES (1)').run());
+      await new Promise((r) => setImmediate(r));
+      held[0]!.done(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+      await assert.rejects(first, (e) => e instanceof CommitError && e.code === 'EIO');
+      assert.equal(seen.length, 1);
+      const second = gc.write((d) => d.prepare('INSERT INTO t VALUES (2)').run());
+      await new Promise((r) => setImmediate(r));
+      held[1]!.done(null);
+      await second;
+    });
+
+    it('syncs what is left when it closes', async (t) => {
+      const { gc, held } = walDb(t);
+      const w = gc.write((d) => d.prepare('INSERT INTO t VALUES (1)').run());
+      gc.close();
+      assert.equal(held.length, 0, 'closing syncs at once, not through the thread pool');
+      await w;
+    });
   });
 });

@@ -1,8 +1,8 @@
 /**
- * The durable queue: one SQLite database (built-in `node:sqlite`) on the data volume, in WAL mode
- * with `synchronous=FULL`, so a message whose write has committed survives a crash of the process
- * and of the machine. Writes go through a {@link GroupCommitter}: front doors acknowledge only when
- * the promise of their insert resolves.
+ * The durable queue: one SQLite database (built-in `node:sqlite`) on the data volume, in WAL mode,
+ * so a message whose write has committed and been synced survives a crash of the process and of
+ * the machine. Writes go through a {@link GroupCommitter}, which syncs the WAL off the event loop:
+ * front doors acknowledge only when the promise of their insert resolves (after that sync).
  *
  * An attempt is recorded when a message is claimed, before it is sent: a message whose attempts
  * keep ending with the process gone (a poison message) is abandoned after `maxCrashes` of them.
@@ -128,12 +128,17 @@ export class QueueStore {
     const opts = this.#opts;
     const old = this.#committer;
     this.#db = db;
-    this.#committer = new GroupCommitter(this.db, opts);
+    const mode = (db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode;
+    this.#committer = new GroupCommitter(db, {
+      ...opts,
+      ...(mode === 'wal' ? { walPath: join(this.#dir, 'queue.db-wal') } : {}),
+    });
     this.#disk = new DiskGuard(this.db, this.#dir, {
       maxQueueBytes: opts.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
       ...(opts.spareBytes !== undefined ? { spareBytes: opts.spareBytes } : {}),
     });
     this.#committer.onError = old?.onError ?? ((err) => this.disk.onWriteError(err));
+    this.#committer.afterBatch = () => this.disk.changed();
     const p = (sql: string) => this.db.prepare(sql);
     this.#s = {
       insert:
