@@ -47,6 +47,11 @@ export interface WebhookOptions {
   propagationMs?: number;
   /** How often the Secret and the configuration are checked. Default 1 min. */
   checkIntervalMs?: number;
+  /**
+   * The clock renewal decisions read (ms since the epoch); default `Date.now`. Tests step it to
+   * drive rotations with certificates that stay valid in real time, whatever the machine's load.
+   */
+  now?: () => number;
   /** Keep `status.consumers` current (and confirm admissions for `SenderNotFound` Events). Default true. */
   countConsumers?: boolean;
   /** Per-source limits of the HTTPS server (defaults in `server.ts`). */
@@ -96,6 +101,7 @@ export async function startWebhook(o: WebhookOptions): Promise<Webhook> {
     namespace: o.namespace,
     secretName,
     log,
+    ...(o.now ? { now: o.now } : {}),
     ...(o.certManager
       ? {}
       : {
