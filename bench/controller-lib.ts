@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import type { EmailSender, EmailSenderStatus } from '../src/api/emailsender.ts';
 import { SENDERS } from '../src/controller/kube.ts';
 import { freePorts } from '../src/controlplane/net.ts';
@@ -270,6 +270,10 @@ export function buildArtifact(): string {
  * Starts the compiled `mailroom controller` as deploy/ runs it (leader election, the webhook on,
  * NODE_OPTIONS), against `kubeconfig`; the webhook is registered by URL on a loopback port, as
  * outside a cluster it must be. Info logs are read for the start line, then dropped.
+ *
+ * In a cluster the controller reads its ServiceAccount and parses no kubeconfig, so it never loads
+ * a YAML parser; here it is handed the kubeconfig as JSON (which it reads without one), so that
+ * its memory is what it is in a cluster.
  */
 export async function startController(
   main: string,
@@ -279,6 +283,8 @@ export async function startController(
 ): Promise<ControllerChild> {
   const [port] = await freePorts(1);
   const webhook = `127.0.0.1:${port}`;
+  const jsonKubeconfig = `${kubeconfig}.json`;
+  writeFileSync(jsonKubeconfig, JSON.stringify(parse(readFileSync(kubeconfig, 'utf8'))), { mode: 0o600 });
   const child = spawn(
     process.execPath,
     [
@@ -288,7 +294,7 @@ export async function startController(
       `--webhook-listen=${webhook}`,
       `--webhook-url=https://${webhook}`,
       '--kubeconfig',
-      kubeconfig,
+      jsonKubeconfig,
       '--metrics-listen',
       '127.0.0.1:0',
       '--health-listen',

@@ -8,13 +8,17 @@ import { fileAccess, inClusterAccess, loadClusterAccess } from './kubeconfig.ts'
 
 const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 
-async function kubeconfig(user: Record<string, unknown>, cluster: Record<string, unknown> = {}) {
+async function kubeconfig(
+  user: Record<string, unknown>,
+  cluster: Record<string, unknown> = {},
+  format: (o: unknown) => string = stringify,
+) {
   const dir = await mkdtemp(join(tmpdir(), 'kc-'));
   await writeFile(join(dir, 'ca.crt'), ca);
   const path = join(dir, 'config');
   await writeFile(
     path,
-    stringify({
+    format({
       clusters: [
         { name: 'other', cluster: { server: 'https://10.0.0.1' } },
         {
@@ -32,6 +36,14 @@ async function kubeconfig(user: Record<string, unknown>, cluster: Record<string,
 
 test('reads server, CA (file relative to the kubeconfig) and bearer token of the current context', async () => {
   const { path } = await kubeconfig({ token: 'abc' });
+  const access = fileAccess(path)!;
+  assert.equal(access.server.href, 'https://127.0.0.1:6443/');
+  assert.equal(String(access.tls.ca), ca);
+  assert.deepEqual(await access.headers(), { Authorization: 'Bearer abc' });
+});
+
+test('a JSON kubeconfig reads the same as YAML', async () => {
+  const { path } = await kubeconfig({ token: 'abc' }, {}, (o) => JSON.stringify(o, null, 2));
   const access = fileAccess(path)!;
   assert.equal(access.server.href, 'https://127.0.0.1:6443/');
   assert.equal(String(access.tls.ca), ca);

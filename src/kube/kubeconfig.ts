@@ -10,7 +10,6 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
-import { parse } from 'yaml';
 
 /** TLS settings for `https.request`. */
 export interface TlsSettings {
@@ -70,10 +69,21 @@ export function inClusterAccess(env: NodeJS.ProcessEnv = process.env, dir = SA_D
   };
 }
 
-/** Reads a kubeconfig file; undefined when its user needs a plugin this reader does not run. */
+/**
+ * A kubeconfig's text as an object. JSON (which kubectl reads too) needs no YAML parser; the yaml
+ * library (~4 MB resident) loads only for a YAML file, so a controller in a cluster (in-cluster
+ * access, no file) never loads it.
+ */
+function parseKubeconfig(text: string): KubeconfigFile {
+  if (text.trimStart().startsWith('{')) return JSON.parse(text) as KubeconfigFile;
+  const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);
+  return (require('yaml') as typeof import('yaml')).parse(text) as KubeconfigFile;
+}
+
+/** Reads a kubeconfig file (YAML or JSON); undefined when its user needs a plugin this reader does not run. */
 export function fileAccess(path: string, contextName?: string): ClusterAccess | undefined {
   const base = dirname(path);
-  const kc = parse(readFileSync(path, 'utf8')) as KubeconfigFile;
+  const kc = parseKubeconfig(readFileSync(path, 'utf8'));
   const ctxName = contextName ?? kc['current-context'];
   const ctx = kc.contexts?.find((c) => c.name === ctxName)?.context;
   if (!ctx) throw new Error(`kubeconfig ${path}: context "${ctxName ?? ''}" not found`);

@@ -7,10 +7,15 @@
  *
  * @module
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createInterface } from 'node:readline';
 import type { ClusterAccess } from './kubeconfig.ts';
+
+// Not `import … from 'node:http'`: an ES import of node:http evaluates every export of its
+// namespace, whose lazy getters load undici (fetch), http2, zlib, worker_threads and more: 13 MB
+// of resident memory in a bare process, 3 MB in the controller (which needs some of it anyway). getBuiltinModule returns the module alone.
+const { Agent: HttpAgentClass, request: httpRequest } = process.getBuiltinModule('node:http');
 
 /** An error status from the API server (or a transport failure, `status` 0). */
 export class KubeApiError extends Error {
@@ -51,7 +56,9 @@ export class KubeRest {
     this.server = access.server;
     const opts = { keepAlive: true, maxSockets: 32 };
     this.#agent =
-      this.server.protocol === 'https:' ? new HttpsAgent({ ...opts, ...access.tls }) : new HttpAgent(opts);
+      this.server.protocol === 'https:'
+        ? new HttpsAgent({ ...opts, ...access.tls })
+        : new HttpAgentClass(opts);
   }
 
   /** Reads the auth headers once, so a bad token file fails at start rather than at the first call. */
