@@ -120,6 +120,16 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     );
     worker.notify();
   };
+  if (store.opening) logger.error(store.opening);
+  store.onOpened = (r) => {
+    logger.info({ recovered: r.recovered }, 'the queue disk has room: opened the queue');
+    if (r.poisoned > 0)
+      logger.error(
+        { messages: r.poisoned },
+        'abandoned messages whose attempts kept ending with the sidecar stopping',
+      );
+    worker.notify();
+  };
   if (poisoned > 0)
     logger.error(
       { messages: poisoned },

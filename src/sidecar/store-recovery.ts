@@ -48,7 +48,8 @@ export function recoverInterrupted(
     db.exec('COMMIT');
     return { recovered: rows.length, poisoned: poison.length };
   } catch (err) {
-    db.exec('ROLLBACK');
+    // SQLite rolls back by itself on a full disk; a second ROLLBACK would hide why.
+    if (db.isTransaction) db.exec('ROLLBACK');
     throw err;
   }
 }

@@ -186,6 +186,16 @@ export function openQueueDb(dataDir: string, now = new Date()): OpenedQueue {
 }
 
 /**
+ * An empty queue in memory: the store's stand-in while the file cannot be opened (a full disk).
+ * Nothing is ever accepted into it.
+ */
+export function placeholderQueueDb(): DatabaseSync {
+  const db = new DatabaseSync(':memory:');
+  migrate(db);
+  return db;
+}
+
+/**
  * Renames `<dataDir>/queue.db` with its `-wal` and `-shm` to `queue.db.corrupt-<time>…` (the
  * database must be closed); returns the new path of the database file.
  */

@@ -14,14 +14,20 @@
  * @module
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { DiskGuard, type Refusal } from './disk-guard.ts';
+import { DiskGuard, isDiskFull, type Refusal } from './disk-guard.ts';
 import { type GroupCommitOptions, GroupCommitter, type WriteOp } from './group-commit.ts';
 import { DEFAULT_MAX_CRASHES, DEFAULT_MAX_QUEUE_BYTES } from './limits.ts';
 import { INTERRUPTED, isCorrupt, probeQueueFile, recoverInterrupted, sweepStuck } from './store-recovery.ts';
-import { moveAside, openQueueDb, PAYLOAD_PART } from './store-schema.ts';
+import {
+  moveAside,
+  type OpenedQueue,
+  openQueueDb,
+  PAYLOAD_PART,
+  placeholderQueueDb,
+} from './store-schema.ts';
 import { type ListPage, type ListQuery, listMessages, messageViews } from './store-views.ts';
 import type { ClaimedMessage, MessageState, MessageView, NewMessage, Outcome } from './types.ts';
 
@@ -74,9 +80,13 @@ const GENERATION = 2 ** 40;
 /** The SQLite-backed queue. One instance per data directory and process. */
 export class QueueStore {
   /** Messages that were in `sending` when the store opened (their process stopped mid-delivery). */
-  readonly recovered: number;
+  recovered = 0;
   /** Of those, messages abandoned because too many of their attempts ended in a crash. */
-  readonly poisoned: number;
+  poisoned = 0;
+  /** Why the queue file is not open yet (a full disk at start), or undefined once it is. */
+  opening: string | undefined;
+  /** Told when the queue file opened, or its interrupted deliveries returned, after a start on a full disk. */
+  onOpened: ((r: { recovered: number; poisoned: number }) => void) | undefined;
   /** Where a corrupt or unreadable queue file was moved at open, if one was, and why. */
   readonly movedAside: { path: string; problem: string } | undefined;
   /** Told when the queue file turned corrupt while running and a fresh queue took its place. */
@@ -91,6 +101,8 @@ export class QueueStore {
   #base = 0;
   #swapping = false;
   #closed = false;
+  /** Rows left in `sending` by the last process wait to be returned to the queue (no room yet). */
+  #unrecovered = false;
   readonly #probe: NodeJS.Timeout;
 
   /** Opens (creating when needed) `<dataDir>/queue.db` and recovers interrupted deliveries. */
@@ -98,17 +110,81 @@ export class QueueStore {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.#dir = dataDir;
     this.#opts = opts;
-    const opened = openQueueDb(dataDir);
-    if (opened.movedAside) this.movedAside = { path: opened.movedAside, problem: opened.problem ?? '' };
-    this.#open(opened.db);
-    const r = recoverInterrupted(this.db, opts.maxCrashes ?? DEFAULT_MAX_CRASHES);
-    this.recovered = r.recovered;
-    this.poisoned = r.poisoned;
+    const opened = this.#tryOpen();
+    if (opened) {
+      if (opened.movedAside) this.movedAside = { path: opened.movedAside, problem: opened.problem ?? '' };
+      this.#open(opened.db);
+      // No room to write (the spare file is given up at the first failure): returned to the queue
+      // once there is room, by the tick below.
+      if (!this.#recover() && !this.#recover()) this.#unrecovered = true;
+    } else {
+      // SQLite cannot even open the file on a disk without one free page (it rebuilds its -shm):
+      // the doors refuse new mail ("try later") until the file opens, instead of a crash loop.
+      this.opening = 'the disk of the queue is full: the queue cannot be opened yet; try again later';
+      this.#open(placeholderQueueDb());
+    }
     this.#probe = setInterval(() => {
+      if (this.opening !== undefined) return this.#openLater();
+      if (this.#unrecovered && this.#recover()) {
+        this.#unrecovered = false;
+        this.onOpened?.({ recovered: this.recovered, poisoned: this.poisoned });
+      }
       const problem = probeQueueFile(join(this.#dir, 'queue.db'));
       if (problem) this.#corrupt(problem);
     }, 1000);
     this.#probe.unref();
+  }
+
+  /**
+   * Opens the queue file; on a full disk first gives back the spare file kept for this, and
+   * returns undefined when the disk is still too full to open it.
+   */
+  #tryOpen(): OpenedQueue | undefined {
+    try {
+      return openQueueDb(this.#dir);
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+    }
+    rmSync(join(this.#dir, 'queue.spare'), { force: true });
+    try {
+      return openQueueDb(this.#dir);
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      return undefined;
+    }
+  }
+
+  /** Returns interrupted deliveries to the queue; false when the disk had no room for it. */
+  #recover(): boolean {
+    try {
+      const r = recoverInterrupted(this.db, this.#opts.maxCrashes ?? DEFAULT_MAX_CRASHES);
+      this.recovered = r.recovered;
+      this.poisoned = r.poisoned;
+      return true;
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      this.disk.onWriteError(err);
+      return false;
+    }
+  }
+
+  /** After a start on a full disk: opens the file once there is room, in place of the stand-in. */
+  #openLater(): void {
+    let opened: OpenedQueue | undefined;
+    try {
+      opened = this.#tryOpen();
+    } catch {
+      // Anything but a full disk (a file that appeared unreadable is moved aside by openQueueDb):
+      // keep refusing, try again on the next tick.
+    }
+    if (!opened || this.#closed) return;
+    this.#committer.abort(new Error(this.opening));
+    this.#db.close();
+    this.#open(opened.db);
+    this.#unrecovered = !this.#recover();
+    this.opening = undefined;
+    if (opened.movedAside) this.onCorrupt?.({ path: opened.movedAside, problem: opened.problem ?? '' });
+    this.onOpened?.({ recovered: this.recovered, poisoned: this.poisoned });
   }
 
   /** The open database (a fresh one after a corrupt file was moved aside). */
@@ -238,6 +314,8 @@ export class QueueStore {
    * or on a full disk, with {@link IdempotencyConflictError} for a reused key and another message.
    */
   enqueue(msg: NewMessage, now = Date.now()): Promise<Enqueued> {
+    if (this.opening !== undefined)
+      return Promise.reject(new QueueRefusedError({ reason: 'DiskFull', message: this.opening }));
     const refusal = this.disk.check(msg.payload.length);
     if (refusal) return Promise.reject(new QueueRefusedError(refusal));
     const id = randomUUID();
@@ -401,6 +479,8 @@ export class QueueStore {
 
   /** One message with its recipients and attempts, or undefined. */
   get(id: string): MessageView | undefined {
+    // Not "no such message": the message may well be in the file that could not be opened yet.
+    if (this.opening !== undefined) throw new Error(this.opening);
     return this.#read(() => messageViews(this.db, `WHERE id = ?`, [id])[0]);
   }
 

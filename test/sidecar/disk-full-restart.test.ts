@@ -1,0 +1,95 @@
+/**
+ * A restart on a disk with no room at all (found by test/sidecar/fault-sequences.test.ts): the queue
+ * lives on a small tmpfs this test mounts (it runs as root), a ballast file fills it, the sidecar
+ * gives up its spare file for deliveries, the ballast takes that room too, and the sidecar is
+ * killed. SQLite cannot even open the queue then (it rebuilds its `-shm`), and the sidecar used to
+ * exit at start: a crash loop for as long as the disk stays full. Now it starts, refuses new mail
+ * with "try later", answers `503` (not `404`) for the messages it cannot read yet, opens the queue
+ * by itself once the disk has room, and delivers what it had accepted.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import { SIDECAR_NODE_OPTIONS } from '../../src/webhook/constants.ts';
+import { freePort, post, simple, spawnSidecar } from '../support/sidecar-harness.ts';
+import { startUpstream, waitFor } from '../support/sidecar-upstream.ts';
+
+const cleanups: Array<() => unknown> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** Appends to `file` until the filesystem says ENOSPC. */
+function fill(file: string): void {
+  const fd = openSync(file, 'a');
+  const chunk = Buffer.alloc(1 << 20, 0x62);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+it('starts on a disk with no room, refuses new mail, and delivers once there is room', {
+  timeout: 90_000,
+}, async () => {
+  const mnt = mkdtempSync(join(tmpdir(), 'mailroom-tmpfs-'));
+  cleanups.push(() => rmSync(mnt, { recursive: true, force: true }));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'tmpfs', mnt]);
+  cleanups.push(() => execFileSync('umount', ['-l', mnt]));
+  const ballast = join(mnt, 'ballast');
+
+  const port = await freePort();
+  const args = [
+    '--data-dir',
+    join(mnt, 'queue'),
+    '--uri',
+    `smtp://127.0.0.1:${port}/?disable_starttls=true`,
+    '--from',
+    'no-reply@example.com',
+    '--retry-base',
+    '200ms',
+    '--max-backoff',
+    '1s',
+    '--max-attempts',
+    '1000',
+  ];
+  const env = { NODE_OPTIONS: SIDECAR_NODE_OPTIONS };
+  let sc = await spawnSidecar(args, env);
+  cleanups.push(() => sc.kill('SIGKILL'));
+  // Accepted while the upstream is down: it waits in the queue.
+  const { body } = await post(sc.httpPort, simple('queued'));
+  const id = String(body.id);
+
+  fill(ballast);
+  // The first write that meets the full disk gives the spare file up; the ballast takes that too.
+  await waitFor(async () => (await post(sc.httpPort, simple('refused'))).status === 507);
+  fill(ballast);
+  await sc.kill('SIGKILL');
+
+  sc = await spawnSidecar(args, env);
+  assert.match(sc.output.join(''), /"level":"error".*the queue cannot be opened yet/);
+  const refused = await post(sc.httpPort, simple('while full'));
+  assert.equal(refused.status, 507);
+  assert.equal(refused.body.error, 'DiskFull');
+  const unknown = await fetch(`http://127.0.0.1:${sc.httpPort}/v1/messages/${id}`);
+  assert.equal(unknown.status, 503, 'not readable yet, which is not "no such message"');
+  assert.equal((await fetch(`http://127.0.0.1:${sc.httpPort}/healthz`)).status, 200);
+
+  const upstream = await startUpstream({ port });
+  cleanups.push(() => upstream.close());
+  rmSync(ballast);
+  await waitFor(
+    () => upstream.received.some((m) => m.headers.get('subject') === 'message queued'),
+    30_000,
+    'the message accepted before the restart to be delivered',
+  );
+  await waitFor(async () => (await post(sc.httpPort, simple('after'))).status === 202, 30_000, 'acceptance');
+  assert.match(sc.output.join(''), /the queue disk has room: opened the queue/);
+  assert.equal(sc.child.exitCode, null);
+});
