@@ -52,13 +52,13 @@ describe('GroupCommitter', () => {
 
   describe('in WAL mode', () => {
     /** A WAL database in a temporary directory, and an fdatasync the test releases by hand. */
-    function walDb(t: { after: (fn: () => void) => void }) {
+    function walDb(t: { after: (fn: () => void) => void }, windowMs = 0) {
       const dir = mkdtempSync(join(tmpdir(), 'mailroom-gc-'));
       const db = new DatabaseSync(join(dir, 'q.db'));
       db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER)');
       const held: Array<{ fd: number; done: (err: NodeJS.ErrnoException | null) => void }> = [];
       const gc = new GroupCommitter(db, {
-        windowMs: 0,
+        windowMs,
         walPath: join(dir, 'q.db-wal'),
         sync: (fd, done) => held.push({ fd, done }),
       });
@@ -112,6 +112,28 @@ describe('GroupCommitter', () => {
       await new Promise((r) => setImmediate(r));
       held[1]!.done(null);
       await second;
+    });
+
+    it('commits a durable write at once while the disk is idle, else when the fsync under way ends', async (t) => {
+      const { db, gc, held } = walDb(t, 60_000);
+      const count = () => (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;
+      const change = gc.write((d) => d.prepare('INSERT INTO t VALUES (1)').run(), false);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(count(), 0, 'a state change waits for its window');
+      const first = gc.write((d) => d.prepare('INSERT INTO t VALUES (2)').run());
+      await change;
+      assert.equal(count(), 2, 'a durable write on an idle disk flushes on the next turn, with what waits');
+      const second = gc.write((d) => d.prepare('INSERT INTO t VALUES (3)').run());
+      await new Promise((r) => setImmediate(r));
+      assert.equal(count(), 2, 'the disk is busy: the write gathers company');
+      held[0]!.done(null);
+      await first;
+      await new Promise((r) => setImmediate(r));
+      assert.equal(count(), 3, 'committed once the fsync under way ended');
+      assert.equal(held.length, 2);
+      held[1]!.done(null);
+      await second;
+      gc.close();
     });
 
     it('syncs what is left when it closes', async (t) => {

@@ -32,7 +32,11 @@ interface Pending {
 }
 
 export interface GroupCommitOptions {
-  /** How long the first write of a batch waits for company, in ms; default 2. 0 flushes on the next turn. */
+  /**
+   * How long the first write of a batch waits for company, in ms; default 2. 0 flushes on the next
+   * turn. In WAL mode a durable write does not wait while the disk is idle: it flushes on the next
+   * turn, or as soon as the fsync under way ends (batches form while the disk is busy).
+   */
   windowMs?: number;
   /** Flush at once when this many writes wait; default 512. */
   maxBatch?: number;
@@ -117,7 +121,8 @@ export class GroupCommitter {
     if (this.#closed) return Promise.reject(new Error('the queue is closed'));
     return new Promise<T>((resolve, reject) => {
       this.#batch.push({ op, durable, resolve: resolve as (v: unknown) => void, reject });
-      if (this.#batch.length >= this.#maxBatch) this.#scheduleNow();
+      const idleDisk = durable && this.#walPath !== undefined && !this.#syncing;
+      if (this.#batch.length >= this.#maxBatch || idleDisk) this.#scheduleNow();
       else if (!this.#timer && !this.#immediate) {
         if (this.#windowMs <= 0) this.#scheduleNow();
         else this.#timer = setTimeout(() => this.flush(), this.#windowMs);
@@ -216,6 +221,8 @@ export class GroupCommitter {
       if (err) this.#fail(new CommitError(err), covered);
       else for (const w of covered) w.settle();
       if (this.#closed) this.#closeWal();
+      // Durable writes that gathered meanwhile commit now and ride the next fsync.
+      else if (this.#batch.some((p) => p.durable)) this.#scheduleNow();
       else this.#startSync();
     });
   }
