@@ -25,6 +25,8 @@ export interface DiskGuardOptions {
   maxQueueBytes: number;
   /** Size of the spare file; default 8 MiB. */
   spareBytes?: number;
+  /** While true, upkeep leaves the database alone: a checkpoint under way owns the WAL. */
+  busy?: () => boolean;
 }
 
 const SQLITE_FULL = 13;
@@ -46,6 +48,7 @@ export class DiskGuard {
   readonly #dir: string;
   readonly #spare: string;
   readonly #spareBytes: number;
+  readonly #busy: () => boolean;
   #full = false;
   /** Bytes of messages accepted but not yet committed (counted against the quota). */
   #pending = 0;
@@ -59,6 +62,7 @@ export class DiskGuard {
     this.maxQueueBytes = o.maxQueueBytes;
     this.#spare = join(dataDir, 'queue.spare');
     this.#spareBytes = o.spareBytes ?? 8 * 1024 * 1024;
+    this.#busy = o.busy ?? (() => false);
     this.#pragma = {
       page_count: db.prepare('PRAGMA page_count'),
       freelist_count: db.prepare('PRAGMA freelist_count'),
@@ -128,6 +132,7 @@ export class DiskGuard {
    */
   tick(): boolean {
     this.changed();
+    if (this.#busy()) return false;
     const free = this.#value('freelist_count');
     const pageSize = this.#value('page_size');
     if (free * pageSize >= 4 * 1024 * 1024 || (this.#full && free > 0)) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -52,7 +52,7 @@ describe('GroupCommitter', () => {
 
   describe('in WAL mode', () => {
     /** A WAL database in a temporary directory, and an fdatasync the test releases by hand. */
-    function walDb(t: { after: (fn: () => void) => void }, windowMs = 0) {
+    function walDb(t: { after: (fn: () => void) => void }, windowMs = 0, checkpointBytes?: number) {
       const dir = mkdtempSync(join(tmpdir(), 'mailroom-gc-'));
       const db = new DatabaseSync(join(dir, 'q.db'));
       db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER)');
@@ -61,12 +61,13 @@ describe('GroupCommitter', () => {
         windowMs,
         walPath: join(dir, 'q.db-wal'),
         sync: (fd, done) => held.push({ fd, done }),
+        ...(checkpointBytes ? { checkpointBytes } : {}),
       });
       t.after(() => {
         db.close();
         rmSync(dir, { recursive: true, force: true });
       });
-      return { db, gc, held };
+      return { db, gc, held, dir };
     }
     const settledYet = async (p: Promise<unknown>) => {
       let settled = false;
@@ -134,6 +135,36 @@ describe('GroupCommitter', () => {
       held[1]!.done(null);
       await second;
       gc.close();
+    });
+
+    it('checkpoints with both fsyncs off the event loop, writes paused until the database file is synced', async (t) => {
+      const { db, gc, held, dir } = walDb(t, 0, 64 * 1024);
+      const count = () => (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;
+      const walSize = () => statSync(join(dir, 'q.db-wal')).size;
+      db.exec('CREATE TABLE big (b BLOB)');
+      const big = gc.write((d) => d.prepare('INSERT INTO big VALUES (?)').run(Buffer.alloc(100_000)));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(held.length, 2, "the commit's fsync and the checkpoint's fsync of the WAL");
+      assert.ok(walSize() > 100_000);
+      held[0]!.done(null);
+      await big;
+      const waiting = gc.write((d) => d.prepare('INSERT INTO t VALUES (1)').run(), false);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(count(), 0, 'no write while the checkpoint runs');
+      held[1]!.done(null); // the WAL is on disk: pages are copied, then the database file is synced
+      assert.equal(held.length, 3);
+      assert.notEqual(held[2]!.fd, held[1]!.fd, 'the database file');
+      assert.ok(walSize() > 100_000, 'the WAL stays until the database file is synced');
+      assert.equal(count(), 0);
+      held[2]!.done(null);
+      assert.equal(walSize(), 0, 'emptied once the pages are safe in the database file');
+      await waiting;
+      assert.equal(count(), 1);
+      assert.equal(
+        (db.prepare('PRAGMA wal_autocheckpoint').get() as { wal_autocheckpoint: number }).wal_autocheckpoint,
+        64,
+        "SQLite's own checkpoint (on the event loop) only as a backstop at 4× the threshold",
+      );
     });
 
     it('syncs what is left when it closes', async (t) => {

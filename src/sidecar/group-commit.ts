@@ -20,6 +20,7 @@
 import { close, closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
+import { type SyncFn, WalCheckpointer } from './wal-checkpoint.ts';
 
 /** A write to run inside the shared transaction. It must not start or end transactions itself. */
 export type WriteOp<T> = (db: DatabaseSync) => T;
@@ -46,7 +47,9 @@ export interface GroupCommitOptions {
    */
   walPath?: string;
   /** The fdatasync to use (tests hold it back); default `fs.fdatasync`. */
-  sync?: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
+  sync?: SyncFn;
+  /** WAL growth that starts a checkpoint (WAL mode); default 4 MiB. See {@link WalCheckpointer}. */
+  checkpointBytes?: number;
 }
 
 /** Raised to every writer of a batch whose COMMIT failed (disk full, I/O error): nothing of it is stored. */
@@ -83,7 +86,8 @@ export class GroupCommitter {
   readonly #windowMs: number;
   readonly #maxBatch: number;
   readonly #walPath: string | undefined;
-  readonly #sync: NonNullable<GroupCommitOptions['sync']>;
+  readonly #sync: SyncFn;
+  readonly #checkpoints: WalCheckpointer | undefined;
   #batch: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -110,7 +114,19 @@ export class GroupCommitter {
     this.#maxBatch = opts.maxBatch ?? 512;
     this.#walPath = opts.walPath;
     this.#sync = opts.sync ?? fdatasync;
-    if (this.#walPath) this.#setSynchronous(false);
+    if (this.#walPath) {
+      this.#setSynchronous(false);
+      this.#checkpoints = new WalCheckpointer(db, this.#walPath.replace(/-wal$/, ''), {
+        sync: this.#sync,
+        ...(opts.checkpointBytes !== undefined ? { bytes: opts.checkpointBytes } : {}),
+        onError: (err) => this.onError?.(new CommitError(err)),
+      });
+    }
+  }
+
+  /** A checkpoint is under way (writes wait for it; so must anything else that writes or checkpoints). */
+  get checkpointing(): boolean {
+    return this.#checkpoints?.busy ?? false;
   }
 
   /**
@@ -143,12 +159,16 @@ export class GroupCommitter {
     this.#durable = full;
   }
 
-  /** Commits everything waiting now (synchronously); durable writers still wait for their fsync. */
+  /**
+   * Commits everything waiting now (synchronously), unless a checkpoint is under way (then when it
+   * ends); durable writers still wait for their fsync.
+   */
   flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#immediate) clearImmediate(this.#immediate);
     this.#timer = undefined;
     this.#immediate = undefined;
+    if (this.#checkpoints?.busy) return;
     const batch = this.#batch;
     if (batch.length === 0) return;
     this.#batch = [];
@@ -192,6 +212,19 @@ export class GroupCommitter {
       else settle();
     });
     this.#startSync();
+    this.#maybeCheckpoint();
+  }
+
+  #maybeCheckpoint(): void {
+    if (!this.#checkpoints || this.#closed) return;
+    try {
+      this.#checkpoints.maybeStart(this.#openWal(), () => {
+        if (this.#batch.length > 0) this.#scheduleNow();
+      });
+    } catch (err) {
+      // No checkpoint now; SQLite's own takes over if the WAL keeps growing.
+      this.onError?.(new CommitError(err));
+    }
   }
 
   #fail(err: CommitError, writers: ReadonlyArray<{ reject: (err: unknown) => void }>): void {
@@ -238,6 +271,7 @@ export class GroupCommitter {
     this.#timer = undefined;
     this.#immediate = undefined;
     this.#closed = true;
+    this.#checkpoints?.abandon();
     for (const p of this.#batch.splice(0)) p.reject(err);
     for (const w of [...this.#unsynced.splice(0), ...(this.#syncing ?? [])]) w.reject(err);
     this.#closeWal();
@@ -269,6 +303,7 @@ export class GroupCommitter {
    */
   close(): void {
     this.#closed = true;
+    this.#checkpoints?.finish();
     this.flush();
     const left = this.#unsynced;
     this.#unsynced = [];

@@ -212,6 +212,7 @@ export class QueueStore {
     this.#disk = new DiskGuard(this.db, this.#dir, {
       maxQueueBytes: opts.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
       ...(opts.spareBytes !== undefined ? { spareBytes: opts.spareBytes } : {}),
+      busy: () => this.#committer.checkpointing,
     });
     this.#committer.onError = old?.onError ?? ((err) => this.disk.onWriteError(err));
     this.#committer.afterBatch = () => this.disk.changed();
