@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readdirSync, statSync, writeSync } fro
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { SIDECAR_NODE_OPTIONS } from '../../src/webhook/constants.ts';
-import { getMessage, post, simple, spawnSidecar } from '../support/sidecar-harness.ts';
+import { getMessage, post, sidecarArgs, simple, spawnSidecar } from '../support/sidecar-harness.ts';
 import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
 const cleanups: Array<() => unknown> = [];
@@ -36,18 +36,7 @@ it('survives its queue file turning corrupt while it runs, and keeps accepting',
   const tmp = tempDir();
   cleanups.push(tmp.remove);
   const sc = await spawnSidecar(
-    [
-      '--data-dir',
-      tmp.dir,
-      '--uri',
-      `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`,
-      '--from',
-      'no-reply@example.com',
-      '--retry-base',
-      '200ms',
-      '--max-backoff',
-      '1s',
-    ],
+    sidecarArgs(tmp.dir, upstream.port, ['--retry-base', '200ms', '--max-backoff', '1s']),
     { NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
   );
   cleanups.push(() => sc.kill('SIGKILL'));

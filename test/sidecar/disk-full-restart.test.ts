@@ -8,57 +8,35 @@
  * by itself once the disk has room, and delivers what it had accepted.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { SIDECAR_NODE_OPTIONS } from '../../src/webhook/constants.ts';
-import { freePort, post, simple, spawnSidecar } from '../support/sidecar-harness.ts';
+import { freePort, post, sidecarArgs, simple, spawnSidecar } from '../support/sidecar-harness.ts';
 import { startUpstream, waitFor } from '../support/sidecar-upstream.ts';
+import { fillUntilFull, mountTmpfs } from '../support/tmpfs.ts';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-/** Appends to `file` until the filesystem says ENOSPC. */
-function fill(file: string): void {
-  const fd = openSync(file, 'a');
-  const chunk = Buffer.alloc(1 << 20, 0x62);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 it('starts on a disk with no room, refuses new mail, and delivers once there is room', {
   timeout: 90_000,
 }, async () => {
-  const mnt = mkdtempSync(join(tmpdir(), 'mailroom-tmpfs-'));
-  cleanups.push(() => rmSync(mnt, { recursive: true, force: true }));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'tmpfs', mnt]);
-  cleanups.push(() => execFileSync('umount', ['-l', mnt]));
-  const ballast = join(mnt, 'ballast');
+  const fs = mountTmpfs('32m');
+  cleanups.push(fs.remove);
+  const ballast = join(fs.dir, 'ballast');
 
   const port = await freePort();
-  const args = [
-    '--data-dir',
-    join(mnt, 'queue'),
-    '--uri',
-    `smtp://127.0.0.1:${port}/?disable_starttls=true`,
-    '--from',
-    'no-reply@example.com',
+  const args = sidecarArgs(join(fs.dir, 'queue'), port, [
     '--retry-base',
     '200ms',
     '--max-backoff',
     '1s',
     '--max-attempts',
     '1000',
-  ];
+  ]);
   const env = { NODE_OPTIONS: SIDECAR_NODE_OPTIONS };
   let sc = await spawnSidecar(args, env);
   cleanups.push(() => sc.kill('SIGKILL'));
@@ -66,10 +44,10 @@ it('starts on a disk with no room, refuses new mail, and delivers once there is 
   const { body } = await post(sc.httpPort, simple('queued'));
   const id = String(body.id);
 
-  fill(ballast);
+  fillUntilFull(ballast);
   // The first write that meets the full disk gives the spare file up; the ballast takes that too.
   await waitFor(async () => (await post(sc.httpPort, simple('refused'))).status === 507);
-  fill(ballast);
+  fillUntilFull(ballast);
   await sc.kill('SIGKILL');
 
   sc = await spawnSidecar(args, env);

@@ -7,15 +7,13 @@
  * filesystem, and acceptance resumes by itself.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { SIDECAR_NODE_OPTIONS } from '../../src/webhook/constants.ts';
 import { freePort, spawnSidecar } from '../support/sidecar-harness.ts';
 import { smtpSession } from '../support/sidecar-smtp.ts';
 import { startUpstream, waitFor } from '../support/sidecar-upstream.ts';
+import { mountTmpfs } from '../support/tmpfs.ts';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
@@ -25,10 +23,8 @@ after(async () => {
 it('refuses new mail on a full disk, delivers what it accepted, and resumes by itself', {
   timeout: 120_000,
 }, async (t) => {
-  const mnt = mkdtempSync(join(tmpdir(), 'mailroom-tmpfs-'));
-  cleanups.push(() => rmSync(mnt, { recursive: true, force: true }));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=32m,mode=0700', 'tmpfs', mnt]);
-  cleanups.push(() => execFileSync('umount', ['-l', mnt]));
+  const { dir: mnt, remove } = mountTmpfs('32m');
+  cleanups.push(remove);
 
   const port = await freePort();
   const sc = await spawnSidecar(

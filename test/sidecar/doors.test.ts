@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { symlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { configFromFlags, renderFromFlags } from '../../src/sidecar/config.ts';
 import type { Sidecar } from '../../src/sidecar/sidecar.ts';
 import type { MessageView } from '../../src/sidecar/types.ts';
 import { getMessage, post, simple, testSidecar } from '../support/sidecar-harness.ts';
+import { smtpSession } from '../support/sidecar-smtp.ts';
 import { startUpstream, tempDir, type Upstream, waitFor } from '../support/sidecar-upstream.ts';
 
 /** Stands in for the uid of the Secret the controller would have read the config from. */
@@ -31,40 +31,6 @@ function swaks(port: number, args: string[]): Promise<{ status: number | null; o
       },
     );
   });
-}
-
-/** Speaks one SMTP transaction over a plain socket; returns the server's replies. */
-async function rawSmtp(port: number, data: string): Promise<string[]> {
-  const socket = connect(port, '127.0.0.1');
-  const replies: string[] = [];
-  let buf = '';
-  let waiting: (() => void) | undefined;
-  socket.on('data', (d: Buffer) => {
-    buf += String(d);
-    for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (/^\d{3} /.test(line)) {
-        replies.push(line);
-        waiting?.();
-      }
-    }
-  });
-  const reply = () => new Promise<void>((r) => (waiting = r));
-  await reply();
-  for (const cmd of [
-    'EHLO test.example',
-    'MAIL FROM:<app@example.org>',
-    'RCPT TO:<user@example.org>',
-    'DATA',
-  ]) {
-    socket.write(`${cmd}\r\n`);
-    await reply();
-  }
-  socket.write(`${data}.\r\n`);
-  await reply();
-  socket.end('QUIT\r\n');
-  return replies;
 }
 
 describe('front doors', () => {
@@ -110,10 +76,13 @@ describe('front doors', () => {
 
   it('refuses a bare LF among CRLF header lines (554)', async () => {
     // swaks rewrites bare LF into CRLF, so this one speaks SMTP over a plain socket.
-    const replies = await rawSmtp(
-      sc.smtpPort,
-      'Subject: injected\r\nX-Note: a\nBcc: victim@example.net\r\n\r\nbody\r\n',
-    );
+    const replies = await smtpSession(sc.smtpPort, [
+      'EHLO test.example',
+      'MAIL FROM:<app@example.org>',
+      'RCPT TO:<user@example.org>',
+      'DATA',
+      'Subject: injected\r\nX-Note: a\nBcc: victim@example.net\r\n\r\nbody\r\n.',
+    ]);
     assert.match(replies.at(-1) ?? '', /^554 5\.6\.0 a header contains a bare LF/);
   });
 

@@ -19,16 +19,15 @@
  * MAILROOM_FAULTS_SEED=<seed> to replay a run (fast-check also prints seed and path on failure).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import fc from 'fast-check';
 import type { MessageView } from '../../src/sidecar/types.ts';
 import { SIDECAR_NODE_OPTIONS } from '../../src/webhook/constants.ts';
-import { type SidecarProcess, spawnSidecar } from '../support/sidecar-harness.ts';
+import { type SidecarProcess, sidecarArgs, spawnSidecar } from '../support/sidecar-harness.ts';
 import { startUpstream, type Upstream, waitFor } from '../support/sidecar-upstream.ts';
+import { fillUntilFull, mountTmpfs } from '../support/tmpfs.ts';
 
 type Switch = 'stall' | 'refuse' | 'greylist' | 'diskFull';
 type Action = { fault: Switch; on: boolean } | { fault: 'kill' };
@@ -81,10 +80,9 @@ let mnt: string;
 let upstream: Upstream;
 const mode = { refuse: false, greylist: false };
 before(async () => {
-  mnt = mkdtempSync(join(tmpdir(), 'mailroom-faults-'));
-  cleanups.push(() => rmSync(mnt, { recursive: true, force: true }));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'tmpfs', mnt]);
-  cleanups.push(() => execFileSync('umount', ['-l', mnt]));
+  const fs = mountTmpfs('64m');
+  cleanups.push(fs.remove);
+  mnt = fs.dir;
   upstream = await startUpstream({
     rcpt: (address) =>
       address.startsWith('never')
@@ -98,22 +96,9 @@ before(async () => {
 });
 
 const ballast = () => join(mnt, 'ballast');
-/** Fills the tmpfs with a ballast file until the filesystem says ENOSPC. */
-function fillDisk(): void {
-  const fd = openSync(ballast(), 'a');
-  const chunk = Buffer.alloc(1 << 20, 0x62);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function setFault(f: Switch, on: boolean): void {
   if (f === 'stall') upstream.stall(on);
-  else if (f === 'diskFull') on ? fillDisk() : rmSync(ballast(), { force: true });
+  else if (f === 'diskFull') on ? fillUntilFull(ballast()) : rmSync(ballast(), { force: true });
   else mode[f] = on;
 }
 
@@ -125,22 +110,17 @@ async function start(): Promise<SidecarProcess> {
   });
   return p;
 }
-const ARGS = () => [
-  '--data-dir',
-  join(mnt, 'queue'),
-  '--uri',
-  `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`,
-  '--from',
-  'no-reply@example.com',
-  '--retry-base',
-  '100ms',
-  '--max-backoff',
-  '400ms',
-  '--max-attempts',
-  '1000',
-  '--send-timeout',
-  '2s',
-];
+const ARGS = () =>
+  sidecarArgs(join(mnt, 'queue'), upstream.port, [
+    '--retry-base',
+    '100ms',
+    '--max-backoff',
+    '400ms',
+    '--max-attempts',
+    '1000',
+    '--send-timeout',
+    '2s',
+  ]);
 const unexpected: string[] = [];
 let killing = false;
 /** The sidecar: one process for all runs (a run starts where the last one settled), new after each kill. */

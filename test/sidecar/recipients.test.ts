@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test';
 import { formatLine } from '../../src/cli/deliveries.ts';
 import { configFromFlags } from '../../src/sidecar/config.ts';
 import type { MessageView } from '../../src/sidecar/types.ts';
-import { startGreylistPeer } from '../support/sidecar-greylist-peer.ts';
+import { startAiosmtpd } from '../support/aiosmtpd.ts';
 import { getMessage, post, testSidecar } from '../support/sidecar-harness.ts';
 import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
@@ -135,7 +135,7 @@ describe('per-recipient outcomes', () => {
   });
 
   it('retries only the greylisted recipient against aiosmtpd (an outside peer)', async () => {
-    const peer = await startGreylistPeer(['grey@example.org']);
+    const peer = await startAiosmtpd({ greylist: ['grey@example.org'] });
     cleanups.push(() => peer.close());
     const sc = await sidecarFor(peer.port);
     const { body } = await post(sc.httpPort, {

@@ -9,22 +9,20 @@ import { closeSync, existsSync, openSync, readdirSync, writeFileSync, writeSync 
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
-import { getMessage, post, type SidecarProcess, simple, spawnSidecar } from '../support/sidecar-harness.ts';
+import {
+  getMessage,
+  post,
+  type SidecarProcess,
+  sidecarArgs,
+  simple,
+  spawnSidecar,
+} from '../support/sidecar-harness.ts';
 import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-const args = (dir: string, port: number) => [
-  '--data-dir',
-  dir,
-  '--uri',
-  `smtp://127.0.0.1:${port}/?disable_starttls=true`,
-  '--from',
-  'no-reply@example.com',
-];
 
 describe('start-up recovery', () => {
   it('abandons a message whose attempts end in a crash three times', { timeout: 90_000 }, async () => {
@@ -33,7 +31,7 @@ describe('start-up recovery', () => {
     upstream.stall(true);
     const tmp = tempDir();
     cleanups.push(tmp.remove);
-    let sc: SidecarProcess = await spawnSidecar(args(tmp.dir, upstream.port));
+    let sc: SidecarProcess = await spawnSidecar(sidecarArgs(tmp.dir, upstream.port));
     cleanups.push(() => sc.kill('SIGKILL'));
     const { body } = await post(sc.httpPort, simple('poison'));
     const id = String(body.id);
@@ -41,7 +39,7 @@ describe('start-up recovery', () => {
       // The upstream has the whole message and says nothing: the attempt is under way. Kill.
       await waitFor(() => upstream.stalled() >= crash, 20_000, `attempt ${crash} at the upstream`);
       await sc.kill('SIGKILL');
-      sc = await spawnSidecar(args(tmp.dir, upstream.port));
+      sc = await spawnSidecar(sidecarArgs(tmp.dir, upstream.port));
     }
     const v = await getMessage(sc.httpPort, id);
     assert.equal(v.state, 'abandoned');
@@ -80,7 +78,7 @@ describe('start-up recovery', () => {
       const tmp = tempDir();
       cleanups.push(tmp.remove);
       corrupt(join(tmp.dir, 'queue.db'));
-      const sc = await spawnSidecar(args(tmp.dir, upstream.port));
+      const sc = await spawnSidecar(sidecarArgs(tmp.dir, upstream.port));
       cleanups.push(() => sc.kill('SIGKILL'));
       const aside = readdirSync(tmp.dir).filter((f) => /^queue\.db\.corrupt-[0-9TZ-]+$/.test(f));
       assert.equal(aside.length, 1, readdirSync(tmp.dir).join(' '));

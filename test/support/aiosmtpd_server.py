@@ -1,7 +1,10 @@
-"""An outside SMTP implementation for Mailroom's tests: aiosmtpd (Debian python3-aiosmtpd) with
-STARTTLS or implicit TLS and AUTH. Prints "READY" once it accepts connections; received messages
-are printed as "MESSAGE <mail_from> <rcpt,...> <bytes>" lines."""
+"""An outside SMTP implementation for Mailroom's tests: aiosmtpd (Debian python3-aiosmtpd), in
+cleartext, with STARTTLS or with implicit TLS, optionally with AUTH (required when --user is given)
+and greylisting (the first RCPT TO of each address listed in --greylist is answered 451 4.7.1,
+later ones are accepted). Prints "READY" once it accepts connections, and one
+"MESSAGE <message-id> <rcpt,...> <bytes>" line per message it takes."""
 import argparse
+import email
 import signal
 import ssl
 import sys
@@ -12,18 +15,31 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 p = argparse.ArgumentParser()
 p.add_argument("--port", type=int, required=True)
-p.add_argument("--mode", choices=["starttls", "implicit"], required=True)
-p.add_argument("--cert", required=True)
-p.add_argument("--key", required=True)
-p.add_argument("--user", required=True)
-p.add_argument("--password-file", required=True)
+p.add_argument("--mode", choices=["plain", "starttls", "implicit"], default="plain")
+p.add_argument("--cert")
+p.add_argument("--key")
+p.add_argument("--user")
+p.add_argument("--password-file")
+p.add_argument("--greylist", default="")
 a = p.parse_args()
-password = open(a.password_file, encoding="utf-8").read()
+password = open(a.password_file, encoding="utf-8").read() if a.password_file else None
+greylist = {x.lower() for x in a.greylist.split(",") if x}
+seen = set()
 
 
 class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        key = address.lower()
+        if key in greylist and key not in seen:
+            seen.add(key)
+            return "451 4.7.1 Greylisted, please try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
-        print("MESSAGE", envelope.mail_from, ",".join(envelope.rcpt_tos), len(envelope.content), flush=True)
+        msg = email.message_from_bytes(envelope.content)
+        rcpts = ",".join(envelope.rcpt_tos)
+        print("MESSAGE", msg.get("Message-ID", "-"), rcpts, len(envelope.content), flush=True)
         return "250 OK queued"
 
 
@@ -37,14 +53,19 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok, handled=False)
 
 
-ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-ctx.load_cert_chain(a.cert, a.key)
-common = dict(hostname="127.0.0.1", port=a.port, authenticator=authenticator, auth_required=True)
+common = dict(hostname="127.0.0.1", port=a.port)
+if a.user:
+    common.update(authenticator=authenticator, auth_required=True)
+if a.mode != "plain":
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(a.cert, a.key)
 if a.mode == "starttls":
     controller = Controller(Handler(), tls_context=ctx, require_starttls=True, **common)
-else:
+elif a.mode == "implicit":
     # The whole session is TLS already; aiosmtpd's STARTTLS-oriented check would refuse AUTH.
     controller = Controller(Handler(), ssl_context=ctx, auth_require_tls=False, **common)
+else:
+    controller = Controller(Handler(), **common)
 controller.start()
 print("READY", flush=True)
 done = threading.Event()

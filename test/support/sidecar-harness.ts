@@ -61,6 +61,17 @@ export const simple = (n: number | string, to = 'user@example.org') => ({
   text: `body ${n}`,
 });
 
+/** `mailroom sidecar` flags for a queue in `dataDir` delivering to a cleartext upstream on loopback. */
+export const sidecarArgs = (dataDir: string, upstreamPort: number, extra: string[] = []): string[] => [
+  '--data-dir',
+  dataDir,
+  '--uri',
+  `smtp://127.0.0.1:${upstreamPort}/?disable_starttls=true`,
+  '--from',
+  'no-reply@example.com',
+  ...extra,
+];
+
 /** A TCP port that was free a moment ago (for a peer that starts later). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
