@@ -7,8 +7,13 @@
  * elsewhere sets Reply-To itself, which is kept. That way an unmodified app that writes a
  * placeholder From (`root@localhost`) does not leak it into replies.
  *
+ * Memory: a large body goes to nodemailer as a stream of small chunks, not as one string or Buffer.
+ * Given a whole body, nodemailer encodes it (quoted-printable or base64) and dot-escapes it in one
+ * piece, a few transient copies of the message each; in chunks those copies are a chunk each.
+ *
  * @module
  */
+import { Readable } from 'node:stream';
 import { encodeWords } from 'nodemailer/lib/mime-funcs';
 import { fromDomain } from '../api/address.ts';
 import type { LoadedConfig } from '../api/rendered-config.ts';
@@ -22,17 +27,24 @@ export type ComposeConfig = Pick<LoadedConfig, 'from' | 'headers'>;
 export interface Composed {
   envelope: { from: string; to: string[] };
   messageId: string;
-  raw?: Buffer;
+  /** The whole message: its rewritten header block, then its body in chunks. */
+  raw?: Readable;
   from?: { name: string; address: string };
   to?: string[];
   cc?: string[];
   bcc?: string[];
   subject?: string;
-  text?: string;
-  html?: string;
+  /** Small bodies as strings (nodemailer picks 7bit when it can); large ones as chunk streams. */
+  text?: string | Readable;
+  html?: string | Readable;
+  /** How a streamed body is encoded (nodemailer cannot look into a stream to choose). */
+  textEncoding?: 'quoted-printable' | 'base64';
   headers?: Record<string, string>;
   date?: Date;
 }
+
+/** Bodies up to this many characters go to nodemailer whole; larger ones in chunks of this size. */
+export const CHUNK = 64 * 1024;
 
 /** Header names replaced with the config's values (lower case). */
 const REPLACED = new Set(['from', 'sender', 'return-path']);
@@ -74,9 +86,41 @@ export function composeJson(
   if (m.cc.length) out.cc = m.cc;
   // Bcc reaches nodemailer only to build the envelope; nodemailer never writes a Bcc header.
   if (m.bcc.length) out.bcc = m.bcc;
-  if (m.text !== undefined) out.text = m.text;
-  if (m.html !== undefined) out.html = m.html;
+  if (m.text !== undefined) out.text = body(m.text);
+  if (m.html !== undefined) out.html = body(m.html);
+  if (typeof out.text !== 'string' || typeof out.html !== 'string') {
+    // nodemailer's own rule for a string body: quoted-printable for mostly Latin text, else base64.
+    out.textEncoding = mostlyLatin(`${m.text ?? ''}${m.html ?? ''}`) ? 'quoted-printable' : 'base64';
+  }
   return out;
+}
+
+/** A body as nodemailer takes it: the string when small, else a stream of its chunks. */
+function body(text: string): string | Readable {
+  return text.length <= CHUNK ? text : Readable.from(stringChunks(text), { objectMode: false });
+}
+
+/** `text` in chunks of about {@link CHUNK} characters, never splitting a surrogate pair. */
+export function* stringChunks(text: string): Generator<Buffer> {
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(text.length, at + CHUNK);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    yield Buffer.from(text.slice(at, end), 'utf8');
+    at = end;
+  }
+}
+
+/** Whether Latin letters outnumber the other non-ASCII characters (nodemailer's choice of Q over B). */
+function mostlyLatin(text: string): boolean {
+  let latin = 0;
+  let other = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a)) latin++;
+    else if (c >= 0x80 || (c < 0x20 && c !== 9 && c !== 10 && c !== 13)) other++;
+  }
+  return other < latin;
 }
 
 /**
@@ -109,8 +153,16 @@ export function composeRaw(
   return {
     envelope: { from: cfg.from.address, to: recipients },
     messageId,
-    raw: Buffer.concat([head, normalizeBody(split.body)]),
+    raw: Readable.from(rawChunks(head, split.body), { objectMode: false }),
   };
+}
+
+/** The header block, then the body in chunks (views of it, copied only where a line ending changes). */
+function* rawChunks(head: Buffer, body: Buffer): Generator<Buffer> {
+  yield head;
+  for (let at = 0; at < body.length; at += CHUNK) {
+    yield crlf(body.subarray(at, at + CHUNK), at > 0 && body[at - 1] === 13);
+  }
 }
 
 /** Header values go out as 7-bit text: anything else becomes an RFC 2047 encoded word. */
@@ -123,10 +175,21 @@ function withoutConfigNames(headers: Record<string, string>, cfg: ComposeConfig)
   return Object.fromEntries(Object.entries(headers).filter(([n]) => !configNames.has(n.toLowerCase())));
 }
 
-/** SMTP wants CRLF: a body written with bare LF (common from scripts) is converted. */
-function normalizeBody(body: Buffer): Buffer {
-  if (!body.includes(10)) return body;
-  const text = body.toString('latin1');
-  if (!/(^|[^\r])\n/.test(text)) return body;
-  return Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'latin1');
+const CRLF = Buffer.from('\r\n');
+
+/**
+ * SMTP wants CRLF: a body written with bare LF (common from scripts) is converted, a chunk at a
+ * time (`afterCr`: the chunk before ended with CR, so a LF first in this one is not bare).
+ */
+export function crlf(chunk: Buffer, afterCr = false): Buffer {
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (let lf = chunk.indexOf(10); lf >= 0; lf = chunk.indexOf(10, lf + 1)) {
+    if (lf > 0 ? chunk[lf - 1] === 13 : afterCr) continue;
+    parts.push(chunk.subarray(from, lf), CRLF);
+    from = lf + 1;
+  }
+  if (parts.length === 0) return chunk;
+  parts.push(chunk.subarray(from));
+  return Buffer.concat(parts);
 }

@@ -55,6 +55,20 @@ const NO_SMTPUTF8 =
 const NOT_KNOWN =
   'not sent yet: an address has a non-ASCII local part, which needs SMTPUTF8, and whether the upstream server offers SMTPUTF8 is not known yet';
 
+/**
+ * Reads the payload and composes the message. Its own function, so that the payload of a JSON
+ * message (and its text before parsing) is garbage once composed instead of living on through the
+ * send in the caller's frame.
+ */
+function compose(m: ClaimedMessage, to: string[], config: ActiveConfig['config'], store: QueueStore) {
+  const payload = store.payload(m.seq, m.size);
+  if (!payload)
+    throw Object.assign(new Error('the message body is missing from the queue'), { responseCode: 554 });
+  return m.kind === 'json'
+    ? composeJson(storedJsonMessage(payload), to, m.id, m.createdAt, config)
+    : composeRaw(payload, to, m.id, m.createdAt, config);
+}
+
 /** Sends one claimed message; `settled` resolves when nodemailer no longer holds it. */
 export async function sendOne(
   m: ClaimedMessage,
@@ -78,14 +92,8 @@ export async function sendOne(
   try {
     if (utf8 && snap.smtputf8 === undefined)
       throw new Error(`${NOT_KNOWN}${snap.unknownBecause ? ` (${snap.unknownBecause})` : ''}`);
-    const payload = ctx.store.payload(m.seq, m.size);
-    if (!payload)
-      throw Object.assign(new Error('the message body is missing from the queue'), { responseCode: 554 });
+    const composed = compose(m, to, config, ctx.store);
     if (to.length > 0) {
-      const composed =
-        m.kind === 'json'
-          ? composeJson(storedJsonMessage(payload), to, m.id, m.createdAt, config)
-          : composeRaw(payload, to, m.id, m.createdAt, config);
       const sending = snap.transporter.sendMail(composed);
       settled = sending.then(
         () => undefined,
