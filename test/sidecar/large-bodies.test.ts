@@ -62,7 +62,10 @@ function part(raw: string, type: string): string {
   const start = Math.max(0, raw.lastIndexOf('\n--', at));
   const headEnd = raw.indexOf('\r\n\r\n', at);
   const head = raw.slice(start, headEnd);
-  const body = raw.slice(headEnd + 4).split(/\r\n--/)[0]!.replace(/\r\n$/, '');
+  const body = raw
+    .slice(headEnd + 4)
+    .split(/\r\n--/)[0]!
+    .replace(/\r\n$/, '');
   const cte = /Content-Transfer-Encoding: (\S+)/i.exec(head)?.[1]?.toLowerCase();
   if (cte === 'base64') return Buffer.from(body.replace(/\r\n/g, ''), 'base64').toString('utf8');
   assert.equal(cte, 'quoted-printable', head);
