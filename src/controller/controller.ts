@@ -226,7 +226,7 @@ export class Controller {
         q.remove(key);
         return;
       }
-      this.#index.set(s);
+      this.#index.set(s, s.metadata.namespace, key);
       // Level-based, but not blind: our own status writes come back as updates; they need no reconcile.
       if (
         type === 'add' ||

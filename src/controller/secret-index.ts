@@ -25,55 +25,70 @@ export function referencedSecrets(sender: Pick<EmailSender, 'spec'>): string[] {
   return [...new Set(names)];
 }
 
-/** Secret → senders, kept up to date from sender add/update/delete. */
+/** A referenced Secret (`namespace/name`, one string shared by all its senders) and its senders. */
+interface Entry {
+  key: string;
+  senders: Set<string>;
+}
+
+/** What every config Secret's name ends with (`<sender>-mailroom`). */
+const CONFIG_SUFFIX = renderedSecretName('');
+
+/**
+ * Secret → senders, kept up to date from sender add/update/delete. Sized for 10,000 senders: each
+ * holds its key and references to shared entries, no strings of its own, and its config Secret is
+ * found by name rather than through a map.
+ */
 export class SecretIndex {
-  readonly #bySecret = new Map<string, Set<string>>();
-  readonly #bySender = new Map<string, string[]>();
-  readonly #byConfig = new Map<string, string>();
+  readonly #bySecret = new Map<string, Entry>();
+  readonly #bySender = new Map<string, Entry[]>();
 
   /**
    * Records (or re-records) the references of a sender. A ClusterEmailSender's key is its name and
-   * its Secrets are in `secretNamespace` (the cluster-resource namespace).
+   * its Secrets are in `secretNamespace` (the cluster-resource namespace). `key` is the sender's
+   * queue key, passed by callers that already hold it so that one string serves both.
    */
   set(
     sender: Pick<EmailSender, 'spec'> & { metadata: { namespace?: string | undefined; name: string } },
     secretNamespace = sender.metadata.namespace ?? '',
+    key = senderKey(sender),
   ): void {
-    const key = senderKey(sender);
-    this.delete(key);
     const secrets = referencedSecrets(sender).map((s) => `${secretNamespace}/${s}`);
-    this.#bySender.set(key, secrets);
-    // An EmailSender's own config Secret (a ClusterEmailSender's copies are tracked by ClusterSenders).
-    const { namespace, name } = sender.metadata;
-    if (namespace) this.#byConfig.set(`${namespace}/${renderedSecretName(name)}`, key);
-    for (const s of secrets) {
-      const senders = this.#bySecret.get(s) ?? new Set<string>();
-      this.#bySecret.set(s, senders);
-      senders.add(key);
-    }
+    // Most updates are our own status writes coming back: the references did not change.
+    const current = this.#bySender.get(key);
+    if (current?.length === secrets.length && current.every((e, i) => e.key === secrets[i])) return;
+    this.delete(key);
+    const entries = secrets.map((s) => {
+      let entry = this.#bySecret.get(s);
+      if (!entry) {
+        entry = { key: s, senders: new Set() };
+        this.#bySecret.set(s, entry);
+      }
+      entry.senders.add(key);
+      return entry;
+    });
+    this.#bySender.set(key, entries);
   }
 
   /** Forgets a sender (its queue key). */
   delete(senderKey: string): void {
-    for (const s of this.#bySender.get(senderKey) ?? []) {
-      const senders = this.#bySecret.get(s);
-      senders?.delete(senderKey);
-      if (senders?.size === 0) this.#bySecret.delete(s);
+    for (const entry of this.#bySender.get(senderKey) ?? []) {
+      entry.senders.delete(senderKey);
+      if (entry.senders.size === 0) this.#bySecret.delete(entry.key);
     }
     this.#bySender.delete(senderKey);
-    const slash = senderKey.indexOf('/');
-    const config = `${senderKey.slice(0, slash)}/${renderedSecretName(senderKey.slice(slash + 1))}`;
-    if (this.#byConfig.get(config) === senderKey) this.#byConfig.delete(config);
   }
 
-  /** Key of the sender whose config Secret is `namespace/secretName`, if that sender exists. */
+  /** Key of the EmailSender whose config Secret is `namespace/secretName`, if that sender exists. */
   configOwner(namespace: string, secretName: string): string | undefined {
-    return this.#byConfig.get(`${namespace}/${secretName}`);
+    if (!secretName.endsWith(CONFIG_SUFFIX)) return undefined;
+    const key = `${namespace}/${secretName.slice(0, -CONFIG_SUFFIX.length)}`;
+    return this.#bySender.has(key) ? key : undefined;
   }
 
   /** Keys of the senders that reference `namespace/secretName`. */
   sendersOf(namespace: string, secretName: string): string[] {
-    return [...(this.#bySecret.get(`${namespace}/${secretName}`) ?? [])];
+    return [...(this.#bySecret.get(`${namespace}/${secretName}`)?.senders ?? [])];
   }
 }
 
