@@ -54,3 +54,32 @@ test('spec objects drop managedFields and last-applied; equal strings are shared
   assert.equal(a.status?.endpoint, 'smtp.example.com:587');
   assert.equal(a.spec.from.address, b.spec.from.address);
 });
+
+test('equal parts of spec and status are one frozen object across senders; status.config stays each its own', () => {
+  const raw = (name: string) =>
+    JSON.parse(
+      JSON.stringify({
+        apiVersion: 'mailroom.dev/v1alpha1',
+        kind: 'EmailSender',
+        metadata: { name, namespace: 'mail' },
+        spec: { smtp: { uriSecretRef: { name: 'smtp', key: 'uri' } }, probe: { interval: '10m' } },
+        status: {
+          conditions: [{ type: 'Ready', status: 'True', reason: 'Verified', message: 'ok' }],
+          lastProbe: { result: 'Verified', extensions: ['STARTTLS', 'AUTH PLAIN'] },
+          config: { secretName: `${name}-mailroom`, revision: 'r1' },
+        },
+      }),
+    );
+  const a = senderTransform(raw('a'));
+  const b = senderTransform(raw('b'));
+  assert.equal(a.spec.smtp, b.spec.smtp);
+  assert.equal(a.status?.conditions, b.status?.conditions);
+  assert.equal(a.status?.lastProbe, b.status?.lastProbe);
+  assert.ok(Object.isFrozen(a.status?.lastProbe?.extensions));
+  assert.throws(() => {
+    (a.spec.smtp.uriSecretRef as { name: string }).name = 'x';
+  }, TypeError);
+  assert.notEqual(a.status?.config, b.status?.config);
+  assert.equal(b.status?.config?.secretName, 'b-mailroom');
+  assert.equal(a.metadata.name, 'a');
+});
