@@ -77,6 +77,14 @@ export interface CorruptQueue {
 /** Seq numbers of each fresh queue after a corrupt one start this far above the previous one's. */
 const GENERATION = 2 ** 40;
 
+type Recipient = { n: number; address: string; state: string };
+
+/** A claimed message's recipients still to send to, and how many were delivered before. */
+function pendingAndDelivered(rows: Recipient[]): Pick<ClaimedMessage, 'pending' | 'delivered'> {
+  const pending = rows.filter((r) => r.state === 'pending').map(({ n, address }) => ({ n, address }));
+  return { pending, delivered: rows.filter((r) => r.state === 'sent').length };
+}
+
 /** The SQLite-backed queue. One instance per data directory and process. */
 export class QueueStore {
   /** Messages that were in `sending` when the store opened (their process stopped mid-delivery). */
@@ -233,8 +241,7 @@ export class QueueStore {
       startAttempt: p(
         "INSERT OR REPLACE INTO attempts (message_seq, n, at, code, reply, duration_ms, state) VALUES (?, ?, ?, NULL, '', 0, 'started')",
       ),
-      pending: p("SELECT n, address FROM recipients WHERE message_seq = ? AND state = 'pending' ORDER BY n"),
-      delivered: p("SELECT count(*) AS c FROM recipients WHERE message_seq = ? AND state = 'sent'"),
+      recipients: p('SELECT n, address, state FROM recipients WHERE message_seq = ? ORDER BY n'),
       payload: p('SELECT data FROM payloads WHERE seq = ? ORDER BY part'),
       finish:
         p(`UPDATE messages SET state = ?, next_attempt_at = ?, updated_at = ?, config_revision = ?, reason = ?
@@ -322,9 +329,12 @@ export class QueueStore {
     const id = randomUUID();
     const recipients = JSON.stringify(msg.recipients);
     const index = `,${msg.recipients.map((r) => r.toLowerCase()).join(',')},`;
+    // Only a keyed message is ever compared with another.
     const hash =
-      msg.fingerprint ??
-      createHash('sha256').update(recipients).update('\0').update(msg.payload).digest('base64url');
+      msg.idempotencyKey === undefined
+        ? null
+        : (msg.fingerprint ??
+          createHash('sha256').update(recipients).update('\0').update(msg.payload).digest('base64url'));
     const done = this.disk.hold(msg.payload.length);
     const write = this.#write(() => {
       const row = this.#s.insert!.get(
@@ -401,8 +411,7 @@ export class QueueStore {
           id: r.id,
           kind: r.kind,
           size: r.size,
-          pending: this.#s.pending!.all(r.seq) as Array<{ n: number; address: string }>,
-          delivered: (this.#s.delivered!.get(r.seq) as { c: number }).c,
+          ...pendingAndDelivered(this.#s.recipients!.all(r.seq) as Recipient[]),
           attempts: r.attempts,
           createdAt: r.created_at,
         });
