@@ -273,6 +273,10 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
     if (path === '/v1/messages' && method === 'POST') return postMessage(req, res);
     if (method !== 'GET' && method !== 'HEAD')
       throw new HttpError(405, 'MethodNotAllowed', `${method} ${path}`);
+    // The queue file could not be opened yet (a start on a full disk): its messages are unknown,
+    // not absent.
+    if (path.startsWith('/v1/messages') && o.store.opening !== undefined)
+      throw Object.assign(new HttpError(503, 'QueueNotOpen', o.store.opening), { retryAfter: 5 });
     if (path === '/v1/messages') return listMessages(url, res);
     const one = /^\/v1\/messages\/([0-9a-f-]{36})$/.exec(path);
     if (one) {

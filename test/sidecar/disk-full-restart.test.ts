@@ -57,6 +57,8 @@ it('starts on a disk with no room, refuses new mail, and delivers once there is 
   assert.equal(refused.body.error, 'DiskFull');
   const unknown = await fetch(`http://127.0.0.1:${sc.httpPort}/v1/messages/${id}`);
   assert.equal(unknown.status, 503, 'not readable yet, which is not "no such message"');
+  assert.equal(((await unknown.json()) as { error: string }).error, 'QueueNotOpen');
+  assert.ok(Number(unknown.headers.get('retry-after')) > 0, 'Retry-After');
   assert.equal((await fetch(`http://127.0.0.1:${sc.httpPort}/healthz`)).status, 200);
 
   const upstream = await startUpstream({ port });
