@@ -124,7 +124,7 @@ export class GroupCommitter {
     }
   }
 
-  /** A checkpoint is under way (writes wait for it; so must anything else that writes or checkpoints). */
+  /** A checkpoint is under way: nothing else may checkpoint or vacuum until it ends. */
   get checkpointing(): boolean {
     return this.#checkpoints?.busy ?? false;
   }
@@ -168,7 +168,7 @@ export class GroupCommitter {
     if (this.#immediate) clearImmediate(this.#immediate);
     this.#timer = undefined;
     this.#immediate = undefined;
-    if (this.#checkpoints?.busy) return;
+    if (this.#checkpoints?.paused) return;
     const batch = this.#batch;
     if (batch.length === 0) return;
     this.#batch = [];

@@ -3,14 +3,16 @@
  * COMMIT that takes the WAL past 1,000 pages, syncs the WAL, copies its pages into the database
  * file and syncs that file: two fsyncs on the thread that serves the doors (measured in
  * `npm run bench:sidecar`: most of the commits that held the loop over 3 ms, up to 80 ms under
- * load). Here the same steps run with both fsyncs on libuv's thread pool:
+ * load). Here the same steps run with every fsync on libuv's thread pool, in two rounds of
+ * (fdatasync of the WAL, copy with `synchronous=OFF`, fdatasync of the database file):
  *
- * 1. writes pause: no transaction starts until step 4 is done, since a write could restart the WAL
- *    over frames whose pages are not yet safe in the database file;
- * 2. fdatasync of the WAL: every frame about to be copied is on disk;
- * 3. `wal_checkpoint(PASSIVE)` with `synchronous=OFF`: the pages are copied, not synced;
- * 4. fdatasync of the database file, then `wal_checkpoint(TRUNCATE)`: nothing is left to copy and
- *    the WAL file is emptied (its size tells when the next checkpoint is due); writes go on.
+ * 1. **While writes go on.** A read transaction on a second connection pins the WAL as it is: the
+ *    copy takes no frame past it (so only frames the fdatasync covered), and no write can restart
+ *    the WAL over frames whose pages are not yet safe in the database file. Most pages move here.
+ * 2. **With writes paused** (a write could restart the WAL): the few frames written meanwhile are
+ *    synced and copied, the database file is synced, and `wal_checkpoint(TRUNCATE)` empties the
+ *    WAL (its size tells when the next checkpoint is due). Without this round a WAL that always
+ *    has new frames would never start over.
  *
  * SQLite's automatic checkpoint stays as a backstop at four times the threshold (one batch of
  * max-size messages can outgrow it before the next commit).
@@ -18,7 +20,7 @@
  * @module
  */
 import { close, fdatasyncSync, fstatSync, openSync } from 'node:fs';
-import type { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 
 /** An fdatasync with a callback (`fs.fdatasync`, or a test's). */
 export type SyncFn = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
@@ -42,10 +44,13 @@ export class WalCheckpointer {
   readonly #sync: SyncFn;
   readonly #onError: (err: unknown) => void;
   #dbFd: number | undefined;
+  /** The second connection whose read transaction pins the WAL in the first round. */
+  #reader: DatabaseSync | undefined;
   #walFd = -1;
   /** WAL size after the last checkpoint (0 once it was emptied). */
   #base = 0;
   #busy = false;
+  #paused = false;
   #stopped = false;
   #resume: (() => void) | undefined;
 
@@ -59,20 +64,39 @@ export class WalCheckpointer {
     db.exec(`PRAGMA wal_autocheckpoint = ${Math.ceil((4 * this.#bytes) / page)}`);
   }
 
-  /** A checkpoint is under way: no write transaction may start until it calls its `resume`. */
+  /** A checkpoint is under way: nothing else may checkpoint or vacuum. */
   get busy(): boolean {
     return this.#busy;
   }
 
-  /** After a commit: starts a checkpoint when the WAL has grown enough; `resume` is called when writes may go on. */
+  /** In the second round: no write transaction may start until it calls its `resume`. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** After a commit: starts a checkpoint when the WAL has grown enough; `resume` is called when paused writes may go on. */
   maybeStart(walFd: number, resume: () => void): void {
     if (this.#busy || this.#stopped || fstatSync(walFd).size < this.#base + this.#bytes) return;
     this.#busy = true;
     this.#walFd = walFd;
     this.#resume = resume;
-    this.#sync(walFd, (err) => {
+    try {
+      this.#dbFd ??= openSync(this.#dbPath, 'r+');
+      this.#reader ??= new DatabaseSync(this.#dbPath, { readOnly: true });
+      this.#reader.exec('BEGIN');
+      this.#reader.prepare('SELECT count(*) FROM sqlite_master').get();
+    } catch (e) {
+      this.#end(e, true);
+      return;
+    }
+    this.#round(true);
+  }
+
+  /** fdatasync of the WAL, copy, fdatasync of the database file; then the next round, or the end. */
+  #round(first: boolean): void {
+    this.#sync(this.#walFd, (err) => {
       if (this.#stopped) return;
-      if (err) return this.#end(err);
+      if (err) return this.#end(err, first);
       try {
         this.#db.exec('PRAGMA synchronous = OFF');
         try {
@@ -80,24 +104,28 @@ export class WalCheckpointer {
         } finally {
           this.#db.exec('PRAGMA synchronous = NORMAL');
         }
-        this.#dbFd ??= openSync(this.#dbPath, 'r+');
       } catch (e) {
-        // A checkpoint that failed (a full disk) leaves the WAL as it was: writes may go on.
-        return this.#end(e);
+        // A copy that failed (a full disk) moves nothing the WAL relies on: writes may go on.
+        return this.#end(e, first);
       }
-      this.#syncDb();
+      this.#syncDb(first);
     });
   }
 
-  #syncDb(): void {
+  #syncDb(first: boolean): void {
     this.#sync(this.#dbFd!, (err) => {
       if (this.#stopped) return;
       if (err) {
-        // The copied pages may not be on disk and the WAL may hold their only copy: writes stay
-        // paused (one could restart the WAL) and the sync is tried again.
+        // The copied pages may not be on disk and the WAL may hold their only copy: the WAL stays
+        // pinned (or writes paused) and the sync is tried again.
         this.#onError(err);
-        setTimeout(() => this.#syncDb(), 1000);
+        setTimeout(() => this.#syncDb(first), 1000);
         return;
+      }
+      if (first) {
+        this.#unpin();
+        this.#paused = true;
+        return this.#round(false);
       }
       try {
         // A reader in another process would make TRUNCATE wait for it on this thread: not at all.
@@ -115,8 +143,20 @@ export class WalCheckpointer {
     });
   }
 
-  #end(err?: unknown): void {
+  #unpin(): void {
+    try {
+      if (this.#reader?.isTransaction) this.#reader.exec('COMMIT');
+    } catch {
+      // A read transaction that cannot end: closing the connection ends it.
+      this.#reader?.close();
+      this.#reader = undefined;
+    }
+  }
+
+  #end(err?: unknown, pinned = false): void {
+    if (pinned) this.#unpin();
     this.#busy = false;
+    this.#paused = false;
     if (err !== undefined) this.#onError(err);
     try {
       this.#base = fstatSync(this.#walFd).size;
@@ -129,8 +169,8 @@ export class WalCheckpointer {
   }
 
   /**
-   * The database is closing: whatever step is under way, both files are synced now, so no page
-   * of a checkpoint is left unsafe when SQLite's own closing checkpoint restarts the WAL.
+   * The database is closing: whatever step is under way, both files are synced now and the WAL
+   * unpinned, so no page of a checkpoint is left unsafe when SQLite's closing checkpoint restarts it.
    */
   finish(): void {
     try {
@@ -148,6 +188,13 @@ export class WalCheckpointer {
   abandon(): void {
     this.#stopped = true;
     this.#busy = false;
+    this.#paused = false;
+    try {
+      this.#reader?.close();
+    } catch {
+      // Already closed.
+    }
+    this.#reader = undefined;
     if (this.#dbFd !== undefined) {
       const fd = this.#dbFd;
       this.#dbFd = undefined;
