@@ -14,9 +14,9 @@
  * @module
  */
 import { Readable } from 'node:stream';
-import { encodeWords } from 'nodemailer/lib/mime-funcs';
 import { fromDomain } from '../api/address.ts';
 import type { LoadedConfig } from '../api/rendered-config.ts';
+import { encodeWords } from './mail-libs.ts';
 import { splitRawMessage } from './message.ts';
 import type { JsonMessage } from './types.ts';
 

@@ -6,11 +6,11 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
 // The spec's own header-name rule: a message header may be what a sender's spec may add.
 import { HEADER_NAME_PATTERN, headerNameSchema } from '../api/emailsender.ts';
 import { MAX_IDEMPOTENCY_KEY, MAX_RECIPIENTS } from './limits.ts';
+import { addressparser } from './mail-libs.ts';
 import type { JsonMessage, NewMessage } from './types.ts';
 
 /** Default largest message, in bytes (HTTP body or SMTP DATA). */

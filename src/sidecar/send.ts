@@ -13,10 +13,10 @@
  * @module
  */
 import { domainToASCII } from 'node:url';
-import type nodemailer from 'nodemailer';
 import type { Logger } from '../runtime/logger.ts';
 import { composeJson, composeRaw } from './compose.ts';
 import type { ActiveConfig } from './config.ts';
+import type { createTransport } from './mail-libs.ts';
 import { storedJsonMessage } from './message.ts';
 import { decideOutcome, type SendResult } from './outcome.ts';
 import { backoffMs } from './retry.ts';
@@ -27,7 +27,7 @@ import type { ClaimedMessage, Outcome } from './types.ts';
 /** One config and the pooled transport built from it, and what its upstream offers (SMTPUTF8). */
 export interface Snapshot extends Smtputf8State {
   active: ActiveConfig;
-  transporter: ReturnType<typeof nodemailer.createTransport>;
+  transporter: ReturnType<typeof createTransport>;
   secrets: string[];
   inFlight: number;
   retired: boolean;

@@ -13,10 +13,11 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../runtime/logger.ts';
 import type { ByteBudget } from './budget.ts';
 import { MAX_RECIPIENTS, messageCost } from './limits.ts';
+import { SMTPServer, type SMTPServerInstance } from './mail-libs.ts';
 import { MessageRejectedError, rawSubject, splitRawMessage } from './message.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { asciiLocalPart, smtputf8Refusal } from './smtputf8.ts';
@@ -50,7 +51,7 @@ function same(a: string, b: string): boolean {
 }
 
 /** Creates the SMTP door (not yet listening: call `listen(port, host)`). */
-export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
+export function createSmtpDoor(o: SmtpDoorOptions): SMTPServerInstance {
   const reject = (reason: string) => o.metrics?.rejected.inc({ door: 'smtp', reason });
   const server = new SMTPServer({
     banner: 'Mailroom sidecar: mail is queued durably, then delivered upstream',

@@ -11,13 +11,13 @@
  *
  * @module
  */
-import nodemailer from 'nodemailer';
 import type { Logger } from '../runtime/logger.ts';
 import { transportOptions } from '../smtp/transport.ts';
 import { redactedUri } from '../smtp/uri.ts';
 import { ByteBudget } from './budget.ts';
 import type { ActiveConfig } from './config.ts';
 import { messageCost } from './limits.ts';
+import { createTransport } from './mail-libs.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { secretsOf } from './retry.ts';
 import { type Snapshot, sendOne } from './send.ts';
@@ -98,7 +98,7 @@ export class DeliveryWorker {
       maxConnections: this.#o.maxConnections,
       socketTimeoutMs: this.#o.sendTimeoutMs,
     });
-    const transporter = nodemailer.createTransport(options);
+    const transporter = createTransport(options);
     // The pool reports connection trouble per message too; an unhandled 'error' would end the process.
     transporter.on('error', (err) => this.#o.logger.warn({ err }, 'upstream connection error'));
     const old = this.#snap;
