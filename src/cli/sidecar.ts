@@ -13,6 +13,7 @@ import { parseDuration } from '../api/duration.ts';
 import { startHttpServer } from '../runtime/health.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { NO_SECRETS } from '../runtime/redact.ts';
+import { onShutdown } from '../runtime/shutdown.ts';
 import { type ActiveConfig, ConfigError, configFromFlags, type FlagConfig } from '../sidecar/config.ts';
 import { DEFAULT_MAX_QUEUE_BYTES } from '../sidecar/limits.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../sidecar/message.ts';
@@ -246,18 +247,24 @@ export function registerSidecarCommands(program: Command): void {
       });
       running = sidecar;
       const metricsServer = flags.metricsListen
-        ? await startHttpServer({ listen: flags.metricsListen, registry: sidecar.registry, log: logger })
+        ? await startHttpServer({
+            listen: flags.metricsListen,
+            registry: sidecar.registry,
+            healthz: sidecar.checks.healthz,
+            readyz: sidecar.checks.readyz,
+            log: logger,
+          })
         : undefined;
       if (metricsServer) logger.info({ url: `${metricsServer.url}/metrics` }, 'metrics listening');
-      const shutdown = (signal: string) => {
-        logger.info({ signal }, 'shutting down: finishing deliveries under way');
-        void Promise.all([sidecar.stop(), metricsServer?.close()]).then(() => {
+      // SIGTERM/SIGINT: stop accepting, let deliveries under way finish, close the queue; a second
+      // signal, or a cleanup past the kubelet's grace period, exits at once.
+      onShutdown(
+        async () => {
+          await Promise.all([sidecar.stop(), metricsServer?.close()]);
           logger.flush();
-          process.exit(0);
-        });
-      };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
+        },
+        { log: logger },
+      );
     });
 
   program

@@ -14,6 +14,8 @@ export interface RegistryOptions {
   defaultMetrics?: boolean;
   /** Labels added to every metric. */
   labels?: Record<string, string>;
+  /** Prefix of the default metrics' names (`mailroom_sidecar_` gives `mailroom_sidecar_process_*`). */
+  prefix?: string;
 }
 
 /**
@@ -26,7 +28,8 @@ export interface RegistryOptions {
 export function createRegistry(opts: RegistryOptions = {}): Registry {
   const registry = new Registry();
   if (opts.labels) registry.setDefaultLabels(opts.labels);
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics ?? true)
+    collectDefaultMetrics({ register: registry, ...(opts.prefix ? { prefix: opts.prefix } : {}) });
   return registry;
 }
 

@@ -14,7 +14,8 @@
  * @module
  */
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Check } from '../runtime/health.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { NO_SECRETS } from '../runtime/redact.ts';
 import { endpointAddress } from '../smtp/uri.ts';
@@ -28,6 +29,9 @@ import { asciiLocalPart, smtputf8Refusal } from './smtputf8.ts';
 import { IdempotencyConflictError, QueueRefusedError, type QueueStore } from './store.ts';
 import { MESSAGE_STATES, type MessageState } from './types.ts';
 
+// Not an ES import: that evaluates node:http's lazy exports, undici among them (see mail-libs.ts).
+const { createServer } = process.getBuiltinModule('node:http');
+
 export interface HttpDoorOptions {
   store: QueueStore;
   logger: Logger;
@@ -39,6 +43,8 @@ export interface HttpDoorOptions {
   token?: string;
   /** The config state, for `/readyz`, `/v1/stats` and the page. */
   configState: () => ConfigState;
+  /** What `/healthz` checks (the sidecar's liveness checks). */
+  health: readonly Check[];
   inFlight: () => number;
   onQueued?: () => void;
   /** Whether the upstream offers SMTPUTF8 (undefined while not known): refuses what it cannot take. */
@@ -288,7 +294,10 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
       return send(res, 200, { counts: o.store.counts(), inFlight: o.inFlight(), ...readiness().body });
     }
     if (path === '/healthz') {
-      o.store.db.prepare('SELECT 1').get();
+      for (const c of o.health) {
+        const verdict = c.check();
+        if (verdict !== true) return send(res, 503, { ok: false, problem: `${c.name}: ${verdict}` });
+      }
       return send(res, 200, { ok: true });
     }
     if (path === '/readyz') {

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { createRegistry, type Registry } from '../runtime/metrics.ts';
 import type { ByteBudget } from './budget.ts';
 import type { MessageState } from './types.ts';
 
@@ -40,8 +41,7 @@ export function createMetrics(
   queueCounts: () => Record<MessageState, number>,
   sources: MetricSources = {},
 ): SidecarMetrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'mailroom_sidecar_' });
+  const registry = createRegistry({ prefix: 'mailroom_sidecar_' });
   new Gauge({
     name: 'mailroom_sidecar_queue_bytes',
     help: 'Bytes the queue holds on disk (database pages in use plus WAL), counted against --max-queue-bytes.',

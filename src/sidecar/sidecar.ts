@@ -5,6 +5,7 @@
  * @module
  */
 import type { AddressInfo } from 'node:net';
+import type { Check } from '../runtime/health.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Registry } from '../runtime/metrics.ts';
 import { ByteBudget } from './budget.ts';
@@ -69,6 +70,12 @@ export interface Sidecar {
   configState(): ConfigState;
   /** The sidecar's metrics, also served on the HTTP door (`--metrics-listen` serves them alone). */
   registry: Registry;
+  /**
+   * Liveness (the queue answers a query) and readiness (a config is loaded) as checks of
+   * `src/runtime/health.ts`: the HTTP door answers `/healthz` with the first, and `--metrics-listen`
+   * serves both on the pod IP.
+   */
+  checks: { healthz: Check[]; readyz: Check[] };
   /** Stops accepting, lets deliveries under way finish (up to `timeoutMs`), closes the queue. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -176,6 +183,23 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     staticState = { current: o.config.config };
   }
   const configState = () => watcher?.state ?? staticState;
+  const checks = {
+    healthz: [
+      {
+        name: 'queue',
+        check: (): true => {
+          store.db.prepare('SELECT 1').get();
+          return true;
+        },
+      },
+    ],
+    readyz: [
+      {
+        name: 'config',
+        check: () => (configState().current ? true : (configState().problem ?? 'no config loaded yet')),
+      },
+    ],
+  };
 
   const onQueued = () => worker.notify();
   const smtp = createSmtpDoor({
@@ -196,6 +220,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     budget: acceptBudget,
     ...(o.httpToken ? { token: o.httpToken } : {}),
     configState,
+    health: checks.healthz,
     inFlight: () => worker.inFlight,
     onQueued,
     smtputf8: () => worker.smtputf8,
@@ -261,6 +286,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     worker,
     configState,
     registry: metrics.registry,
+    checks,
     stop(timeoutMs = 10_000) {
       stopping ??= (async () => {
         clearInterval(purgeTimer);
