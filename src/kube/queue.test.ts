@@ -9,6 +9,7 @@ function fakeTimers() {
   let seq = 0;
   const pending = new Map<number, { at: number; fn: () => void }>();
   const timers: Timers = {
+    now: () => now,
     setTimeout(fn, ms) {
       const id = ++seq;
       pending.set(id, { at: now + ms, fn });
@@ -114,4 +115,38 @@ describe('WorkQueue', () => {
     q.add('b');
     assert.equal(await q.get(), undefined, 'no key after shutdown');
   });
+});
+
+test('delayed adds of many keys fire in due order from one timer, rescheduled ones at their last time', async () => {
+  const ft = fakeTimers();
+  const q = new WorkQueue({ timers: ft.timers });
+  const delay = (i: number) => ((i * 7919) % 2000) + 1;
+  for (let i = 0; i < 2000; i++) q.addAfter(`k${i}`, delay(i));
+  for (let i = 0; i < 2000; i += 2) q.addAfter(`k${i}`, 5000 + i); // rescheduled: stale entries pile up
+  assert.equal(ft.pending(), 1, 'one timer');
+  assert.equal(q.scheduled, 2000);
+  const take = async () => {
+    const keys: string[] = [];
+    while (q.length > 0) {
+      const key = (await q.get())!;
+      keys.push(key);
+      q.done(key);
+    }
+    return keys;
+  };
+  ft.advance(2000);
+  const odd = Array.from({ length: 1000 }, (_, j) => 2 * j + 1).sort((a, b) => delay(a) - delay(b));
+  assert.deepEqual(
+    await take(),
+    odd.map((i) => `k${i}`),
+    'the odd keys, in due order',
+  );
+  assert.equal(q.scheduled, 1000, 'the rescheduled even keys wait');
+  ft.advance(5000);
+  assert.deepEqual(
+    await take(),
+    Array.from({ length: 1000 }, (_, j) => `k${2 * j}`),
+  );
+  assert.equal(q.scheduled, 0);
+  assert.equal(ft.pending(), 0, 'no timer left');
 });

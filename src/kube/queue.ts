@@ -3,6 +3,10 @@
  * never handed to two workers at once (an add during processing is replayed after `done`), delayed
  * adds keep one wake-up per key, and failures back off through an injected {@link RateLimiter}.
  *
+ * Delayed adds share one timer over a min-heap of due times: every sender waits for its next probe,
+ * and a Node timer per key (with its closure and timer list) costs ~250 bytes at 10,000 keys where
+ * a heap entry costs ~60.
+ *
  * The queue holds keys (`namespace/name`), never events: reconcilers are level-based and read the
  * current state themselves.
  *
@@ -10,13 +14,16 @@
  */
 import { ExponentialRateLimiter, type RateLimiter } from './rate-limiter.ts';
 
-/** Timer functions, injectable for tests. */
+/** Timer functions and their clock, injectable for tests. */
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
 }
 
 const realTimers: Timers = {
+  now: () => performance.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
     t.unref();
@@ -46,7 +53,12 @@ export class WorkQueue {
   readonly #queued = new Set<string>();
   readonly #dirty = new Set<string>();
   readonly #processing = new Set<string>();
-  readonly #timers = new Map<string, unknown>();
+  /** Keys with a pending delayed add, and when it is due ({@link Timers.now}). */
+  readonly #due = new Map<string, number>();
+  /** Min-heap of wake-ups by `at`; entries whose `at` is no longer the key's due time are stale. */
+  #heap: Array<{ key: string; at: number }> = [];
+  #timer: unknown;
+  #timerAt = Number.POSITIVE_INFINITY;
   readonly #waiters: Array<(key: string | undefined) => void> = [];
   readonly #rateLimiter: RateLimiter;
   readonly #t: Timers;
@@ -77,12 +89,12 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    this.#cancelTimer(key);
-    const handle = this.#t.setTimeout(() => {
-      this.#timers.delete(key);
-      this.add(key);
-    }, ms);
-    this.#timers.set(key, handle);
+    const at = this.#t.now() + ms;
+    this.#due.set(key, at);
+    this.#heapPush({ key, at });
+    // Keys rescheduled again and again leave stale entries behind: rebuild before they pile up.
+    if (this.#heap.length > 2 * this.#due.size + 1024) this.#rebuild();
+    if (at < this.#timerAt) this.#arm(at);
   }
 
   /** Queues `key` after the rate limiter's backoff for it (at most `capMs`); returns that delay. */
@@ -135,14 +147,14 @@ export class WorkQueue {
 
   /** Keys with a pending delayed add. */
   get scheduled(): number {
-    return this.#timers.size;
+    return this.#due.size;
   }
 
   /** Stops handing out keys, drops pending wake-ups, and resolves once in-flight keys are done. */
   shutDown(): Promise<void> {
     this.#shuttingDown = true;
-    for (const handle of this.#timers.values()) this.#t.clearTimeout(handle);
-    this.#timers.clear();
+    this.#due.clear();
+    this.#disarm();
     for (const resolve of this.#waiters.splice(0)) resolve(undefined);
     if (this.#processing.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
@@ -172,9 +184,72 @@ export class WorkQueue {
   }
 
   #cancelTimer(key: string): void {
-    const handle = this.#timers.get(key);
-    if (handle === undefined) return;
-    this.#t.clearTimeout(handle);
-    this.#timers.delete(key);
+    // Its heap entry turns stale and is skipped when it comes up; none left, no timer either.
+    if (this.#due.delete(key) && this.#due.size === 0) this.#disarm();
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== undefined) this.#t.clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = this.#t.setTimeout(() => this.#wake(), Math.max(0, at - this.#t.now()));
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) this.#t.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    this.#heap = [];
+  }
+
+  /** Queues every key now due, then sleeps until the next one. */
+  #wake(): void {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = this.#t.now();
+    for (let top = this.#heap[0]; top; top = this.#heap[0]) {
+      if (this.#due.get(top.key) !== top.at) {
+        this.#heapPop();
+        continue;
+      }
+      if (top.at > now) {
+        this.#arm(top.at);
+        return;
+      }
+      this.#heapPop();
+      this.add(top.key);
+    }
+  }
+
+  #rebuild(): void {
+    this.#heap = [];
+    for (const [key, at] of this.#due) this.#heapPush({ key, at });
+  }
+
+  #heapPush(entry: { key: string; at: number }): void {
+    const h = this.#heap;
+    let i = h.push(entry) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]!.at <= entry.at) break;
+      h[i] = h[parent]!;
+      i = parent;
+    }
+    h[i] = entry;
+  }
+
+  #heapPop(): void {
+    const h = this.#heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const c = l + 1 < h.length && h[l + 1]!.at < h[l]!.at ? l + 1 : l;
+      if (h[c]!.at >= last.at) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
   }
 }
