@@ -62,9 +62,10 @@ function bundleOf(cas: X509Certificate[], now: number): string {
     .concat('\n');
 }
 
-// Loaded only to issue: @peculiar/x509 costs ~6 MB of RSS, and a webhook whose certificate is
-// current (every restart but the first) only reads certificates, which node:crypto does.
-const pki = () => import('../runtime/pki.ts');
+// Issuing runs in a child process (@peculiar/x509 would stay in this one for good, ~5 MB of RSS);
+// a webhook whose certificate is current (every restart but the first) only reads certificates,
+// which node:crypto does.
+const pki = () => import('../runtime/pki-apart.ts');
 
 /**
  * The material to store and serve at `now`: `current` itself when nothing is due, else a renewed copy.
@@ -86,8 +87,10 @@ export async function rotate(
   let changed = false;
 
   if (!ca || !caKey || remaining(ca, now) < policy.caValidityMs / 3) {
-    const { createCA } = await pki();
-    const fresh = await createCA('Mailroom Webhook CA', { notAfter: new Date(now + policy.caValidityMs) });
+    const { createCAApart } = await pki();
+    const fresh = await createCAApart('Mailroom Webhook CA', {
+      notAfter: new Date(now + policy.caValidityMs),
+    });
     ca = new X509Certificate(fresh.cert);
     caKey = fresh.key;
     caSince = now;
@@ -104,10 +107,15 @@ export async function rotate(
   // A leaf of the new CA before the API server trusts it would fail every call; keep the old one.
   const caTooNew = now - caSince < policy.propagationMs && usable;
   if (due && !caTooNew) {
-    const { loadCA } = await pki();
-    const authority = await loadCA({ cert: ca.toString(), key: caKey });
+    const { issueApart } = await pki();
     const notAfter = Math.min(now + policy.certValidityMs, Date.parse(ca.validTo));
-    const issued = await authority.issue({ names: policy.names, notAfter: new Date(notAfter) });
+    const issued = await issueApart(
+      { cert: ca.toString(), key: caKey },
+      {
+        names: policy.names,
+        notAfter: new Date(notAfter),
+      },
+    );
     cert = issued.cert;
     key = issued.key;
     changed = true;
