@@ -1,7 +1,7 @@
 /**
  * Helpers of the controller benchmark: bulk creates with bounded concurrency on one keep-alive
  * client, the raw-client peer, a watcher that counts Ready senders and status changes, and the
- * controller process as shipped (compiled, the Deployment's NODE_OPTIONS, the webhook on).
+ * controller process as shipped (compiled, the Deployment's node flags and NODE_OPTIONS, the webhook on).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -237,25 +237,49 @@ export interface ControllerChild {
   stop(): Promise<void>;
 }
 
+/** The controller container of deploy/controller/deployment.yaml. */
+function shippedContainer(): { command?: string[]; env?: Array<{ name: string; value?: string }> } {
+  const docs = parseAllDocuments(readFileSync(join(root, 'deploy/controller/deployment.yaml'), 'utf8'));
+  for (const doc of docs) {
+    const d = doc.toJS() as {
+      kind?: string;
+      spec?: {
+        template?: {
+          spec?: {
+            containers?: Array<{ command?: string[]; env?: Array<{ name: string; value?: string }> }>;
+          };
+        };
+      };
+    };
+    const c = d.kind === 'Deployment' ? d.spec?.template?.spec?.containers?.[0] : undefined;
+    if (c) return c;
+  }
+  throw new Error('deploy/controller/deployment.yaml has no Deployment');
+}
+
 /**
  * The controller's NODE_OPTIONS as deploy/controller/deployment.yaml sets them (BENCH_NODE_OPTIONS overrides),
  * so the bench measures what is deployed.
  */
 export function shippedNodeOptions(): string {
   if (process.env.BENCH_NODE_OPTIONS !== undefined) return process.env.BENCH_NODE_OPTIONS;
-  const docs = parseAllDocuments(readFileSync(join(root, 'deploy/controller/deployment.yaml'), 'utf8'));
-  for (const doc of docs) {
-    const d = doc.toJS() as {
-      kind?: string;
-      spec?: {
-        template?: { spec?: { containers?: Array<{ env?: Array<{ name: string; value?: string }> }> } };
-      };
-    };
-    if (d.kind !== 'Deployment') continue;
-    for (const c of d.spec?.template?.spec?.containers ?? [])
-      for (const e of c.env ?? []) if (e.name === 'NODE_OPTIONS') return e.value ?? '';
-  }
-  throw new Error('deploy/controller/deployment.yaml sets no NODE_OPTIONS');
+  const value = shippedContainer().env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  if (value === undefined) throw new Error('deploy/controller/deployment.yaml sets no NODE_OPTIONS');
+  return value;
+}
+
+/**
+ * The flags the Deployment's `command` gives node before the script (V8 flags NODE_OPTIONS refuses);
+ * BENCH_NODE_ARGS (space-separated) overrides.
+ */
+export function shippedNodeFlags(): string[] {
+  if (process.env.BENCH_NODE_ARGS !== undefined)
+    return process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean);
+  const [node, ...rest] = shippedContainer().command ?? [];
+  if (node === undefined) return [];
+  if (node !== 'node')
+    throw new Error(`deploy/controller/deployment.yaml: command starts with ${node}, not node`);
+  return rest.filter((a) => a.startsWith('-'));
 }
 
 /** Builds the shipped artifact (`npm run build` → dist/) and returns its `mailroom` binary. */
@@ -268,7 +292,7 @@ export function buildArtifact(): string {
 
 /**
  * Starts the compiled `mailroom controller` as deploy/ runs it (leader election, the webhook on,
- * NODE_OPTIONS), against `kubeconfig`; the webhook is registered by URL on a loopback port, as
+ * NODE_OPTIONS and node's flags), against `kubeconfig`; the webhook is registered by URL on a loopback port, as
  * outside a cluster it must be. Info logs are read for the start line, then dropped.
  *
  * In a cluster the controller reads its ServiceAccount and parses no kubeconfig, so it never loads
@@ -288,6 +312,7 @@ export async function startController(
   const child = spawn(
     process.execPath,
     [
+      ...shippedNodeFlags(),
       main,
       'controller',
       '--leader-elect',

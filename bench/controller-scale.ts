@@ -1,7 +1,8 @@
 /**
  * Controller at scale, on a real kube-apiserver with real SMTP servers (`npm run bench:controller`),
  * the controller run as shipped: compiled (`npm run build`, `dist/cli/main.js`), with
- * deploy/controller/deployment.yaml's NODE_OPTIONS, leader election and the webhook on.
+ * deploy/controller/deployment.yaml's node flags (its `command`) and NODE_OPTIONS, leader election
+ * and the webhook on.
  *
  * 1. Peer: create 1,000 EmailSenders and make for each, with a raw client, the writes the
  *    controller makes (status patch, config Secret, one Event); same concurrency, same keep-alive
@@ -13,7 +14,8 @@
  * 5. RSS with 10,000 EmailSenders and 10,000 unrelated Secrets (target ≤ 150 MB).
  *
  * Env: BENCH_SENDERS (1000), BENCH_IDLE_S (60), BENCH_SCALE_SENDERS (10000), BENCH_NOISE_SECRETS (10000),
- * BENCH_NODE_OPTIONS (default: the Deployment's NODE_OPTIONS).
+ * BENCH_NODE_OPTIONS (default: the Deployment's NODE_OPTIONS), BENCH_NODE_ARGS (default: the flags of its
+ * `command`).
  * Prints figures, not pass/fail; the last line is a JSON summary.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +29,7 @@ import {
   ReadyWatcher,
   rawWrites,
   restFor,
+  shippedNodeFlags,
   shippedNodeOptions,
   startController,
 } from './controller-lib.ts';
@@ -202,7 +205,7 @@ try {
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   console.log(
-    `\ncontroller-scale: local kube-apiserver, ${ENDPOINTS} smtp-server endpoints, compiled controller (leader election, webhook on), NODE_OPTIONS=${shippedNodeOptions()}\n`,
+    `\ncontroller-scale: local kube-apiserver, ${ENDPOINTS} smtp-server endpoints, compiled controller (leader election, webhook on), node ${shippedNodeFlags().join(' ')}, NODE_OPTIONS=${shippedNodeOptions()}\n`,
   );
   for (const [what, value, target] of rows)
     console.log(`${what.padEnd(w)}  ${value.padStart(10)}  ${target ? `target ${target}` : ''}`);

@@ -6,7 +6,7 @@
  * keep-alive HTTPS connection, timed from request to response. Pods never run (no nodes).
  *
  * The webhook is served as shipped: by the compiled controller (`npm run build`, `dist/cli/main.js`)
- * with deploy/controller/deployment.yaml's NODE_OPTIONS and leader election, which registers it
+ * with deploy/controller/deployment.yaml's node flags, NODE_OPTIONS and leader election, which registers it
  * (by URL on a loopback port, as outside a cluster it must be) with its matchConditions.
  *
  * Run: npm run bench:webhook [-- CREATES]   (default 500 of each). BENCH_NODE_OPTIONS overrides the
@@ -17,7 +17,7 @@ import { Agent, request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { installCRDs, startControlPlane } from '../src/controlplane/index.ts';
-import { buildArtifact, shippedNodeOptions, startController } from './controller-lib.ts';
+import { buildArtifact, shippedNodeFlags, shippedNodeOptions, startController } from './controller-lib.ts';
 
 const creates = Number(process.argv[2] ?? 500);
 const warmup = 50;
@@ -115,7 +115,7 @@ try {
   const row = (label: string, xs: number[]) => console.log(`${label}${f(pct(xs, 50))}  ${f(pct(xs, 99))}`);
   console.log(
     `pod create latency, real kube-apiserver on loopback, ${creates} creates each, alternating (ms);\n` +
-      `webhook served by the compiled controller, NODE_OPTIONS=${shippedNodeOptions()}`,
+      `webhook served by the compiled controller, node ${shippedNodeFlags().join(' ')}, NODE_OPTIONS=${shippedNodeOptions()}`,
   );
   console.log(`                                        p50      p99`);
   row('annotated (webhook called, injected)  ', withHook);
