@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { fromDomain } from '../api/address.ts';
 import type { LoadedConfig } from '../api/rendered-config.ts';
 import { encodeWords } from './mail-libs.ts';
-import { splitRawMessage } from './message.ts';
+import { CHUNK, splitRawMessage, stringChunks } from './message.ts';
 import type { JsonMessage } from './types.ts';
 
 /** The parts of the config that shape a message. */
@@ -42,9 +42,6 @@ export interface Composed {
   headers?: Record<string, string>;
   date?: Date;
 }
-
-/** Bodies up to this many characters go to nodemailer whole; larger ones in chunks of this size. */
-export const CHUNK = 64 * 1024;
 
 /** Header names replaced with the config's values (lower case). */
 const REPLACED = new Set(['from', 'sender', 'return-path']);
@@ -98,17 +95,6 @@ export function composeJson(
 /** A body as nodemailer takes it: the string when small, else a stream of its chunks. */
 function body(text: string): string | Readable {
   return text.length <= CHUNK ? text : Readable.from(stringChunks(text), { objectMode: false });
-}
-
-/** `text` in chunks of about {@link CHUNK} characters, never splitting a surrogate pair. */
-export function* stringChunks(text: string): Generator<Buffer> {
-  for (let at = 0; at < text.length; ) {
-    let end = Math.min(text.length, at + CHUNK);
-    const last = text.charCodeAt(end - 1);
-    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
-    yield Buffer.from(text.slice(at, end), 'utf8');
-    at = end;
-  }
 }
 
 /** Whether Latin letters outnumber the other non-ASCII characters (nodemailer's choice of Q over B). */

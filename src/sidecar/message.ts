@@ -13,6 +13,20 @@ import { MAX_IDEMPOTENCY_KEY, MAX_RECIPIENTS } from './limits.ts';
 import { addressparser } from './mail-libs.ts';
 import type { JsonMessage, NewMessage } from './types.ts';
 
+/** Characters of a large body handled at once (hashed, encoded, sent): a copy costs a chunk, not the body. */
+export const CHUNK = 64 * 1024;
+
+/** `text` in chunks of about {@link CHUNK} characters, never splitting a surrogate pair. */
+export function* stringChunks(text: string): Generator<Buffer> {
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(text.length, at + CHUNK);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    yield Buffer.from(text.slice(at, end), 'utf8');
+    at = end;
+  }
+}
+
 /** Default largest message, in bytes (HTTP body or SMTP DATA). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 
@@ -90,11 +104,11 @@ export function parseJsonMessage(body: unknown, idempotencyKey?: string, raw?: B
   const key = idempotencyKey ?? bodyKey;
   // The same message with its key in the header or in the body, or spaced otherwise, is the same message.
   const { text, html, ...rest } = msg;
-  // Part by part: one template string around a body near the size limit would be another copy of it.
+  // Chunk by chunk: a whole body near the size limit would be copied once more (as UTF-8) to hash it.
   const hash = createHash('sha256').update(JSON.stringify(rest));
   for (const part of [text, html]) {
     hash.update(part === undefined ? '\0-' : '\0+');
-    if (part !== undefined) hash.update(part);
+    if (part !== undefined) for (const chunk of stringChunks(part)) hash.update(chunk);
   }
   const fingerprint = hash.digest('base64url');
   return {

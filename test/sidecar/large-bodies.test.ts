@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { CHUNK } from '../../src/sidecar/compose.ts';
 import { configFromFlags } from '../../src/sidecar/config.ts';
+import { CHUNK } from '../../src/sidecar/message.ts';
 import type { Sidecar } from '../../src/sidecar/sidecar.ts';
 import { post, testSidecar } from '../support/sidecar-harness.ts';
 import {
