@@ -10,16 +10,21 @@
  *    copy takes no frame past it (so only frames the fdatasync covered), and no write can restart
  *    the WAL over frames whose pages are not yet safe in the database file. Most pages move here.
  * 2. **With writes paused** (a write could restart the WAL): the few frames written meanwhile are
- *    synced and copied, the database file is synced, and `wal_checkpoint(TRUNCATE)` empties the
- *    WAL (its size tells when the next checkpoint is due). Without this round a WAL that always
- *    has new frames would never start over.
+ *    synced and copied and the database file is synced. The next write then starts the WAL over
+ *    from its beginning. Without this round a WAL that always has new frames would never start
+ *    over. The WAL file keeps its size: frames overwrite it in place, and an fdatasync that need
+ *    not record a new file size is cheaper (a WAL emptied each time made the commits' fsyncs slower).
+ *
+ * When one is due is read from the WAL index (`-shm`): its header holds the number of frames in the
+ * WAL (`mxFrame`, a native-endian 32-bit integer at offset 16; https://sqlite.org/walformat.html).
  *
  * SQLite's automatic checkpoint stays as a backstop at four times the threshold (one batch of
  * max-size messages can outgrow it before the next commit).
  *
  * @module
  */
-import { close, fdatasyncSync, fstatSync, openSync } from 'node:fs';
+import { close, fdatasyncSync, openSync, readSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { DatabaseSync } from 'node:sqlite';
 
 /** An fdatasync with a callback (`fs.fdatasync`, or a test's). */
@@ -47,8 +52,11 @@ export class WalCheckpointer {
   /** The second connection whose read transaction pins the WAL in the first round. */
   #reader: DatabaseSync | undefined;
   #walFd = -1;
-  /** WAL size after the last checkpoint (0 once it was emptied). */
-  #base = 0;
+  /** The WAL index (`-shm`), read for its frame count. */
+  #shmFd: number | undefined;
+  readonly #head = Buffer.alloc(4);
+  /** Frames that make a checkpoint due. */
+  readonly #frames: number;
   #busy = false;
   #paused = false;
   #stopped = false;
@@ -61,7 +69,9 @@ export class WalCheckpointer {
     this.#sync = o.sync;
     this.#onError = o.onError;
     const page = (db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
-    db.exec(`PRAGMA wal_autocheckpoint = ${Math.ceil((4 * this.#bytes) / page)}`);
+    // A frame is a page and its 24-byte header.
+    this.#frames = Math.max(1, Math.floor(this.#bytes / (page + 24)));
+    db.exec(`PRAGMA wal_autocheckpoint = ${4 * this.#frames}`);
   }
 
   /** A checkpoint is under way: nothing else may checkpoint or vacuum. */
@@ -76,7 +86,7 @@ export class WalCheckpointer {
 
   /** After a commit: starts a checkpoint when the WAL has grown enough; `resume` is called when paused writes may go on. */
   maybeStart(walFd: number, resume: () => void): void {
-    if (this.#busy || this.#stopped || fstatSync(walFd).size < this.#base + this.#bytes) return;
+    if (this.#busy || this.#stopped || this.#walFrames() < this.#frames) return;
     this.#busy = true;
     this.#walFd = walFd;
     this.#resume = resume;
@@ -127,20 +137,20 @@ export class WalCheckpointer {
         this.#paused = true;
         return this.#round(false);
       }
-      try {
-        // A reader in another process would make TRUNCATE wait for it on this thread: not at all.
-        this.#db.exec('PRAGMA busy_timeout = 0');
-        try {
-          this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get();
-        } finally {
-          this.#db.exec('PRAGMA busy_timeout = 5000');
-        }
-      } catch (e) {
-        // Not emptied: the WAL restarts from its start at the next write instead.
-        this.#onError(e);
-      }
       this.#end();
     });
+  }
+
+  /** Frames in the WAL now, from the WAL index header (0 when it cannot be read). */
+  #walFrames(): number {
+    try {
+      this.#shmFd ??= openSync(`${this.#dbPath}-shm`, 'r');
+      if (readSync(this.#shmFd, this.#head, 0, 4, 16) < 4) return 0;
+    } catch {
+      // No WAL index file (another locking mode): SQLite's own checkpoint takes over.
+      return 0;
+    }
+    return endianness() === 'LE' ? this.#head.readUInt32LE(0) : this.#head.readUInt32BE(0);
   }
 
   #unpin(): void {
@@ -158,11 +168,6 @@ export class WalCheckpointer {
     this.#busy = false;
     this.#paused = false;
     if (err !== undefined) this.#onError(err);
-    try {
-      this.#base = fstatSync(this.#walFd).size;
-    } catch {
-      this.#base = 0;
-    }
     const resume = this.#resume;
     this.#resume = undefined;
     resume?.();
@@ -195,6 +200,8 @@ export class WalCheckpointer {
       // Already closed.
     }
     this.#reader = undefined;
+    if (this.#shmFd !== undefined) close(this.#shmFd, () => {});
+    this.#shmFd = undefined;
     if (this.#dbFd !== undefined) {
       const fd = this.#dbFd;
       this.#dbFd = undefined;
