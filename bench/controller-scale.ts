@@ -150,7 +150,8 @@ try {
   // Settled: the event backlog of the burst drained, caches are what is left.
   await sleep(30_000);
   figures.rssAt10kMb = Math.round(controller.rssMb());
-  figures.probesAt10k = await controller.metric('mailroom_probes_total');
+  // mailroom_probes_total counts from the start: the 10k phase's own probes are what it added.
+  figures.probesAt10k = (await controller.metric('mailroom_probes_total')) - (figures.probes as number);
   const mb = async (name: string) => Math.round((await controller.metric(name)) / 2 ** 20);
   figures.heapUsedMb = await mb('nodejs_heap_size_used_bytes');
   figures.heapTotalMb = await mb('nodejs_heap_size_total_bytes');
@@ -201,7 +202,11 @@ try {
       `${figures.heapUsedMb} / ${figures.heapTotalMb}, ${figures.externalMb} MB`,
       '',
     ],
-    [`probes for ${SCALE} senders`, String(figures.probesAt10k), `≤ ${ENDPOINTS} per interval`],
+    [
+      `probes while ${SCALE - N} more senders joined (${ENDPOINTS} endpoint+credentials)`,
+      String(figures.probesAt10k),
+      `≤ ${ENDPOINTS} per interval`,
+    ],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   console.log(
