@@ -51,8 +51,9 @@ export const APP_ENV = {
 
 /**
  * Resources of the sidecar when no annotation overrides them; no CPU limit (throttling delays mail).
- * Memory: about 90 MB resident at rest and 130 MB through a 10,000-message burst with
- * {@link SIDECAR_NODE_OPTIONS} (bench/sidecar-throughput.ts), plus a readiness `node -e` now and then.
+ * Memory: the limit leaves room above the resident figures `npm run bench:sidecar` prints with
+ * {@link SIDECAR_NODE_OPTIONS} (at rest, through a 10,000-message burst, max-size messages under a
+ * stall; docs/sidecar.md has the last run's).
  */
 export const DEFAULT_RESOURCES = {
   requests: { cpu: '10m', memory: '96Mi' },

@@ -50,8 +50,11 @@ describe('planInjection', () => {
       requests: { cpu: '10m', memory: '96Mi' },
       limits: { memory: '256Mi' },
     });
-    assert.match(sidecar!.readinessProbe!.exec!.command!.join(' '), /\/readyz/);
-    assert.match(sidecar!.livenessProbe!.exec!.command!.join(' '), /127\.0\.0\.1:8025\/healthz/);
+    // Probed over HTTP on the port --metrics-listen serves on the pod IP (the doors are loopback only).
+    assert.deepEqual(sidecar!.readinessProbe!.httpGet, { path: '/readyz', port: 'sender-metrics' });
+    assert.deepEqual(sidecar!.livenessProbe!.httpGet, { path: '/healthz', port: 'sender-metrics' });
+    const port = sidecar!.ports!.find((p) => p.name === 'sender-metrics')!.containerPort;
+    assert.equal(sidecar!.args![sidecar!.args!.indexOf('--metrics-listen') + 1], `:${port}`);
     // The emptyDir holds the queue quota the sidecar is given, with room for its WAL and spare file.
     const quota = Number(sidecar!.args![sidecar!.args!.indexOf('--max-queue-bytes') + 1]);
     assert.equal(quota, DEFAULT_MAX_QUEUE_BYTES);

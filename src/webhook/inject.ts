@@ -56,14 +56,6 @@ export interface InjectionPlan {
 /** Escapes a key for a JSON Pointer (RFC 6901). */
 const pointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1');
 
-/**
- * Kubelet probes come from the node and cannot reach the sender's loopback-only HTTP door, so
- * readiness is an exec probe that asks `/readyz` from inside the pod, with the image's own Node.
- */
-const READY_SCRIPT = `fetch('http://127.0.0.1:${PORTS.http}/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
-/** Liveness: the sender answers /healthz (its event loop turns and its queue answers a query). */
-const LIVE_SCRIPT = `fetch('http://127.0.0.1:${PORTS.http}/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`;
-
 function resources(annotations: Record<string, string>, warnings: string[]): V1ResourceRequirements {
   const requests: Record<string, string> = { ...DEFAULT_RESOURCES.requests };
   const limits: Record<string, string> = { ...DEFAULT_RESOURCES.limits };
@@ -123,14 +115,18 @@ export function sidecarContainer(opts: InjectionOptions, res: V1ResourceRequirem
     ports: [{ name: METRICS_PORT_NAME, containerPort: PORTS.metrics, protocol: 'TCP' }],
     env: [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }],
     resources: res,
+    // Kubelet probes come from the node and cannot reach the loopback-only doors; the metrics
+    // listener on the pod IP runs the same checks. (An exec probe would start a whole Node process
+    // inside the sidecar's memory limit every period.)
     readinessProbe: {
-      exec: { command: ['node', '-e', READY_SCRIPT] },
+      httpGet: { path: '/readyz', port: METRICS_PORT_NAME },
       periodSeconds: 10,
       timeoutSeconds: 5,
       failureThreshold: 3,
     },
+    // Liveness: the event loop turns and the queue answers a query.
     livenessProbe: {
-      exec: { command: ['node', '-e', LIVE_SCRIPT] },
+      httpGet: { path: '/healthz', port: METRICS_PORT_NAME },
       periodSeconds: 20,
       timeoutSeconds: 5,
       failureThreshold: 3,

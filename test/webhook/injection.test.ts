@@ -67,7 +67,17 @@ describe('sidecar injection', () => {
       requests: { cpu: '10m', memory: '96Mi' },
       limits: { memory: '256Mi' },
     });
-    assert.match(sidecar.readinessProbe!.exec!.command!.join(' '), /127\.0\.0\.1:8025\/readyz/);
+    // As the API server stored them (it fills in the scheme): kubelet probes on the metrics port.
+    assert.deepEqual(sidecar.readinessProbe!.httpGet, {
+      path: '/readyz',
+      port: 'sender-metrics',
+      scheme: 'HTTP',
+    });
+    assert.deepEqual(sidecar.livenessProbe!.httpGet, {
+      path: '/healthz',
+      port: 'sender-metrics',
+      scheme: 'HTTP',
+    });
     const config = sidecar.volumeMounts!.find((m) => m.name === 'mailroom-config')!;
     assert.deepEqual(config, { name: 'mailroom-config', mountPath: '/etc/mailroom', readOnly: true });
 
