@@ -1,0 +1,51 @@
+/**
+ * The SQL of the queue operations of `QueueStore` (store.ts), prepared once per database rather
+ * than on each call: enqueue, claim and finish run for every message.
+ *
+ * @module
+ */
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+
+/** The prepared statements of the queue operations, by name. */
+export type QueueStatements = Record<string, StatementSync>;
+
+/**
+ * Prepares the statements of the queue operations on `db`. Called again on each database the
+ * queue file opens (a late open, a fresh queue after a corrupt one): a statement belongs to one
+ * connection.
+ */
+export function prepareStatements(db: DatabaseSync): QueueStatements {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    insert: p(`INSERT INTO messages (id, idempotency_key, body_hash, door, kind, recipients, recipient_index,
+        subject, size, state, next_attempt_at, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+      ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`),
+    insertPayload: p('INSERT INTO payloads (seq, part, data) VALUES (?, ?, ?)'),
+    insertRcpt: p('INSERT INTO recipients (message_seq, n, address) VALUES (?, ?, ?)'),
+    byKey: p('SELECT id, body_hash FROM messages WHERE idempotency_key = ?'),
+    due: p(`SELECT seq, size, kind FROM messages WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
+      ORDER BY next_attempt_at, seq LIMIT ?`),
+    claim: p(`UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?
+      WHERE seq = ? RETURNING seq, id, kind, size, attempts, created_at`),
+    startAttempt: p(
+      "INSERT OR REPLACE INTO attempts (message_seq, n, at, code, reply, duration_ms, state) VALUES (?, ?, ?, NULL, '', 0, 'started')",
+    ),
+    recipients: p('SELECT n, address, state FROM recipients WHERE message_seq = ? ORDER BY n'),
+    payload: p('SELECT data FROM payloads WHERE seq = ? ORDER BY part'),
+    finish:
+      p(`UPDATE messages SET state = ?, next_attempt_at = ?, updated_at = ?, config_revision = ?, reason = ?
+      WHERE seq = ? AND state = 'sending' RETURNING attempts`),
+    endAttempt: p(
+      "UPDATE attempts SET code = ?, reply = ?, duration_ms = ?, state = 'done' WHERE message_seq = ? AND n = ?",
+    ),
+    setRcpt: p(
+      'UPDATE recipients SET state = ?, code = ?, reply = ?, updated_at = ? WHERE message_seq = ? AND n = ?',
+    ),
+    dropPayload: p('DELETE FROM payloads WHERE seq = ?'),
+    nextDue: p("SELECT min(next_attempt_at) AS due FROM messages WHERE state IN ('queued', 'deferred')"),
+    oldestWaiting: p(
+      "SELECT min(created_at) AS at FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
+    ),
+  };
+}
