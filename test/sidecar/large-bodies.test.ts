@@ -6,12 +6,12 @@
  * boundary, which arrives with CRLF line endings and nothing else changed.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { configFromFlags } from '../../src/sidecar/config.ts';
 import { CHUNK } from '../../src/sidecar/message.ts';
 import type { Sidecar } from '../../src/sidecar/sidecar.ts';
 import { post, testSidecar } from '../support/sidecar-harness.ts';
+import { smtpSession } from '../support/sidecar-smtp.ts';
 import {
   type Received,
   startUpstream,
@@ -20,38 +20,16 @@ import {
   waitFor,
 } from '../support/sidecar-upstream.ts';
 
-/** One SMTP transaction over a plain socket, the DATA written as given; returns the last reply. */
+/** One SMTP transaction, the DATA written as given; returns the last reply. */
 async function sendRaw(port: number, data: string): Promise<string> {
-  const socket = connect(port, '127.0.0.1');
-  let buf = '';
-  let last = '';
-  let waiting: (() => void) | undefined;
-  socket.on('data', (d: Buffer) => {
-    buf += String(d);
-    for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (/^\d{3} /.test(line)) {
-        last = line;
-        waiting?.();
-      }
-    }
-  });
-  const reply = () => new Promise<void>((r) => (waiting = r));
-  await reply();
-  for (const cmd of [
+  const replies = await smtpSession(port, [
     'EHLO test.example',
     'MAIL FROM:<app@example.org>',
     'RCPT TO:<user@example.org>',
     'DATA',
-  ]) {
-    socket.write(`${cmd}\r\n`);
-    await reply();
-  }
-  socket.write(`${data}\r\n.\r\n`);
-  await reply();
-  socket.end('QUIT\r\n');
-  return last;
+    `${data}\r\n.`, // the session adds the final CRLF: the body ends with CRLF.CRLF
+  ]);
+  return replies.at(-1)!;
 }
 
 /** The decoded body of one MIME part of `raw` whose Content-Type starts with `type`. */
