@@ -33,7 +33,10 @@ const SQLITE_FULL = 13;
 
 type Pragma = 'page_count' | 'freelist_count' | 'page_size';
 
-/** Whether an error (a CommitError or node:sqlite's own) means the disk is full. */
+/**
+ * Whether an error (a CommitError or node:sqlite's own) means the disk is full. node:sqlite puts
+ * SQLITE_FULL in `errcode` for every statement, checkpoints and vacuum included (seen on a full tmpfs).
+ */
 export function isDiskFull(err: unknown): boolean {
   const e = err as { sqliteCode?: unknown; errcode?: unknown; code?: unknown } | undefined;
   if (e?.sqliteCode === SQLITE_FULL) return true;
@@ -145,14 +148,14 @@ export class DiskGuard {
           this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
           this.#db.prepare(`PRAGMA incremental_vacuum(${step})`).all();
         } catch (err) {
-          if (!isDiskFull(err) && !/full/i.test(String((err as Error).message))) throw err;
+          if (!isDiskFull(err)) throw err;
           break;
         }
       }
       try {
         this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
       } catch (err) {
-        if (!isDiskFull(err) && !/full/i.test(String((err as Error).message))) throw err;
+        if (!isDiskFull(err)) throw err;
       }
     }
     if (!this.#full) return false;
