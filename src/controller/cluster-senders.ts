@@ -30,7 +30,7 @@ import {
   senderTransform,
 } from './kube.ts';
 import type { SecretIndex } from './secret-index.ts';
-import { REQUESTED_AT } from './sync.ts';
+import { senderChangeNeedsReconcile } from './sync.ts';
 import type { ClusterDeps, PublishedConfig } from './types.ts';
 
 /** Options of {@link ClusterSenders}. */
@@ -144,14 +144,7 @@ export class ClusterSenders {
         return;
       }
       this.#o.index.set(s, this.#o.clusterResourceNamespace);
-      // As for EmailSenders: our own status writes come back as updates and need no reconcile.
-      if (
-        type === 'add' ||
-        s.metadata.generation !== old?.metadata.generation ||
-        s.metadata.annotations?.[REQUESTED_AT] !== old?.metadata.annotations?.[REQUESTED_AT] ||
-        !!s.metadata.deletionTimestamp !== !!old?.metadata.deletionTimestamp
-      )
-        q.add(key);
+      if (senderChangeNeedsReconcile(type, s, old)) q.add(key);
     });
     this.pods.onChange((type, pod) => {
       for (const name of this.#consumers.update(type, pod)) q.add(name);

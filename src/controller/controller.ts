@@ -39,7 +39,7 @@ import {
 import { type ControllerMetrics, countSenders, createControllerMetrics } from './metrics.ts';
 import { ProbeCache } from './probe-cache.ts';
 import { configSecretNeedsReconcile, SecretIndex } from './secret-index.ts';
-import { createReconciler, REQUESTED_AT, type ReconcilerDeps } from './sync.ts';
+import { createReconciler, type ReconcilerDeps, senderChangeNeedsReconcile } from './sync.ts';
 import type { ProbeFn, ReconcileResult, StepDeps } from './types.ts';
 
 /** Longest backoff after an API error (the rate limiter's own cap). */
@@ -227,15 +227,7 @@ export class Controller {
         return;
       }
       this.#index.set(s, s.metadata.namespace, key);
-      // Level-based, but not blind: our own status writes come back as updates; they need no reconcile.
-      if (
-        type === 'add' ||
-        s.metadata.generation !== old?.metadata.generation ||
-        s.metadata.annotations?.[REQUESTED_AT] !== old?.metadata.annotations?.[REQUESTED_AT] ||
-        !!s.metadata.deletionTimestamp !== !!old?.metadata.deletionTimestamp
-      ) {
-        q.add(key);
-      }
+      if (senderChangeNeedsReconcile(type, s, old)) q.add(key);
     });
     this.secrets.onChange((type, secret) => {
       const { namespace = '', name } = secret.metadata;

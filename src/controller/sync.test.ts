@@ -6,7 +6,7 @@ import type { EmailSender, EmailSenderStatus } from '../api/emailsender.ts';
 import { configRevision } from '../api/rendered-config.ts';
 import { createDeliverabilityChecker } from '../deliverability/checker.ts';
 import { RequeueError } from './errors.ts';
-import { createReconciler, REQUESTED_AT } from './sync.ts';
+import { createReconciler, REQUESTED_AT, senderChangeNeedsReconcile } from './sync.ts';
 
 const PASSWORD = 'pa55-w0rd/with?odd@chars';
 const URI = `smtp://mailer:${encodeURIComponent(PASSWORD)}@smtp.example.com:587/`;
@@ -318,5 +318,44 @@ test('an API error that echoes the config body is thrown (and so logged) without
     for (const form of [PASSWORD, encodeURIComponent(PASSWORD), URI])
       assert.equal(all.includes(form), false, all);
     return true;
+  });
+});
+
+describe('senderChangeNeedsReconcile', () => {
+  test('a new sender, a spec change, `flux reconcile` and a deletion do; our own status write does not', () => {
+    const old = sender('identity');
+    old.metadata.generation = 3;
+    const next = (edit: (s: EmailSender) => void) => {
+      const s = structuredClone(old);
+      edit(s);
+      return s;
+    };
+    assert.equal(senderChangeNeedsReconcile('add', old, undefined), true);
+    assert.equal(
+      senderChangeNeedsReconcile(
+        'update',
+        next((s) => (s.metadata.generation = 4)),
+        old,
+      ),
+      true,
+    );
+    assert.equal(
+      senderChangeNeedsReconcile(
+        'update',
+        next((s) => (s.metadata.annotations = { [REQUESTED_AT]: 'now' })),
+        old,
+      ),
+      true,
+    );
+    assert.equal(
+      senderChangeNeedsReconcile(
+        'update',
+        next((s) => (s.metadata.deletionTimestamp = '2026-11-29T00:00:00Z')),
+        old,
+      ),
+      true,
+    );
+    const statusOnly = next((s) => (s.status = { observedGeneration: 3, conditions: [] }));
+    assert.equal(senderChangeNeedsReconcile('update', statusOnly, old), false);
   });
 });

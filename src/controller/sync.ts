@@ -24,6 +24,23 @@ import type { EventNote, ReconcileResult, ReconcileState, StepDeps } from './typ
 /** Annotation that asks for a reconcile now (Flux's convention, set by `flux reconcile`). */
 export const REQUESTED_AT = 'reconcile.fluxcd.io/requestedAt';
 
+/**
+ * Whether a sender's add or update event needs a reconcile. Level-based, but not blind: our own
+ * status writes come back as updates and change none of these.
+ */
+export function senderChangeNeedsReconcile(
+  type: 'add' | 'update',
+  s: AnySender,
+  old: AnySender | undefined,
+): boolean {
+  return (
+    type === 'add' ||
+    s.metadata.generation !== old?.metadata.generation ||
+    s.metadata.annotations?.[REQUESTED_AT] !== old?.metadata.annotations?.[REQUESTED_AT] ||
+    !!s.metadata.deletionTimestamp !== !!old?.metadata.deletionTimestamp
+  );
+}
+
 /** Hooks the reconciler reports through (metrics). All optional. */
 export interface ReconcileObserver {
   outcome?(reason: string): void;
