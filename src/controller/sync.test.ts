@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { FakeKube, fakeDeps, scriptedProbe, sender } from '../../test/support/controller-fakes.ts';
+import {
+  FakeKube,
+  fakeDeps,
+  scriptedProbe,
+  sender,
+  statusFeedbackRunner,
+} from '../../test/support/controller-fakes.ts';
 import type { EmailSender, EmailSenderStatus } from '../api/emailsender.ts';
 import { configRevision } from '../api/rendered-config.ts';
 import { createDeliverabilityChecker } from '../deliverability/checker.ts';
@@ -18,16 +24,7 @@ function setup(probeScript?: Parameters<typeof scriptedProbe>[0], kube = new Fak
   const reconcile = createReconciler(env.deps);
   const put = (s: EmailSender) => senders.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
   /** Reconciles, then feeds the written status back as the informer would. */
-  const run = async (s: EmailSender) => {
-    put(s);
-    const patches = kube.statusPatches.length;
-    try {
-      return await reconcile(`${s.metadata.namespace}/${s.metadata.name}`);
-    } finally {
-      const last = kube.statusPatches.at(-1);
-      if (kube.statusPatches.length > patches && last) s.status = last.status as EmailSenderStatus;
-    }
-  };
+  const run = statusFeedbackRunner(reconcile, kube, senders);
   return { ...env, probe, run, put, reconcile };
 }
 

@@ -3,7 +3,13 @@
  * sender builder and a scripted probe.
  */
 import { randomUUID } from 'node:crypto';
-import { API_VERSION, type EmailSender, type EmailSenderSpecInput, KIND } from '../../src/api/emailsender.ts';
+import {
+  API_VERSION,
+  type EmailSender,
+  type EmailSenderSpecInput,
+  type EmailSenderStatus,
+  KIND,
+} from '../../src/api/emailsender.ts';
 import { ProbeCache } from '../../src/controller/probe-cache.ts';
 import type { ReconcilerDeps } from '../../src/controller/sync.ts';
 import type {
@@ -13,6 +19,7 @@ import type {
   KubeClient,
   ProbeOptions,
   PublishedConfig,
+  ReconcileResult,
   SenderRef,
 } from '../../src/controller/types.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
@@ -162,4 +169,26 @@ export function fakeDeps(opts: {
     log: createLogger({ level: 'debug', destination: { write: (l: string) => lines.push(l) } }),
   };
   return { deps, kube, clock, events, lines };
+}
+
+/**
+ * Reconciles one sender as the controller would and feeds the status it wrote back into the object,
+ * as the informer would bring it back: `run(s)` stores `s`, reconciles its key, returns the result.
+ */
+export function statusFeedbackRunner(
+  reconcile: (key: string) => Promise<ReconcileResult>,
+  kube: FakeKube,
+  senders: Map<string, EmailSender>,
+): (s: EmailSender) => Promise<ReconcileResult> {
+  return async (s) => {
+    const key = `${s.metadata.namespace}/${s.metadata.name}`;
+    senders.set(key, s);
+    const before = kube.statusPatches.length;
+    try {
+      return await reconcile(key);
+    } finally {
+      const last = kube.statusPatches.at(-1);
+      if (kube.statusPatches.length > before && last) s.status = last.status as EmailSenderStatus;
+    }
+  };
 }

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FakeKube, fakeDeps, scriptedProbe, sender } from '../../../test/support/controller-fakes.ts';
-import type { EmailSender, EmailSenderStatus } from '../../api/emailsender.ts';
+import {
+  FakeKube,
+  fakeDeps,
+  scriptedProbe,
+  sender,
+  statusFeedbackRunner,
+} from '../../../test/support/controller-fakes.ts';
+import type { EmailSender } from '../../api/emailsender.ts';
 import type { ProbeResult } from '../../smtp/probe-result.ts';
 import { RequeueError } from '../errors.ts';
 import { createReconciler, REQUESTED_AT } from '../sync.ts';
@@ -28,16 +34,7 @@ function setup() {
   );
   const env = fakeDeps({ senders, kube, probe: probe.fn });
   const reconcile = createReconciler(env.deps);
-  const run = async (s: EmailSender) => {
-    senders.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
-    const before = kube.statusPatches.length;
-    try {
-      return await reconcile(`${s.metadata.namespace}/${s.metadata.name}`);
-    } finally {
-      const last = kube.statusPatches.at(-1);
-      if (kube.statusPatches.length > before && last) s.status = last.status as EmailSenderStatus;
-    }
-  };
+  const run = statusFeedbackRunner(reconcile, kube, senders);
   const answer = (c: number) => {
     code = c;
   };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FakeKube, fakeDeps, sender } from '../../../test/support/controller-fakes.ts';
-import type { EmailSender, EmailSenderStatus } from '../../api/emailsender.ts';
+import { FakeKube, fakeDeps, sender, statusFeedbackRunner } from '../../../test/support/controller-fakes.ts';
+import type { EmailSender } from '../../api/emailsender.ts';
 import { createReconciler } from '../sync.ts';
 
 const URI = 'smtp://mailer:pw@smtp.example.com:587/';
@@ -11,16 +11,7 @@ function setup() {
   const senders = new Map<string, EmailSender>();
   const env = fakeDeps({ senders, kube });
   const reconcile = createReconciler(env.deps);
-  const run = async (s: EmailSender) => {
-    senders.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
-    const before = kube.statusPatches.length;
-    try {
-      return await reconcile(`${s.metadata.namespace}/${s.metadata.name}`);
-    } finally {
-      const last = kube.statusPatches.at(-1);
-      if (kube.statusPatches.length > before && last) s.status = last.status as EmailSenderStatus;
-    }
-  };
+  const run = statusFeedbackRunner(reconcile, kube, senders);
   return { ...env, run };
 }
 
