@@ -8,7 +8,8 @@ import { KubeApiError, type KubeRest, type RequestInit } from './rest.ts';
 function fakeLeaseApi() {
   let lease: { metadata: Record<string, unknown>; spec: Record<string, unknown> } | undefined;
   let rv = 0;
-  const state = { silent: false, aborted: 0 };
+  // conflicts: how many of the next writes fail with 409 (a write that raced another one).
+  const state = { silent: false, aborted: 0, conflicts: 0 };
   const request = (method: string, _path: string, init: RequestInit = {}): Promise<unknown> => {
     if (state.silent) {
       return new Promise((_resolve, reject) => {
@@ -22,6 +23,10 @@ function fakeLeaseApi() {
       return lease
         ? Promise.resolve(structuredClone(lease))
         : Promise.reject(new KubeApiError(404, 'NotFound', 'no lease'));
+    }
+    if (state.conflicts > 0) {
+      state.conflicts--;
+      return Promise.reject(new KubeApiError(409, 'Conflict', 'the object has been modified'));
     }
     const body = init.body as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
     lease = { ...body, metadata: { ...body.metadata, resourceVersion: String(++rv) } };
@@ -92,32 +97,36 @@ describe('LeaderElector', () => {
     assert.ok(lines.some((l) => l.includes('leadership lost')));
   });
 
-  test('release stops campaigning and frees the lease', async () => {
-    const { rest } = fakeLeaseApi();
-    const log = createLogger({ level: 'silent' });
-    const elector = new LeaderElector({
-      rest,
-      log,
-      namespace: 'ns',
-      name: 'l',
-      identity: 'a',
-      retryPeriodMs: 100,
-      renewDeadlineMs: 400,
-      leaseDurationMs: 600,
+  for (const conflicts of [0, 1]) {
+    test(`release stops campaigning and frees the lease${conflicts ? ', also when its write races a renewal (409)' : ''}`, async () => {
+      const { rest, state } = fakeLeaseApi();
+      const log = createLogger({ level: 'silent' });
+      const elector = new LeaderElector({
+        rest,
+        log,
+        namespace: 'ns',
+        name: 'l',
+        identity: 'a',
+        retryPeriodMs: 100,
+        renewDeadlineMs: 400,
+        leaseDurationMs: 600,
+      });
+      let stopped = false;
+      const done = elector.run(
+        () => {},
+        () => {
+          stopped = true;
+        },
+      );
+      await new Promise((r) => setTimeout(r, 250));
+      assert.equal(elector.isLeader, true);
+      state.conflicts = conflicts;
+      await elector.release();
+      await done;
+      assert.equal(stopped, false, 'a release is not a loss');
+      const lease = (await rest.request('GET', '/')) as { spec: { holderIdentity: string | null } };
+      assert.equal(lease.spec.holderIdentity, null);
+      assert.equal(state.conflicts, 0);
     });
-    let stopped = false;
-    const done = elector.run(
-      () => {},
-      () => {
-        stopped = true;
-      },
-    );
-    await new Promise((r) => setTimeout(r, 250));
-    assert.equal(elector.isLeader, true);
-    await elector.release();
-    await done;
-    assert.equal(stopped, false, 'a release is not a loss');
-    const lease = (await rest.request('GET', '/')) as { spec: { holderIdentity: string | null } };
-    assert.equal(lease.spec.holderIdentity, null);
-  });
+  }
 });

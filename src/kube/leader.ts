@@ -219,23 +219,31 @@ export class LeaderElector {
     this.#leader = false;
     // Bounded like every Lease request: a shutdown never waits on a silent API server.
     const signal = AbortSignal.timeout(this.#o.renewDeadlineMs);
-    try {
-      const lease = await this.#o.rest.request<Lease>('GET', this.#path(this.#o.name), { signal });
-      if (lease.spec.holderIdentity !== this.#o.identity) return;
-      await this.#o.rest.request('PUT', this.#path(this.#o.name), {
-        signal,
-        body: {
-          ...lease,
-          spec: {
-            ...lease.spec,
-            holderIdentity: null,
-            leaseDurationSeconds: 1,
-            renewTime: microTime(new Date()),
+    // A renewal sent just before the abort can still land between our read and our write: that
+    // write then conflicts and is tried again on the newer Lease, or standbys would wait out a
+    // whole lease duration.
+    for (let tries = 0; ; tries++) {
+      try {
+        const lease = await this.#o.rest.request<Lease>('GET', this.#path(this.#o.name), { signal });
+        if (lease.spec.holderIdentity !== this.#o.identity) return;
+        await this.#o.rest.request('PUT', this.#path(this.#o.name), {
+          signal,
+          body: {
+            ...lease,
+            spec: {
+              ...lease.spec,
+              holderIdentity: null,
+              leaseDurationSeconds: 1,
+              renewTime: microTime(new Date()),
+            },
           },
-        },
-      });
-    } catch (err) {
-      this.#o.log.warn({ err }, 'lease not released');
+        });
+        return;
+      } catch (err) {
+        if (isConflict(err) && tries < 5) continue;
+        this.#o.log.warn({ err }, 'lease not released');
+        return;
+      }
     }
   }
 }
