@@ -14,3 +14,43 @@ it('fingerprints a large body chunk by chunk exactly as the whole body (keys sto
   assert.equal(parseJsonMessage(body, 'k').fingerprint, whole);
   assert.notEqual(parseJsonMessage({ ...body, text: `${text}.` }, 'k').fingerprint, whole);
 });
+
+it('refuses a bad body naming the field, what is wrong and what would be valid', () => {
+  const ok = { to: 'a@example.com', subject: 'Hi', text: 'Hello' };
+  const refusal = (body: unknown) => {
+    try {
+      parseJsonMessage(body);
+    } catch (err) {
+      const e = err as { reason: string; field?: string; message: string };
+      return { reason: e.reason, field: e.field, message: e.message };
+    }
+    assert.fail(`accepted ${JSON.stringify(body)}`);
+  };
+  const address = /one email address \(a@example\.com or "Name <a@example\.com>"\)/;
+  // One string or one element of a list: the address itself is named, not zod's "Invalid input".
+  assert.deepEqual(refusal({ ...ok, to: 'nope' }).field, 'to');
+  assert.match(refusal({ ...ok, to: 'nope' }).message, address);
+  assert.equal(refusal({ ...ok, cc: ['b@example.com', 'x'] }).field, 'cc.1');
+  assert.match(refusal({ ...ok, cc: ['b@example.com', 'x'] }).message, address);
+  assert.match(
+    refusal({ ...ok, bcc: 7 }).message,
+    /^bcc: must be an address .* or a list of at most \d+ of them$/,
+  );
+  assert.equal(refusal({ to: 'a@example.com', text: 'x' }).message, 'subject: is required (string)');
+  assert.match(
+    refusal({ ...ok, headers: { 'Bad Name': 'v' } }).message,
+    /^headers\.Bad Name: must be a header field name/,
+  );
+  assert.match(
+    refusal({ ...ok, toAddress: 'x' }).message,
+    /^unknown field "toAddress": the fields are to, cc, bcc, subject/,
+  );
+  assert.match(refusal([ok]).message, /^the body must be a JSON object such as/);
+  for (const body of [
+    { ...ok, to: 'nope' },
+    { ...ok, bcc: 7 },
+    { ...ok, subject: 5 },
+  ]) {
+    assert.doesNotMatch(refusal(body).message, /Invalid input/);
+  }
+});

@@ -48,7 +48,7 @@ const noCrLf = (what: string) =>
 
 /** One address: `a@example.com` or `Name <a@example.com>`, exactly one mailbox. */
 const addressSchema = noCrLf('the address')
-  .pipe(z.string().min(3).max(320))
+  .pipe(z.string().max(320, { error: 'is longer than 320 characters, the most an address may have' }))
   .refine(
     (s) => {
       const parsed = addressparser(s);
@@ -58,10 +58,12 @@ const addressSchema = noCrLf('the address')
     { error: 'is not one email address (a@example.com or "Name <a@example.com>")' },
   );
 
-const addressList = z.union([
-  addressSchema.transform((a) => [a]),
-  z.array(addressSchema).max(MAX_RECIPIENTS),
-]);
+const addressList = z.union(
+  [addressSchema.transform((a) => [a]), z.array(addressSchema).max(MAX_RECIPIENTS)],
+  {
+    error: `must be an address ("a@example.com" or "Name <a@example.com>") or a list of at most ${MAX_RECIPIENTS} of them`,
+  },
+);
 
 /** The body of `POST /v1/messages`. */
 export const postMessageSchema = z
@@ -131,11 +133,10 @@ function validateJsonMessage(body: unknown): { msg: JsonMessage; key?: string } 
   checkAddressInjection(body);
   const r = postMessageSchema.safeParse(body);
   if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const field = issue.path.map(String).join('.') || undefined;
-    const injection = issue.message.includes('header injection');
-    // An unknown key in `headers` reports its name as the path: say which header was refused.
-    const what = field ? `${field}: ${issue.message}` : issue.message;
+    const { path, message } = describeIssue(r.error.issues[0]!);
+    const field = path.map(String).join('.') || undefined;
+    const injection = message.includes('header injection');
+    const what = field ? `${field}: ${message}` : message;
     throw new MessageRejectedError(injection ? 'HeaderInjection' : 'InvalidMessage', what, field);
   }
   const m = r.data;
@@ -149,6 +150,46 @@ function validateJsonMessage(body: unknown): { msg: JsonMessage; key?: string } 
   if (m.text !== undefined) msg.text = m.text;
   if (m.html !== undefined) msg.html = m.html;
   return m.idempotencyKey !== undefined ? { msg, key: m.idempotencyKey } : { msg };
+}
+
+const FIELDS = Object.keys(postMessageSchema.shape).join(', ');
+
+/**
+ * The issue a person can act on, with its full path: zod's own text for a union, a record key or a
+ * missing field ("Invalid input", "Invalid key in record", "expected string, received undefined")
+ * says neither what was wrong nor what would be valid.
+ */
+function describeIssue(issue: z.core.$ZodIssue): { path: PropertyKey[]; message: string } {
+  if (issue.code === 'invalid_union') {
+    // The branch the value's type chose (a string, or a list) knows what is wrong with it.
+    const chosen = issue.errors.find(
+      (branch) => branch[0] !== undefined && branch[0].code !== 'invalid_type',
+    );
+    if (chosen) {
+      const inner = describeIssue(chosen[0]!);
+      return { path: [...issue.path, ...inner.path], message: inner.message };
+    }
+  }
+  if (issue.code === 'invalid_key' && issue.issues[0]) {
+    return { path: issue.path, message: describeIssue(issue.issues[0]).message };
+  }
+  if (issue.code === 'invalid_type' && issue.path.length === 0) {
+    return {
+      path: [],
+      message: `the body must be a JSON object such as {"to": "a@example.com", "subject": "Hi", "text": "Hello"}`,
+    };
+  }
+  if (issue.code === 'invalid_type') {
+    const message = issue.message.endsWith('received undefined')
+      ? `is required (${issue.expected})`
+      : issue.message.replace(/^Invalid input: /, '');
+    return { path: issue.path, message };
+  }
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => JSON.stringify(k)).join(', ');
+    return { path: issue.path, message: `unknown field ${keys}: the fields are ${FIELDS}` };
+  }
+  return { path: issue.path, message: issue.message };
 }
 
 /** Address fields accept a string or a list; a CR/LF in either is named as injection, not as a bad address. */
