@@ -17,6 +17,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { DiskGuard, isDiskFull } from './disk-guard.ts';
 import { type GroupCommitOptions, GroupCommitter, type WriteOp } from './group-commit.ts';
 import { DEFAULT_MAX_CRASHES, DEFAULT_MAX_QUEUE_BYTES } from './limits.ts';
+import { type Salvage, salvageQueue } from './queue-salvage.ts';
 import { INTERRUPTED, isCorrupt, probeQueueFile, recoverInterrupted } from './store-recovery.ts';
 import { moveAside, type OpenedQueue, openQueueDb, placeholderQueueDb } from './store-schema.ts';
 
@@ -30,10 +31,11 @@ export interface QueueFileOptions extends GroupCommitOptions {
   maxCrashes?: number;
 }
 
-/** A queue file found corrupt while the process ran, and where it was moved. */
+/** A queue file found corrupt, where it was moved, and what of it was copied into the fresh queue. */
 export interface CorruptQueue {
   path: string;
   problem: string;
+  salvage: Salvage;
 }
 
 /** Seq numbers of each fresh queue after a corrupt one start this far above the previous one's. */
@@ -78,7 +80,7 @@ export class QueueFile {
     this.#onOpen = onOpen;
     const opened = this.#tryOpen();
     if (opened) {
-      if (opened.movedAside) this.movedAside = { path: opened.movedAside, problem: opened.problem ?? '' };
+      if (opened.movedAside) this.movedAside = salvaged(opened.db, opened.movedAside, opened.problem);
       this.#open(opened.db);
       // No room to write (the spare file is given up at the first failure): returned to the queue
       // once there is room, by the tick below.
@@ -169,10 +171,11 @@ export class QueueFile {
     if (!opened || this.#closed) return;
     this.#committer.abort(new Error(this.opening));
     this.#db.close();
+    const aside = opened.movedAside && salvaged(opened.db, opened.movedAside, opened.problem);
     this.#open(opened.db);
     this.#unrecovered = !this.#recover();
     this.opening = undefined;
-    if (opened.movedAside) this.onCorrupt?.({ path: opened.movedAside, problem: opened.problem ?? '' });
+    if (aside) this.onCorrupt?.(aside);
     this.onOpened?.({ recovered: this.recovered, poisoned: this.poisoned });
   }
 
@@ -211,6 +214,7 @@ export class QueueFile {
   #swap(problem: string, movedTo?: string): void {
     if (this.#closed) return;
     let path = movedTo;
+    let corrupt: CorruptQueue;
     try {
       if (path === undefined) {
         this.#committer.abort(new Error(`the queue file is corrupt (${problem}); try again`));
@@ -224,7 +228,9 @@ export class QueueFile {
           // A damaged file may fail its last checkpoint; it has been moved aside all the same.
         }
       }
-      this.#open(openQueueDb(this.#dir).db);
+      const fresh = openQueueDb(this.#dir).db;
+      corrupt = salvaged(fresh, path, problem);
+      this.#open(fresh);
     } catch {
       // No fresh queue yet (a full disk, say): writes are refused meanwhile; try again shortly.
       const again = path;
@@ -232,7 +238,7 @@ export class QueueFile {
       return;
     }
     this.#swapping = false;
-    this.onCorrupt?.({ path, problem });
+    this.onCorrupt?.(corrupt);
   }
 
   /** Runs a read; an error that says the file is corrupt starts the swap to a fresh queue. */
@@ -271,4 +277,18 @@ export class QueueFile {
     }
     this.#db.close();
   }
+}
+
+/**
+ * Copies what can still be read from a file moved aside into the fresh queue `db`, before anything
+ * else writes to it. A failure to write the copies (a full disk) leaves the rest in the file.
+ */
+function salvaged(db: DatabaseSync, path: string, problem = ''): CorruptQueue {
+  let salvage: Salvage;
+  try {
+    salvage = salvageQueue(db, path);
+  } catch (err) {
+    salvage = { requeued: 0, damaged: 0, history: 0, unreadable: true, problem: (err as Error).message };
+  }
+  return { path, problem, salvage };
 }

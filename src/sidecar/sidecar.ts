@@ -16,7 +16,7 @@ import { DEFAULT_MAX_QUEUE_BYTES, defaultInFlightBytes } from './limits.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './message.ts';
 import { createMetrics } from './metrics.ts';
 import { createSmtpDoor } from './smtp-door.ts';
-import { QueueStore } from './store.ts';
+import { type CorruptQueue, QueueStore } from './store.ts';
 import { DeliveryWorker } from './worker.ts';
 
 /** `host:port` to listen on. */
@@ -112,19 +112,18 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     oldestWaitingAt: () => store.oldestWaitingAt(),
     budgets: { accept: acceptBudget, send: sendBudget },
   });
-  if (store.movedAside) {
+  const corrupt = (e: CorruptQueue, when: string) => {
     metrics.queueCorrupt.inc();
+    const { requeued, damaged, history, unreadable } = e.salvage;
     logger.error(
-      { movedTo: store.movedAside.path, problem: store.movedAside.problem },
-      'the queue file was corrupt or unreadable: moved it aside and started a fresh queue',
+      { movedTo: e.path, problem: e.problem, requeued, damaged, history, unreadable },
+      `the queue file ${when}: moved it aside and started a fresh queue with what could still be read from it ` +
+        `(${requeued} messages to deliver, ${damaged} abandoned as damaged${unreadable ? ', some rows unreadable: their mail stays in the file' : ''})`,
     );
-  }
+  };
+  if (store.movedAside) corrupt(store.movedAside, 'was corrupt or unreadable');
   store.onCorrupt = (e) => {
-    metrics.queueCorrupt.inc();
-    logger.error(
-      { movedTo: e.path, problem: e.problem },
-      'the queue file turned corrupt while running: moved it aside (the mail it held stays there) and started a fresh queue',
-    );
+    corrupt(e, 'turned corrupt while running');
     worker.notify();
   };
   if (store.opening) logger.error(store.opening);

@@ -3,7 +3,8 @@
  * first pages and its WAL are overwritten while a deferred message waits in it. The sidecar does
  * not crash: it logs at error level, counts the event, moves the files aside
  * (`queue.db.corrupt-<time>` with its `-wal`), and a fresh queue takes and delivers new mail. The
- * message that waited in the damaged file stays there (documented in docs/sidecar.md).
+ * message that waited in the damaged file stays there: with its first pages overwritten, nothing of
+ * it can be read to copy into the fresh queue (documented in docs/sidecar.md).
  */
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
@@ -72,7 +73,7 @@ it('survives its queue file turning corrupt while it runs, and keeps accepting',
   assert.equal(after.status, 202);
   await waitFor(async () => (await getMessage(sc.httpPort, String(after.body.id))).state === 'sent');
   assert.ok(upstream.received.some((m) => m.headers.get('subject') === 'message after'));
-  // The deferred message stayed in the damaged file: the fresh queue does not know it.
+  // The deferred message stayed in the damaged file (nothing of it is readable): the fresh queue does not know it.
   const gone = await fetch(`http://127.0.0.1:${sc.httpPort}/v1/messages/${String(held.body.id)}`);
   assert.equal(gone.status, 404);
   assert.equal(sc.child.exitCode, null, 'still running');
