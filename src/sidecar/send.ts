@@ -16,7 +16,7 @@ import { domainToASCII } from 'node:url';
 import type { Logger } from '../runtime/logger.ts';
 import { composeJson, composeRaw } from './compose.ts';
 import type { ActiveConfig } from './config.ts';
-import type { createTransport } from './mail-libs.ts';
+import type { MailTransport } from './mail-libs.ts';
 import { storedJsonMessage } from './message.ts';
 import { decideOutcome, type SendResult } from './outcome.ts';
 import { backoffMs } from './retry.ts';
@@ -27,7 +27,7 @@ import type { ClaimedMessage, Outcome } from './types.ts';
 /** One config and the pooled transport built from it, and what its upstream offers (SMTPUTF8). */
 export interface Snapshot extends Smtputf8State {
   active: ActiveConfig;
-  transporter: ReturnType<typeof createTransport>;
+  transporter: MailTransport;
   secrets: string[];
   inFlight: number;
   retired: boolean;

@@ -13,11 +13,11 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { SMTPServer, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../runtime/logger.ts';
 import type { ByteBudget } from './budget.ts';
 import { MAX_RECIPIENTS, messageCost } from './limits.ts';
-import { SMTPServer, type SMTPServerInstance } from './mail-libs.ts';
+import { smtpServer } from './mail-libs.ts';
 import { MessageRejectedError, rawSubject, splitRawMessage } from './message.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { asciiLocalPart, smtputf8Refusal } from './smtputf8.ts';
@@ -51,7 +51,8 @@ function same(a: string, b: string): boolean {
 }
 
 /** Creates the SMTP door (not yet listening: call `listen(port, host)`). */
-export function createSmtpDoor(o: SmtpDoorOptions): SMTPServerInstance {
+export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
+  const { SMTPServer } = smtpServer();
   const reject = (reason: string) => o.metrics?.rejected.inc({ door: 'smtp', reason });
   const server = new SMTPServer({
     banner: 'Mailroom sidecar: mail is queued durably, then delivered upstream',

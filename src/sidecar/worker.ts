@@ -17,7 +17,7 @@ import { redactedUri } from '../smtp/uri.ts';
 import { ByteBudget } from './budget.ts';
 import type { ActiveConfig } from './config.ts';
 import { messageCost } from './limits.ts';
-import { createTransport } from './mail-libs.ts';
+import { LazyTransport } from './mail-libs.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { secretsOf } from './retry.ts';
 import { type Snapshot, sendOne } from './send.ts';
@@ -98,9 +98,11 @@ export class DeliveryWorker {
       maxConnections: this.#o.maxConnections,
       socketTimeoutMs: this.#o.sendTimeoutMs,
     });
-    const transporter = createTransport(options);
-    // The pool reports connection trouble per message too; an unhandled 'error' would end the process.
-    transporter.on('error', (err) => this.#o.logger.warn({ err }, 'upstream connection error'));
+    // Built (nodemailer loaded) with the first message: an idle sidecar loads no mail library. The
+    // pool reports connection trouble per message too; an unhandled 'error' would end the process.
+    const transporter = new LazyTransport(options, (err) =>
+      this.#o.logger.warn({ err }, 'upstream connection error'),
+    );
     const old = this.#snap;
     this.#snap = {
       active,
