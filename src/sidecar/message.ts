@@ -104,7 +104,19 @@ export function parseJsonMessage(body: unknown, idempotencyKey?: string, raw?: B
   const { msg, key: bodyKey } = validateJsonMessage(body);
   const recipients = [...msg.to, ...msg.cc, ...msg.bcc].map(envelopeAddress);
   const key = idempotencyKey ?? bodyKey;
-  // The same message with its key in the header or in the body, or spaced otherwise, is the same message.
+  return {
+    door: 'http',
+    kind: 'json',
+    payload: raw ?? Buffer.from(JSON.stringify(msg)),
+    recipients: [...new Set(recipients)],
+    subject: msg.subject,
+    // Only a keyed message is ever compared with another: the others are not hashed.
+    ...(key !== undefined ? { idempotencyKey: key, fingerprint: fingerprintOf(msg) } : {}),
+  };
+}
+
+/** The same message with its key in the header or in the body, or spaced otherwise, is the same message. */
+function fingerprintOf(msg: JsonMessage): string {
   const { text, html, ...rest } = msg;
   // Chunk by chunk: a whole body near the size limit would be copied once more (as UTF-8) to hash it.
   const hash = createHash('sha256').update(JSON.stringify(rest));
@@ -112,16 +124,7 @@ export function parseJsonMessage(body: unknown, idempotencyKey?: string, raw?: B
     hash.update(part === undefined ? '\0-' : '\0+');
     if (part !== undefined) for (const chunk of stringChunks(part)) hash.update(chunk);
   }
-  const fingerprint = hash.digest('base64url');
-  return {
-    door: 'http',
-    kind: 'json',
-    fingerprint,
-    payload: raw ?? Buffer.from(JSON.stringify(msg)),
-    recipients: [...new Set(recipients)],
-    subject: msg.subject,
-    ...(key !== undefined ? { idempotencyKey: key } : {}),
-  };
+  return hash.digest('base64url');
 }
 
 /** The stored JSON payload of a message, as the message to compose (validated again, normalized). */
