@@ -27,8 +27,8 @@ export type ComposeConfig = Pick<LoadedConfig, 'from' | 'headers'>;
 export interface Composed {
   envelope: { from: string; to: string[] };
   messageId: string;
-  /** The whole message: its rewritten header block, then its body in chunks. */
-  raw?: Readable;
+  /** The whole message: its rewritten header block, then its body (in chunks when large). */
+  raw?: Buffer | Readable;
   from?: { name: string; address: string };
   to?: string[];
   cc?: string[];
@@ -139,7 +139,11 @@ export function composeRaw(
   return {
     envelope: { from: cfg.from.address, to: recipients },
     messageId,
-    raw: Readable.from(rawChunks(head, split.body), { objectMode: false }),
+    // A small message in one piece (one write upstream); a large one as a stream of chunks.
+    raw:
+      split.body.length <= CHUNK
+        ? Buffer.concat([head, crlf(split.body)])
+        : Readable.from(rawChunks(head, split.body), { objectMode: false }),
   };
 }
 

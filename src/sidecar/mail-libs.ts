@@ -11,17 +11,21 @@
  * Only when first used: an idle sidecar runs neither. nodemailer is ~700K characters of source in
  * 39 files and smtp-server ~270K with what it requires; loaded at start they cost ~10 MB of idle
  * RSS (their source, bytecode and what start-up compiles) and tens of ms of start → ready, for a
- * sidecar whose app may send one message a day. So the transport loads nodemailer with the first
- * message it sends ({@link LazyTransport}), the doors load the address parser with the first
+ * sidecar whose app may send one message a day. So the upstream pool loads nodemailer with the
+ * first message it sends (upstream.ts), the doors load the address parser with the first
  * message they take, and the SMTP door loads smtp-server with its first client (smtp-door.ts).
  *
  * @module
  */
 import { createRequire } from 'node:module';
-import type * as Nodemailer from 'nodemailer';
 import type addressparserFn from 'nodemailer/lib/addressparser';
+import type * as Base64 from 'nodemailer/lib/base64';
+import type DKIMClass from 'nodemailer/lib/dkim';
+import type MailComposerClass from 'nodemailer/lib/mail-composer';
 import type * as MimeFuncs from 'nodemailer/lib/mime-funcs';
-import type SMTPPool from 'nodemailer/lib/smtp-pool';
+import type MimeNodeClass from 'nodemailer/lib/mime-node';
+import type * as Qp from 'nodemailer/lib/qp';
+import type SMTPPoolClass from 'nodemailer/lib/smtp-pool';
 import type * as SmtpServer from 'smtp-server';
 
 const require = createRequire(import.meta.url);
@@ -35,7 +39,6 @@ function lazy<T>(id: string): () => T {
   };
 }
 
-const nodemailer = lazy<typeof Nodemailer>('nodemailer');
 const addressparserLib = lazy<typeof addressparserFn>('nodemailer/lib/addressparser');
 const mimeFuncs = lazy<typeof MimeFuncs>('nodemailer/lib/mime-funcs');
 
@@ -50,38 +53,22 @@ export const addressparser = ((address: string, options?: { flatten: boolean }) 
 export const encodeWords: typeof MimeFuncs.encodeWords = (value, encoding, maxLength) =>
   mimeFuncs().encodeWords(value, encoding, maxLength);
 
-type Transporter = Nodemailer.Transporter<SMTPPool.SentMessageInfo, SMTPPool.Options>;
+/** nodemailer's pooled SMTP transport (what `createTransport({pool: true})` wraps). */
+export const smtpPool = lazy<typeof SMTPPoolClass>('nodemailer/lib/smtp-pool');
 
-/** What the worker needs of a pooled transport: send a message, close the pool. */
-export interface MailTransport {
-  sendMail(mail: Nodemailer.SendMailOptions): Promise<SMTPPool.SentMessageInfo>;
-  close(): void;
-}
+/** nodemailer's MIME tree builder (what `sendMail` compiles a message with). */
+export const mailComposer = lazy<typeof MailComposerClass>('nodemailer/lib/mail-composer');
 
-/**
- * A pooled nodemailer transport built (and nodemailer loaded) on the first message; closing one
- * that never sent does nothing. `onError` hears the pool's connection errors (an unhandled
- * `'error'` would end the process).
- */
-export class LazyTransport implements MailTransport {
-  readonly #options: SMTPPool.Options;
-  readonly #onError: (err: Error) => void;
-  #made: Transporter | undefined;
+/** nodemailer's MIME node (its header encoding rules). */
+export const mimeNode = lazy<typeof MimeNodeClass>('nodemailer/lib/mime-node');
 
-  constructor(options: SMTPPool.Options, onError: (err: Error) => void) {
-    this.#options = options;
-    this.#onError = onError;
-  }
+/** nodemailer's DKIM signer. */
+export const dkimSigner = lazy<typeof DKIMClass>('nodemailer/lib/dkim');
 
-  sendMail(mail: Nodemailer.SendMailOptions): Promise<SMTPPool.SentMessageInfo> {
-    if (!this.#made) {
-      this.#made = nodemailer().createTransport(this.#options);
-      this.#made.on('error', this.#onError);
-    }
-    return this.#made.sendMail(mail);
-  }
+/** nodemailer's quoted-printable and base64 body encoders. */
+export const qp = lazy<Pick<typeof Qp, 'encode' | 'wrap'>>('nodemailer/lib/qp');
+export const base64 = lazy<Pick<typeof Base64, 'encode' | 'wrap'>>('nodemailer/lib/base64');
 
-  close(): void {
-    this.#made?.close();
-  }
-}
+/** nodemailer's header line folding. */
+export const foldLines: typeof MimeFuncs.foldLines = (str, lineLength, afterSpace) =>
+  mimeFuncs().foldLines(str, lineLength, afterSpace);

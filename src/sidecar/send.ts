@@ -14,20 +14,22 @@
  */
 import { domainToASCII } from 'node:url';
 import type { Logger } from '../runtime/logger.ts';
-import { composeJson, composeRaw } from './compose.ts';
+import { type Composed, composeJson, composeRaw } from './compose.ts';
 import type { ActiveConfig } from './config.ts';
-import type { MailTransport } from './mail-libs.ts';
+import { mailComposer } from './mail-libs.ts';
 import { storedJsonMessage } from './message.ts';
+import { buildSimpleMessage } from './mime.ts';
 import { decideOutcome, type SendResult } from './outcome.ts';
 import { backoffMs } from './retry.ts';
 import { asciiLocalPart, learnSmtputf8, type Smtputf8State } from './smtputf8.ts';
 import type { QueueStore } from './store.ts';
 import type { ClaimedMessage, Outcome } from './types.ts';
+import type { MimeTree, Outgoing, Upstream } from './upstream.ts';
 
-/** One config and the pooled transport built from it, and what its upstream offers (SMTPUTF8). */
+/** One config and the connection pool built from it, and what its upstream offers (SMTPUTF8). */
 export interface Snapshot extends Smtputf8State {
   active: ActiveConfig;
-  transporter: MailTransport;
+  transporter: Upstream;
   secrets: string[];
   inFlight: number;
   retired: boolean;
@@ -60,13 +62,27 @@ const NOT_KNOWN =
  * message (and its text before parsing) is garbage once composed instead of living on through the
  * send in the caller's frame.
  */
-function compose(m: ClaimedMessage, to: string[], config: ActiveConfig['config'], store: QueueStore) {
+function compose(
+  m: ClaimedMessage,
+  to: string[],
+  config: ActiveConfig['config'],
+  store: QueueStore,
+): Outgoing {
   const payload = store.payload(m.seq, m.size);
   if (!payload)
     throw Object.assign(new Error('the message body is missing from the queue'), { responseCode: 554 });
-  return m.kind === 'json'
-    ? composeJson(storedJsonMessage(payload), to, m.id, m.createdAt, config)
-    : composeRaw(payload, to, m.id, m.createdAt, config);
+  const c =
+    m.kind === 'json'
+      ? composeJson(storedJsonMessage(payload), to, m.id, m.createdAt, config)
+      : composeRaw(payload, to, m.id, m.createdAt, config);
+  // The sender's domain in its ASCII form, as the recipients' (nodemailer's envelope did the same).
+  const envelope = { from: envelopeForm(c.envelope.from).address, to: c.envelope.to };
+  return { envelope, messageId: c.messageId, body: c.raw ?? mimeOf(c) };
+}
+
+/** A composed JSON message as bytes, or (a large body, an unusual header) as nodemailer's MIME tree. */
+function mimeOf(c: Composed): Buffer | MimeTree {
+  return buildSimpleMessage(c) ?? new (mailComposer())(c).compile();
 }
 
 /** Sends one claimed message; `settled` resolves when nodemailer no longer holds it. */
@@ -94,7 +110,7 @@ export async function sendOne(
       throw new Error(`${NOT_KNOWN}${snap.unknownBecause ? ` (${snap.unknownBecause})` : ''}`);
     const composed = compose(m, to, config, ctx.store);
     if (to.length > 0) {
-      const sending = snap.transporter.sendMail(composed);
+      const sending = snap.transporter.send(composed);
       settled = sending.then(
         () => undefined,
         () => undefined,

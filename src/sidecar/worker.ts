@@ -17,13 +17,13 @@ import { redactedUri } from '../smtp/uri.ts';
 import { ByteBudget } from './budget.ts';
 import type { ActiveConfig } from './config.ts';
 import { messageCost } from './limits.ts';
-import { LazyTransport } from './mail-libs.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { secretsOf } from './retry.ts';
 import { type Snapshot, sendOne } from './send.ts';
 import { learnSmtputf8 } from './smtputf8.ts';
 import type { QueueStore } from './store.ts';
 import type { ClaimedMessage, Outcome } from './types.ts';
+import { Upstream } from './upstream.ts';
 
 export interface WorkerOptions {
   store: QueueStore;
@@ -100,7 +100,7 @@ export class DeliveryWorker {
     });
     // Built (nodemailer loaded) with the first message: an idle sidecar loads no mail library. The
     // pool reports connection trouble per message too; an unhandled 'error' would end the process.
-    const transporter = new LazyTransport(options, (err) =>
+    const transporter = new Upstream(options, (err) =>
       this.#o.logger.warn({ err }, 'upstream connection error'),
     );
     const old = this.#snap;

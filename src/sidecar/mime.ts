@@ -1,0 +1,105 @@
+/**
+ * The MIME form of a small JSON message (text, html or both), built at once into one Buffer with
+ * nodemailer's own rules: header values encoded by a nodemailer MIME node (addresses, IDN domains,
+ * encoded words), lines folded by its `foldLines`, bodies encoded by its quoted-printable and base64
+ * encoders, and the same choice of transfer encoding (7bit when it can, else quoted-printable for
+ * mostly Latin text, else base64).
+ *
+ * nodemailer's MailComposer builds the same message as a tree of nodes that streams itself out; for
+ * a message of a few hundred bytes that costs several times the rest of its delivery (see
+ * upstream.ts). A message this module does not take (a streamed body, a `Content-*` header of the
+ * app's) is left to MailComposer.
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { base64, foldLines, mimeNode, qp } from './mail-libs.ts';
+
+/** The parts of a composed JSON message that make its MIME form. */
+export interface SimpleMessage {
+  messageId: string;
+  from?: { name: string; address: string };
+  to?: string[];
+  cc?: string[];
+  subject?: string;
+  text?: string | Readable;
+  html?: string | Readable;
+  headers?: Record<string, string>;
+  date?: Date;
+}
+
+/** One node, used only for its header encoding (it holds no per-message state for that). */
+let encoder: InstanceType<ReturnType<typeof mimeNode>> | undefined;
+
+function header(name: string, value: string | Date | { name: string; address: string }): string {
+  encoder ??= new (mimeNode())(false, { baseBoundary: 'unused' });
+  return foldLines(`${name}: ${encoder.encodeHeaderValue(name, value)}`, 76);
+}
+
+/** nodemailer's choice: 7bit for short lines of plain text, else Q for mostly Latin text, else base64. */
+function transferEncoding(text: string): '7bit' | 'quoted-printable' | 'base64' {
+  let latin = 0;
+  let other = 0;
+  let plain = true;
+  let line = 0;
+  let long = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13) {
+      line = 0;
+      continue;
+    }
+    if (++line > 76) long = true;
+    if (c <= 8 || c === 11 || c === 12 || (c >= 14 && c <= 31) || c >= 0x80) {
+      other++;
+      plain = false;
+    } else if ((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) latin++;
+  }
+  if (plain && !long) return '7bit';
+  return other < latin ? 'quoted-printable' : 'base64';
+}
+
+/** A body part: its two content headers, a blank line, the encoded text (CRLF line ends). */
+function part(type: 'plain' | 'html', text: string): string {
+  const cte = transferEncoding(text);
+  const bytes = Buffer.from(text, 'utf8');
+  const body =
+    cte === '7bit'
+      ? text.replace(/\r?\n|\r/g, '\r\n')
+      : cte === 'quoted-printable'
+        ? qp().wrap(qp().encode(bytes), 76)
+        : base64().wrap(base64().encode(bytes), 76);
+  return `Content-Type: text/${type}; charset=utf-8\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n${body}`;
+}
+
+/**
+ * The whole message as one Buffer, or undefined when it is not one this module builds (a body
+ * given as a stream, a `Content-*` header among the app's).
+ */
+export function buildSimpleMessage(m: SimpleMessage): Buffer | undefined {
+  if (typeof (m.text ?? '') !== 'string' || typeof (m.html ?? '') !== 'string') return undefined;
+  const custom = Object.entries(m.headers ?? {});
+  if (custom.some(([n]) => n.toLowerCase().startsWith('content-'))) return undefined;
+  const lines: string[] = [];
+  if (m.from) lines.push(header('From', m.from));
+  if (m.to?.length) lines.push(header('To', m.to.join(', ')));
+  if (m.cc?.length) lines.push(header('Cc', m.cc.join(', ')));
+  if (m.subject) lines.push(header('Subject', m.subject));
+  lines.push(header('Message-ID', m.messageId), header('Date', m.date ?? new Date()));
+  for (const [name, value] of custom) {
+    // nodemailer leaves out a header whose value is empty.
+    if (value.trim()) lines.push(header(name, value));
+  }
+  lines.push('MIME-Version: 1.0');
+  const text = m.text as string | undefined;
+  const html = m.html as string | undefined;
+  let content: string;
+  if (text !== undefined && html !== undefined) {
+    const boundary = `--_MR-${randomUUID()}`;
+    content =
+      `Content-Type: multipart/alternative;\r\n boundary="${boundary}"\r\n\r\n` +
+      `--${boundary}\r\n${part('plain', text)}\r\n--${boundary}\r\n${part('html', html)}\r\n--${boundary}--\r\n`;
+  } else content = part(html !== undefined ? 'html' : 'plain', text ?? html ?? '');
+  return Buffer.from(`${lines.join('\r\n')}\r\n${content}`, 'utf8');
+}
