@@ -44,6 +44,7 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
     ),
     dropPayload: p('DELETE FROM payloads WHERE seq = ?'),
     nextDue: p("SELECT min(next_attempt_at) AS due FROM messages WHERE state IN ('queued', 'deferred')"),
+    counts: p('SELECT state, n FROM state_counts'),
     oldestWaiting: p(
       "SELECT min(created_at) AS at FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
     ),
