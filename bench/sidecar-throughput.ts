@@ -15,7 +15,8 @@
  *    listener) and NODE_OPTIONS, against a bare `node -e` HTTP server with the same NODE_OPTIONS
  *    that answers 200 at once; the median of 5 alternating runs of each.
  *
- * Run: `npm run bench:sidecar` (N=10000; `-- --messages 2000 --skip-stall --skip-start` for a quick look). The sidecar runs
+ * Run: `npm run bench:sidecar` (N=10000; `-- --messages 2000 --skip-stall --skip-start` for a quick look,
+ * `-- --only-stall` for the stall alone). The sidecar runs
  * as the container image runs it: compiled to JavaScript (`npm run build`, dist/) with the image's
  * NODE_OPTIONS; `-- --source` runs the TypeScript sources instead.
  *
@@ -46,6 +47,8 @@ const { values } = parseArgs({
     // Leaves out 7 (start → ready, idle RSS), for a quicker look at throughput and latency.
     'skip-start': { type: 'boolean', default: false },
     'only-start': { type: 'boolean', default: false },
+    // Only 6 (max-size messages while the upstream stalls), for a quicker look at peak memory.
+    'only-stall': { type: 'boolean', default: false },
   },
 });
 if (!values.source) {
@@ -121,6 +124,22 @@ async function untilSent(port: number, n: number): Promise<void> {
 function peakRss(pid: number, field = 'VmHWM'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+/** BENCH_DEBUG: prints the process's RSS split every 100 ms when it reaches a new high (stderr). */
+function sampleMemory(pid: number): NodeJS.Timeout {
+  let high = 0;
+  return setInterval(() => {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const f = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1]) / 1024;
+      if (f('VmRSS') <= high) return;
+      high = f('VmRSS');
+      console.error(
+        `rss ${f('VmRSS').toFixed(0)} anon ${f('RssAnon').toFixed(0)} file ${f('RssFile').toFixed(0)} hwm ${f('VmHWM').toFixed(0)}`,
+      );
+    } catch {}
+  }, 100);
 }
 
 const body = (i: number) =>
@@ -284,6 +303,7 @@ async function stalled(): Promise<void> {
     ],
     values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {},
   );
+  const sampler = process.env.BENCH_DEBUG ? sampleMemory(sc2.child.pid!) : undefined;
   try {
     const t0 = performance.now();
     const burst = maxSizeBurst({
@@ -308,6 +328,7 @@ async function stalled(): Promise<void> {
         `${alive ? 'process alive' : 'PROCESS DIED'}`,
     ]);
   } finally {
+    if (sampler) clearInterval(sampler);
     await sc2.kill('SIGTERM');
     await upstream.close();
     tmp2.remove();
@@ -413,10 +434,13 @@ async function startAndIdle(): Promise<void> {
   ]);
 }
 
-if (!values['skip-start']) await startAndIdle();
-if (!values['only-start']) {
-  await throughput();
-  if (!values['skip-stall']) await stalled();
+if (values['only-stall']) await stalled();
+else {
+  if (!values['skip-start']) await startAndIdle();
+  if (!values['only-start']) {
+    await throughput();
+    if (!values['skip-stall']) await stalled();
+  }
 }
 
 const width = Math.max(...rows.map(([k]) => k.length));

@@ -7,7 +7,8 @@
  * elsewhere sets Reply-To itself, which is kept. That way an unmodified app that writes a
  * placeholder From (`root@localhost`) does not leak it into replies.
  *
- * Memory: a large body goes to nodemailer as a stream of small chunks, not as one string or Buffer.
+ * Memory: a large body goes to nodemailer as a stream of small chunks, not as one string or Buffer;
+ * a message read back from the queue part by part (stored-message.ts) is streamed from the queue.
  * Given a whole body, nodemailer encodes it (quoted-printable or base64) and dot-escapes it in one
  * piece, a few transient copies of the message each; in chunks those copies are a chunk each.
  *
@@ -18,6 +19,7 @@ import { fromDomain } from '../api/address.ts';
 import type { LoadedConfig } from '../api/rendered-config.ts';
 import { encodeWords } from './mail-libs.ts';
 import { CHUNK, splitRawMessage, stringChunks } from './message.ts';
+import { countLetters, type LongBody, type StoredJson, type StoredRaw } from './stored-message.ts';
 import type { JsonMessage } from './types.ts';
 
 /** The parts of the config that shape a message. */
@@ -64,7 +66,7 @@ export function fromHeader(cfg: ComposeConfig): string {
 
 /** Composes a message that came through the HTTP API. */
 export function composeJson(
-  m: JsonMessage,
+  m: JsonMessage | StoredJson,
   recipients: string[],
   id: string,
   createdAt: number,
@@ -87,26 +89,28 @@ export function composeJson(
   if (m.html !== undefined) out.html = body(m.html);
   if (typeof out.text !== 'string' || typeof out.html !== 'string') {
     // nodemailer's own rule for a string body: quoted-printable for mostly Latin text, else base64.
-    out.textEncoding = mostlyLatin(`${m.text ?? ''}${m.html ?? ''}`) ? 'quoted-printable' : 'base64';
+    out.textEncoding = mostlyLatin(m.text, m.html) ? 'quoted-printable' : 'base64';
   }
   return out;
 }
 
 /** A body as nodemailer takes it: the string when small, else a stream of its chunks. */
-function body(text: string): string | Readable {
+function body(text: string | LongBody): string | Readable {
+  if (typeof text !== 'string') return Readable.from(text.chunks(), { objectMode: false });
   return text.length <= CHUNK ? text : Readable.from(stringChunks(text), { objectMode: false });
 }
 
 /** Whether Latin letters outnumber the other non-ASCII characters (nodemailer's choice of Q over B). */
-function mostlyLatin(text: string): boolean {
-  let latin = 0;
-  let other = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a)) latin++;
-    else if (c >= 0x80 || (c < 0x20 && c !== 9 && c !== 10 && c !== 13)) other++;
+function mostlyLatin(...parts: Array<string | LongBody | undefined>): boolean {
+  const counts = { latin: 0, other: 0 };
+  for (const p of parts) {
+    if (typeof p === 'string') countLetters(p, counts);
+    else if (p) {
+      counts.latin += p.latin;
+      counts.other += p.other;
+    }
   }
-  return other < latin;
+  return counts.other < counts.latin;
 }
 
 /**
@@ -114,13 +118,13 @@ function mostlyLatin(text: string): boolean {
  * passed on byte for byte.
  */
 export function composeRaw(
-  raw: Buffer,
+  raw: Buffer | StoredRaw,
   recipients: string[],
   id: string,
   createdAt: number,
   cfg: ComposeConfig,
 ): Composed {
-  const split = splitRawMessage(raw);
+  const split = splitRawMessage(Buffer.isBuffer(raw) ? raw : raw.head);
   const configNames = new Set(Object.keys(cfg.headers).map((n) => n.toLowerCase()));
   const kept = split.headers.filter((h) => {
     const n = h.name.toLowerCase();
@@ -140,18 +144,24 @@ export function composeRaw(
     envelope: { from: cfg.from.address, to: recipients },
     messageId,
     // A small message in one piece (one write upstream); a large one as a stream of chunks.
-    raw:
-      split.body.length <= CHUNK
+    raw: !Buffer.isBuffer(raw)
+      ? Readable.from(rawChunks(head, raw.body()), { objectMode: false })
+      : split.body.length <= CHUNK
         ? Buffer.concat([head, crlf(split.body)])
-        : Readable.from(rawChunks(head, split.body), { objectMode: false }),
+        : Readable.from(rawChunks(head, [split.body]), { objectMode: false }),
   };
 }
 
 /** The header block, then the body in chunks (views of it, copied only where a line ending changes). */
-function* rawChunks(head: Buffer, body: Buffer): Generator<Buffer> {
+function* rawChunks(head: Buffer, body: Iterable<Buffer>): Generator<Buffer> {
   yield head;
-  for (let at = 0; at < body.length; at += CHUNK) {
-    yield crlf(body.subarray(at, at + CHUNK), at > 0 && body[at - 1] === 13);
+  let last = -1;
+  for (const piece of body) {
+    for (let at = 0; at < piece.length; at += CHUNK) {
+      const chunk = piece.subarray(at, at + CHUNK);
+      yield crlf(chunk, last === 13);
+      last = chunk[chunk.length - 1]!;
+    }
   }
 }
 

@@ -21,13 +21,20 @@ import { NO_SECRETS } from '../runtime/redact.ts';
 import { endpointAddress } from '../smtp/uri.ts';
 import type { ByteBudget } from './budget.ts';
 import type { ConfigState } from './config-watcher.ts';
-import { MAX_IDEMPOTENCY_KEY, messageCost } from './limits.ts';
-import { envelopeAddress, MessageRejectedError, parseJsonMessage } from './message.ts';
+import { HttpError, readBody, readWhole, streamBody, tooLarge } from './http-body.ts';
+import { MAX_IDEMPOTENCY_KEY } from './limits.ts';
+import { envelopeAddress, MessageRejectedError, parseJsonMessage, parseJsonSkeleton } from './message.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { renderPage } from './page.ts';
+import { PayloadWriter } from './payload-writer.ts';
 import { asciiLocalPart, smtputf8Refusal } from './smtputf8.ts';
-import { IdempotencyConflictError, QueueRefusedError, type QueueStore } from './store.ts';
-import { MESSAGE_STATES, type MessageState } from './types.ts';
+import {
+  IdempotencyConflictError,
+  QueueRefusedError,
+  type QueueStore,
+  type StreamedMessage,
+} from './store.ts';
+import { MESSAGE_STATES, type MessageState, type NewMessage } from './types.ts';
 
 // Not an ES import: that evaluates node:http's lazy exports, undici among them (see mail-libs.ts).
 const { createServer } = process.getBuiltinModule('node:http');
@@ -51,83 +58,10 @@ export interface HttpDoorOptions {
   smtputf8?: () => boolean | undefined;
 }
 
-class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly field?: string;
-  /** Seconds for `Retry-After`. */
-  retryAfter?: number;
-  constructor(status: number, code: string, message: string, field?: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    if (field !== undefined) this.field = field;
-  }
-}
-
 function sendRaw(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
   const text = type === 'application/json' ? `${JSON.stringify(body)}\n` : String(body);
   res.writeHead(status, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store' });
   res.end(text);
-}
-
-const busy = () =>
-  Object.assign(
-    new HttpError(
-      503,
-      'MemoryBudget',
-      'the sidecar holds as many messages in memory as it may; try again shortly',
-    ),
-    { retryAfter: 1 },
-  );
-
-/**
- * Reads the body within the size limit and the memory budget, reserving as it reads (the declared
- * length up front when there is one). Resolves with the body and the bytes reserved for it.
- */
-function readBody(
-  req: IncomingMessage,
-  limit: number,
-  budget: ByteBudget,
-): Promise<{ body: Buffer; held: number }> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) return Promise.reject(tooLarge(declared, limit));
-  let held = messageCost(declared, 'json');
-  if (!budget.tryReserve(held)) return Promise.reject(busy());
-  return new Promise((resolve, reject) => {
-    // With a declared length the body is copied into one buffer as it comes (no second copy to join it).
-    let buf = Buffer.allocUnsafe(Math.max(declared, 0));
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const fail = (err: HttpError) => {
-      budget.release(held);
-      held = 0;
-      reject(err);
-      // The rest of the body is read and dropped by the server once the answer is sent.
-      req.removeAllListeners('data');
-      req.resume();
-    };
-    req.on('data', (c: Buffer) => {
-      if (size + c.length > limit) return fail(tooLarge(size + c.length, limit));
-      const need = messageCost(size + c.length, 'json') - held;
-      if (need > 0) {
-        if (!budget.tryGrow(need)) return fail(busy());
-        held += need;
-      }
-      // Node holds a body to its Content-Length: either every chunk fits the buffer or there is none.
-      if (buf.length > 0) c.copy(buf, size);
-      else chunks.push(c);
-      size += c.length;
-    });
-    req.on('end', () => {
-      if (chunks.length > 0) buf = Buffer.concat(chunks, size);
-      resolve({ body: buf.subarray(0, size), held });
-    });
-    req.on('error', (err) => {
-      budget.release(held);
-      reject(err);
-    });
-  });
 }
 
 const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(:\d{1,5})?$/i;
@@ -152,14 +86,6 @@ function checkAccess(req: IncomingMessage, token: string | undefined): void {
       'this sidecar requires Authorization: Bearer <token> (--http-token)',
     );
   }
-}
-
-function tooLarge(size: number, limit: number): HttpError {
-  return new HttpError(
-    413,
-    'MessageTooLarge',
-    `the message is ${size > limit ? `over ${limit}` : size} bytes; the limit is ${limit} bytes (--max-message-size)`,
-  );
 }
 
 /** Creates the HTTP server (not yet listening). */
@@ -212,20 +138,17 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
     }
     const refusal = o.store.disk.check(Number(req.headers['content-length'] ?? 0));
     if (refusal) throw Object.assign(new HttpError(507, refusal.reason, refusal.message), { retryAfter: 10 });
-    const { body, held } = await readBody(req, o.maxMessageBytes, o.budget);
+    const { msg, json, held } = readWhole(req)
+      ? await wholeMessage(req, key)
+      : await streamedMessage(req, key);
     try {
-      let json: unknown;
-      try {
-        json = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new HttpError(400, 'InvalidJSON', 'the request body is not valid JSON');
-      }
-      const msg = parseJsonMessage(json, key, body);
-      if (msg.payload.length > o.maxMessageBytes) throw tooLarge(msg.payload.length, o.maxMessageBytes);
       if (o.smtputf8?.() === false) refuseWithoutSmtputf8(msg.recipients, json);
       let queued: Awaited<ReturnType<QueueStore['enqueue']>>;
+      const enqueuing = o.store.enqueue(msg);
+      // From here the queue owns a streamed payload: it drops the parts itself when the enqueue fails.
+      held.enqueued = true;
       try {
-        queued = await o.store.enqueue(msg);
+        queued = await enqueuing;
       } catch (err) {
         if (err instanceof QueueRefusedError)
           throw Object.assign(new HttpError(507, err.reason, err.message), { retryAfter: 10 });
@@ -238,7 +161,60 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
       o.onQueued?.();
       send(res, 202, { id: queued.id, state: 'queued' });
     } finally {
+      if (!held.enqueued && msg.payload instanceof PayloadWriter) msg.payload.abort();
+      o.budget.release(held.bytes);
+    }
+  }
+
+  /** What a body read into: the message to enqueue, its parsed JSON, and the memory reserved. */
+  type Read = {
+    msg: NewMessage | StreamedMessage;
+    json: unknown;
+    held: { bytes: number; enqueued: boolean };
+  };
+
+  /** A small body, read whole and parsed at once. */
+  async function wholeMessage(req: IncomingMessage, key: string | undefined): Promise<Read> {
+    const { body, held } = await readBody(req, o.maxMessageBytes, o.budget);
+    try {
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString('utf8'));
+      } catch {
+        throw new HttpError(400, 'InvalidJSON', 'the request body is not valid JSON');
+      }
+      const msg = parseJsonMessage(json, key, body);
+      if (msg.payload.length > o.maxMessageBytes) throw tooLarge(msg.payload.length, o.maxMessageBytes);
+      return { msg, json, held: { bytes: held, enqueued: false } };
+    } catch (err) {
       o.budget.release(held);
+      throw err;
+    }
+  }
+
+  /** A large body (or one of unknown length), streamed into the queue and parsed from its skeleton. */
+  async function streamedMessage(req: IncomingMessage, key: string | undefined): Promise<Read> {
+    const { writer, skeleton, held } = await streamBody(req, o.maxMessageBytes, o.budget, o.store);
+    try {
+      let json: unknown;
+      try {
+        json = JSON.parse(skeleton.text);
+      } catch {
+        throw new HttpError(400, 'InvalidJSON', 'the request body is not valid JSON');
+      }
+      let meta: Awaited<ReturnType<typeof parseJsonSkeleton>>;
+      try {
+        meta = await parseJsonSkeleton(json, skeleton.long, key, (start, end) => writer.read(start, end));
+      } catch (err) {
+        if (err instanceof SyntaxError)
+          throw new HttpError(400, 'InvalidJSON', 'the request body is not valid JSON');
+        throw err;
+      }
+      return { msg: { ...meta, payload: writer }, json, held: { bytes: held, enqueued: false } };
+    } catch (err) {
+      writer.abort();
+      o.budget.release(held);
+      throw err;
     }
   }
 

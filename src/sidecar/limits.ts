@@ -40,12 +40,35 @@ export function defaultInFlightBytes(heapLimit = getHeapStatistics().heap_size_l
   return Math.max(4 * MiB, Math.floor(heapLimit / 3));
 }
 
+/** Bytes of one payload part in the queue (SQLite copies a bound or read value whole). */
+export const PAYLOAD_PART = 256 * 1024;
+
 /**
- * What holding one message costs in memory, in bytes, by how it came in (measured with
- * test/sidecar/memory.test.ts): an HTTP message is a JSON string, parsed, and composed into MIME by
- * nodemailer (several copies, on the heap and off it); an SMTP message stays a Buffer, copied once
- * when its header block is rewritten and once more on its way to the socket.
+ * Most bytes of what a door keeps of a large message to check it and a send reads whole: the
+ * header block of a raw message, the fields other than `text` and `html` of a JSON one.
+ */
+export const MAX_HEAD_BYTES = 1024 * 1024;
+
+/**
+ * What holding one message costs in memory, in bytes, by how it came in. A message up to a part
+ * is held whole: an HTTP message is a JSON string, parsed, and composed into MIME by nodemailer
+ * (several copies, on the heap and off it); an SMTP message stays a Buffer, copied once when its
+ * header block is rewritten and once more on its way to the socket. A larger one is read back from
+ * the queue a part at a time while it is sent (stored-message.ts): a part read, its text decoded
+ * (up to twice its bytes) and encoded again, and what is read whole, at most {@link MAX_HEAD_BYTES}
+ * a few times over (bytes, text, parsed).
  */
 export function messageCost(size: number, kind: 'json' | 'raw'): number {
+  if (size > PAYLOAD_PART) return 4 * PAYLOAD_PART + 3 * Math.min(size, MAX_HEAD_BYTES) + 16 * 1024;
   return size * (kind === 'json' ? 5 : 3) + 16 * 1024;
+}
+
+/**
+ * What a message being streamed into the queue costs in memory (see payload-writer.ts), once
+ * `received` bytes of it came in: what is not written yet (three parts at most: two being
+ * written, one filling) and what the door keeps to check it (`kept`: the header block of a raw
+ * message, the skeleton of a JSON one), a few times over while it is parsed.
+ */
+export function streamCost(received: number, kept: number): number {
+  return Math.min(received, 3 * PAYLOAD_PART) + 3 * kept + 16 * 1024;
 }

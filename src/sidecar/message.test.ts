@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { it } from 'node:test';
-import { CHUNK, parseJsonMessage } from './message.ts';
+import { CHUNK, HeaderBlock, parseJsonMessage, splitRawMessage } from './message.ts';
 
 it('fingerprints a large body chunk by chunk exactly as the whole body (keys stored before still match)', () => {
   // An emoji (a surrogate pair) across a chunk boundary: a chunk ending on half of it would hash U+FFFD.
@@ -52,5 +52,33 @@ it('refuses a bad body naming the field, what is wrong and what would be valid',
     { ...ok, subject: 5 },
   ]) {
     assert.doesNotMatch(refusal(body).message, /Invalid input/);
+  }
+});
+
+it('reads the header block of a raw message as it arrives, however its chunks fall', () => {
+  const messages = [
+    'Subject: a\r\nX-A: 1\r\n\r\nbody\r\n\r\nmore',
+    'Subject: b\nX-A: 1\n\nbody\r\n\r\n',
+    'Subject: c\r\nX-A: 1\r\n\nbody',
+    'Subject: no body at all\r\n',
+  ];
+  for (const text of messages) {
+    const raw = Buffer.from(text);
+    const split = (b: Buffer) => {
+      try {
+        return splitRawMessage(b).headers;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    const whole = split(raw);
+    for (let a = 0; a <= raw.length; a++) {
+      for (let b = a; b <= raw.length; b++) {
+        const h = new HeaderBlock();
+        for (const c of [raw.subarray(0, a), raw.subarray(a, b), raw.subarray(b)]) if (!h.done) h.add(c);
+        assert.deepEqual(split(h.block()), whole, `${JSON.stringify(text)} cut at ${a}, ${b}`);
+        assert.ok(h.block().length <= raw.length);
+      }
+    }
   }
 });

@@ -16,6 +16,7 @@ import { domainToASCII } from 'node:url';
 import type { Logger } from '../runtime/logger.ts';
 import { type Composed, composeJson, composeRaw } from './compose.ts';
 import type { ActiveConfig } from './config.ts';
+import { PAYLOAD_PART } from './limits.ts';
 import { mailComposer } from './mail-libs.ts';
 import { storedJsonMessage } from './message.ts';
 import { buildSimpleMessage } from './mime.ts';
@@ -23,6 +24,7 @@ import { decideOutcome, type SendResult } from './outcome.ts';
 import { backoffMs } from './retry.ts';
 import { asciiLocalPart, learnSmtputf8, type Smtputf8State } from './smtputf8.ts';
 import type { QueueStore } from './store.ts';
+import { storedJson, storedRaw } from './stored-message.ts';
 import type { ClaimedMessage, Outcome } from './types.ts';
 import type { MimeTree, Outgoing, Upstream } from './upstream.ts';
 
@@ -68,16 +70,31 @@ function compose(
   config: ActiveConfig['config'],
   store: QueueStore,
 ): Outgoing {
-  const payload = store.payload(m.seq, m.size);
-  if (!payload)
-    throw Object.assign(new Error('the message body is missing from the queue'), { responseCode: 554 });
-  const c =
-    m.kind === 'json'
-      ? composeJson(storedJsonMessage(payload), to, m.id, m.createdAt, config)
-      : composeRaw(payload, to, m.id, m.createdAt, config);
+  const c = composed(m, to, config, store);
   // The sender's domain in its ASCII form, as the recipients' (nodemailer's envelope did the same).
   const envelope = { from: envelopeForm(c.envelope.from).address, to: c.envelope.to };
   return { envelope, messageId: c.messageId, body: c.raw ?? mimeOf(c) };
+}
+
+function composed(
+  m: ClaimedMessage,
+  to: string[],
+  config: ActiveConfig['config'],
+  store: QueueStore,
+): Composed {
+  // A large message is read back a part at a time while it is sent (stored-message.ts).
+  if (m.size > PAYLOAD_PART) {
+    const read = (start: number, end: number) => store.payloadParts(m.seq, m.size, start, end);
+    return m.kind === 'json'
+      ? composeJson(storedJson(read, m.size), to, m.id, m.createdAt, config)
+      : composeRaw(storedRaw(read, m.size), to, m.id, m.createdAt, config);
+  }
+  const payload = store.payload(m.seq, m.size);
+  if (!payload)
+    throw Object.assign(new Error('the message body is missing from the queue'), { responseCode: 554 });
+  return m.kind === 'json'
+    ? composeJson(storedJsonMessage(payload), to, m.id, m.createdAt, config)
+    : composeRaw(payload, to, m.id, m.createdAt, config);
 }
 
 /** A composed JSON message as bytes, or (a large body, an unusual header) as nodemailer's MIME tree. */

@@ -6,7 +6,8 @@
  * "Try later" (`452 4.3.1`) instead of a dropped connection: at MAIL FROM when the queue is at its
  * quota or its disk is full, and at the end of DATA when the message did not fit in the memory
  * budget (its bytes are read and dropped as they come, so a refused message costs no memory) or
- * the queue could not take it. More than {@link MAX_RECIPIENTS} recipients get `452 4.5.3`; an
+ * the queue could not take it. DATA is written into the queue part by part as it arrives: the door
+ * holds the header block and a part or two of a message, whatever its size. More than {@link MAX_RECIPIENTS} recipients get `452 4.5.3`; an
  * address with a non-ASCII local part gets `553 5.6.7` when the upstream is known to lack SMTPUTF8.
  *
  * @module
@@ -16,12 +17,12 @@ import type { Socket } from 'node:net';
 import type { SMTPServer, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../runtime/logger.ts';
 import type { ByteBudget } from './budget.ts';
-import { MAX_RECIPIENTS, messageCost } from './limits.ts';
+import { MAX_HEAD_BYTES, MAX_RECIPIENTS, streamCost } from './limits.ts';
 import { smtpServer } from './mail-libs.ts';
-import { MessageRejectedError, rawSubject, splitRawMessage } from './message.ts';
+import { HeaderBlock, MessageRejectedError, rawSubject, splitRawMessage } from './message.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { asciiLocalPart, smtputf8Refusal } from './smtputf8.ts';
-import { QueueRefusedError, type QueueStore } from './store.ts';
+import { type PayloadWriter, QueueRefusedError, type QueueStore } from './store.ts';
 
 export interface SmtpDoorOptions {
   store: QueueStore;
@@ -91,87 +92,130 @@ export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
       callback();
     },
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback) {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let held = 0;
-      let overBudget = false;
-      const release = () => {
-        if (held > 0) o.budget.release(held);
-        held = 0;
-      };
-      stream.on('data', (c: Buffer) => {
-        size += c.length;
-        // Past the limit or the budget smtp-server keeps reading (to find the end of DATA); keep nothing of it.
-        if (size > o.maxMessageBytes || overBudget) return;
-        const need = messageCost(size, 'raw') - held;
-        const ok = held === 0 ? o.budget.tryReserve(need) : o.budget.tryGrow(need);
-        if (!ok) {
-          overBudget = true;
-          chunks.length = 0;
-          release();
-          return;
-        }
-        held += need;
-        chunks.push(c);
-      });
-      stream.on('error', (err) => {
-        release();
-        callback(err);
-      });
-      stream.on('end', () => {
-        if (overBudget) {
-          o.metrics?.refusedBusy.inc({ door: 'smtp', reason: 'MemoryBudget' });
-          callback(
-            smtpError(452, '4.3.1 The sidecar holds as many messages in memory as it may; try again shortly'),
-          );
-          return;
-        }
-        if (stream.sizeExceeded || size > o.maxMessageBytes) {
-          release();
-          reject('MessageTooLarge');
-          callback(
-            smtpError(
-              552,
-              `5.3.4 Message too big: the limit is ${o.maxMessageBytes} bytes (--max-message-size)`,
-            ),
-          );
-          return;
-        }
-        const raw = Buffer.concat(chunks, size);
-        let subject: string;
-        try {
-          subject = rawSubject(splitRawMessage(raw));
-        } catch (err) {
-          release();
-          if (!(err instanceof MessageRejectedError)) throw err;
-          reject(err.reason);
-          o.logger.info({ reason: err.reason }, `SMTP message refused: ${err.message}`);
-          callback(smtpError(554, `5.6.0 ${err.message}`));
-          return;
-        }
-        const recipients = session.envelope.rcptTo.map((r) => r.address);
-        chunks.length = 0;
-        o.store
-          .enqueue({ door: 'smtp', kind: 'raw', payload: raw, recipients, subject })
-          .then(
-            ({ id }) => {
-              o.metrics?.accepted.inc({ door: 'smtp' });
-              o.onQueued?.();
-              callback(null, `2.0.0 Queued as ${id}`);
-            },
-            (err: unknown) => {
-              if (err instanceof QueueRefusedError) {
-                o.metrics?.refusedBusy.inc({ door: 'smtp', reason: err.reason });
-                return callback(smtpError(452, `4.3.1 ${err.message}`));
-              }
-              o.logger.error({ err }, 'could not queue a message');
-              callback(smtpError(451, '4.3.0 The queue could not store the message; try again'));
-            },
-          )
-          .finally(release);
-      });
+      receive(stream, session, callback);
     },
   });
+  /**
+   * DATA goes into the queue part by part as it arrives (store.begin): the door holds the header
+   * block (to check it and read the Subject) and a part or two, never the whole message.
+   */
+  function receive(
+    stream: SMTPServerDataStream,
+    session: SMTPServerSession,
+    callback: (err?: Error | null, message?: string) => void,
+  ): void {
+    let writer: PayloadWriter | undefined = o.store.begin();
+    const head = new HeaderBlock();
+    let size = 0;
+    let held = 0;
+    let overBudget = false;
+    let headTooBig = false;
+    const release = () => {
+      if (held > 0) o.budget.release(held);
+      held = 0;
+    };
+    const giveUp = () => {
+      writer?.abort();
+      writer = undefined;
+    };
+    // What the door holds: the parts being written, and the header block while it is read.
+    const reserve = (): boolean => {
+      const need = streamCost(size, head.held) - held;
+      if (need <= 0) return true;
+      const ok = held === 0 ? o.budget.tryReserve(need) : o.budget.tryGrow(need);
+      if (ok) held += need;
+      return ok;
+    };
+    if (!reserve()) overBudget = true;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      // Past the limit or the budget smtp-server keeps reading (to find the end of DATA); keep nothing of it.
+      if (size > o.maxMessageBytes || overBudget || !writer) return giveUp();
+      if (!head.done) {
+        head.add(c);
+        if (!head.done && head.held > MAX_HEAD_BYTES) {
+          headTooBig = true;
+          head.drop();
+          return giveUp();
+        }
+      }
+      if (!reserve()) {
+        overBudget = true;
+        head.drop();
+        return giveUp();
+      }
+      // Two parts being written already: read more once the oldest is.
+      const wait = writer.write(c);
+      if (wait) {
+        stream.pause();
+        void wait.then(() => stream.resume());
+      }
+    });
+    stream.on('error', (err) => {
+      giveUp();
+      release();
+      callback(err);
+    });
+    stream.on('end', () => {
+      if (overBudget || !writer) {
+        giveUp();
+        release();
+        if (stream.sizeExceeded || size > o.maxMessageBytes) return tooBig();
+        if (headTooBig) {
+          reject('MessageTooLarge');
+          return callback(smtpError(552, `5.3.4 The header block is over ${MAX_HEAD_BYTES} bytes`));
+        }
+        o.metrics?.refusedBusy.inc({ door: 'smtp', reason: 'MemoryBudget' });
+        callback(
+          smtpError(452, '4.3.1 The sidecar holds as many messages in memory as it may; try again shortly'),
+        );
+        return;
+      }
+      if (stream.sizeExceeded || size > o.maxMessageBytes) {
+        giveUp();
+        release();
+        return tooBig();
+      }
+      let subject: string;
+      try {
+        subject = rawSubject(splitRawMessage(head.block()));
+      } catch (err) {
+        giveUp();
+        release();
+        if (!(err instanceof MessageRejectedError)) throw err;
+        reject(err.reason);
+        o.logger.info({ reason: err.reason }, `SMTP message refused: ${err.message}`);
+        callback(smtpError(554, `5.6.0 ${err.message}`));
+        return;
+      }
+      head.drop();
+      const recipients = session.envelope.rcptTo.map((r) => r.address);
+      o.store
+        .enqueue({ door: 'smtp', kind: 'raw', payload: writer, recipients, subject })
+        .then(
+          ({ id }) => {
+            o.metrics?.accepted.inc({ door: 'smtp' });
+            o.onQueued?.();
+            callback(null, `2.0.0 Queued as ${id}`);
+          },
+          (err: unknown) => {
+            if (err instanceof QueueRefusedError) {
+              o.metrics?.refusedBusy.inc({ door: 'smtp', reason: err.reason });
+              return callback(smtpError(452, `4.3.1 ${err.message}`));
+            }
+            o.logger.error({ err }, 'could not queue a message');
+            callback(smtpError(451, '4.3.0 The queue could not store the message; try again'));
+          },
+        )
+        .finally(release);
+    });
+    function tooBig(): void {
+      reject('MessageTooLarge');
+      callback(
+        smtpError(552, `5.3.4 Message too big: the limit is ${o.maxMessageBytes} bytes (--max-message-size)`),
+      );
+    }
+  }
   server.on('error', (err) => o.logger.warn({ err }, 'SMTP door error'));
   // Replies go out in several small writes; with Nagle on, a pipelining client waits out the peer's
   // delayed ACK (tens of ms) for each message.

@@ -17,9 +17,11 @@ export type QueueStatements = Record<string, StatementSync>;
 export function prepareStatements(db: DatabaseSync): QueueStatements {
   const p = (sql: string) => db.prepare(sql);
   return {
-    insert: p(`INSERT INTO messages (id, idempotency_key, body_hash, door, kind, recipients, recipient_index,
+    // The seq is given: a streamed payload's parts are written under it before the row exists.
+    insert:
+      p(`INSERT INTO messages (seq, id, idempotency_key, body_hash, door, kind, recipients, recipient_index,
         subject, size, state, next_attempt_at, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
       ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`),
     insertPayload: p('INSERT INTO payloads (seq, part, data) VALUES (?, ?, ?)'),
     insertRcpt: p('INSERT INTO recipients (message_seq, n, address) VALUES (?, ?, ?)'),
@@ -33,6 +35,7 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
     ),
     recipients: p('SELECT n, address, state FROM recipients WHERE message_seq = ? ORDER BY n'),
     payload: p('SELECT data FROM payloads WHERE seq = ? ORDER BY part'),
+    payloadPart: p('SELECT data FROM payloads WHERE seq = ? AND part = ?'),
     finish:
       p(`UPDATE messages SET state = ?, next_attempt_at = ?, updated_at = ?, config_revision = ?, reason = ?
       WHERE seq = ? AND state = 'sending' RETURNING attempts`),
@@ -43,8 +46,10 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
       'UPDATE recipients SET state = ?, code = ?, reply = ?, updated_at = ? WHERE message_seq = ? AND n = ?',
     ),
     dropPayload: p('DELETE FROM payloads WHERE seq = ?'),
+    dropOrphanPayload: p(
+      'DELETE FROM payloads WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE seq = ?)',
+    ),
     nextDue: p("SELECT min(next_attempt_at) AS due FROM messages WHERE state IN ('queued', 'deferred')"),
-    counts: p('SELECT state, n FROM state_counts'),
     oldestWaiting: p(
       "SELECT min(created_at) AS at FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
     ),

@@ -18,6 +18,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import type { DiskGuard, Refusal } from './disk-guard.ts';
 import type { GroupCommitter } from './group-commit.ts';
+import { PayloadWriter, partRange } from './payload-writer.ts';
 import { type CorruptQueue, QueueFile, type QueueFileOptions } from './queue-file.ts';
 import { sweepStuck } from './store-recovery.ts';
 import { PAYLOAD_PART } from './store-schema.ts';
@@ -25,6 +26,7 @@ import { prepareStatements, type QueueStatements } from './store-statements.ts';
 import { type ListPage, type ListQuery, listMessages, messageViews } from './store-views.ts';
 import type { ClaimedMessage, MessageState, MessageView, NewMessage, Outcome } from './types.ts';
 
+export type { PayloadWriter } from './payload-writer.ts';
 export type { CorruptQueue } from './queue-file.ts';
 export type { ListPage, ListQuery } from './store-views.ts';
 
@@ -65,15 +67,39 @@ function pendingAndDelivered(rows: Recipient[]): Pick<ClaimedMessage, 'pending' 
   return { pending, delivered: rows.filter((r) => r.state === 'sent').length };
 }
 
+/** A message whose payload was written into the queue as it arrived ({@link QueueStore.begin}). */
+export type StreamedMessage = Omit<NewMessage, 'payload'> & { payload: PayloadWriter };
+
+/**
+ * Deletes payload parts that no message row owns: written by a message that was still arriving
+ * when the process stopped. Best effort (a full disk leaves them for the next open).
+ */
+function dropOrphanParts(db: DatabaseSync): void {
+  try {
+    db.exec('DELETE FROM payloads WHERE seq NOT IN (SELECT seq FROM messages)');
+  } catch {
+    // The quota counts them meanwhile; nothing reads them.
+  }
+}
+
 /** The SQLite-backed queue. One instance per data directory and process. */
 export class QueueStore {
   readonly #file: QueueFile;
   #s!: QueueStatements;
+  /** The next message's seq in the open file: reserved when its payload starts arriving. */
+  #nextSeq = 1;
 
   /** Opens (creating when needed) `<dataDir>/queue.db` and recovers interrupted deliveries. */
   constructor(dataDir: string, opts: StoreOptions = {}) {
     this.#file = new QueueFile(dataDir, opts, (db) => {
       this.#s = prepareStatements(db);
+      dropOrphanParts(db);
+      const max = db
+        .prepare(
+          'SELECT max(coalesce((SELECT max(seq) FROM messages), 0), coalesce((SELECT max(seq) FROM payloads), 0)) AS m',
+        )
+        .get() as { m: number };
+      this.#nextSeq = max.m + 1;
     });
   }
 
@@ -132,58 +158,123 @@ export class QueueStore {
    * Stores a message; resolves once committed. Refused with {@link QueueRefusedError} at the quota
    * or on a full disk, with {@link IdempotencyConflictError} for a reused key and another message.
    */
-  enqueue(msg: NewMessage, now = Date.now()): Promise<Enqueued> {
+  enqueue(msg: NewMessage | StreamedMessage, now = Date.now()): Promise<Enqueued> {
     if (this.opening !== undefined)
       return Promise.reject(new QueueRefusedError({ reason: 'DiskFull', message: this.opening }));
-    const refusal = this.disk.check(msg.payload.length);
+    if (msg.payload instanceof PayloadWriter) {
+      const writer = msg.payload;
+      const seq = this.#staged.get(writer);
+      if (seq === undefined || seq.base !== this.#file.base)
+        return Promise.reject(new Error('the queue file changed while the message arrived; try again'));
+      return writer.commit(() => this.#insert(seq.seq, msg, writer.size, undefined, now));
+    }
+    const payload = msg.payload;
+    const refusal = this.disk.check(payload.length);
     if (refusal) return Promise.reject(new QueueRefusedError(refusal));
+    const seq = this.#nextSeq++;
+    const done = this.disk.hold(payload.length);
+    const write = this.#file.write(() => this.#insert(seq, msg, payload.length, payload, now));
+    return write.finally(done).catch((err: unknown) => {
+      throw this.#refusal(err);
+    });
+  }
+
+  /** A full disk met by a write becomes a refusal ("try later"); anything else stays what it is. */
+  #refusal(err: unknown): unknown {
+    if (this.disk.onWriteError(err)) return new QueueRefusedError(this.disk.check(0)!);
+    return err;
+  }
+
+  /** Writers begun on the open file, with the seq reserved for each (WeakMap: an abandoned one is let go). */
+  #staged = new WeakMap<PayloadWriter, { seq: number; base: number }>();
+
+  /**
+   * Starts a message whose payload is written into the queue as it arrives (see payload-writer.ts):
+   * write its bytes, then {@link QueueStore.enqueue} it with the writer as its payload, or abort it.
+   */
+  begin(): PayloadWriter {
+    const file = this.#file;
+    const base = file.base;
+    const seq = this.#nextSeq++;
+    const s = this.#s;
+    const writer = new PayloadWriter({
+      write: (op, durable) =>
+        file.base === base
+          ? file.write(op, durable)
+          : Promise.reject(new Error('the queue file changed while the message arrived; try again')),
+      insertPart: (part, data) => s.insertPayload!.run(seq, part, data),
+      readPart: (part) => this.#readPart(s, seq, part),
+      dropParts: () => s.dropOrphanPayload!.run(seq, seq),
+      check: (bytes) => {
+        if (this.opening !== undefined)
+          return new QueueRefusedError({ reason: 'DiskFull', message: this.opening });
+        const r = this.disk.check(bytes);
+        return r ? new QueueRefusedError(r) : undefined;
+      },
+      hold: (bytes) => this.disk.hold(bytes),
+      refusal: (err) => this.#refusal(err),
+    });
+    this.#staged.set(writer, { seq, base });
+    return writer;
+  }
+
+  /**
+   * Inside a batch: the message row and its recipients under `seq`, and its payload parts when
+   * given (a streamed payload's parts are already there). A repeated idempotency key writes nothing.
+   */
+  #insert(
+    seq: number,
+    msg: Omit<NewMessage, 'payload'>,
+    size: number,
+    payload: Buffer | undefined,
+    now: number,
+  ): Enqueued {
     const id = randomUUID();
     const recipients = JSON.stringify(msg.recipients);
     const index = `,${msg.recipients.map((r) => r.toLowerCase()).join(',')},`;
     // Only a keyed message is ever compared with another.
-    const hash =
-      msg.idempotencyKey === undefined
-        ? null
-        : (msg.fingerprint ??
-          createHash('sha256').update(recipients).update('\0').update(msg.payload).digest('base64url'));
-    const done = this.disk.hold(msg.payload.length);
-    const write = this.#file.write(() => {
-      const row = this.#s.insert!.get(
-        id,
-        msg.idempotencyKey ?? null,
-        hash,
-        msg.door,
-        msg.kind,
-        recipients,
-        index,
-        msg.subject,
-        msg.payload.length,
-        now,
-        now,
-        now,
-      ) as { seq: number } | undefined;
-      if (!row) {
-        const existing = this.#s.byKey!.get(msg.idempotencyKey ?? '') as {
-          id: string;
-          body_hash: string | null;
-        };
-        if (existing.body_hash !== null && existing.body_hash !== hash)
-          throw new IdempotencyConflictError(existing.id);
-        return { id: existing.id, duplicate: true };
-      }
-      const { payload } = msg;
+    let hash: string | null = null;
+    if (msg.idempotencyKey !== undefined) {
+      if (msg.fingerprint === undefined && payload === undefined)
+        throw new Error('a streamed message with an idempotency key needs its fingerprint');
+      hash =
+        msg.fingerprint ??
+        createHash('sha256').update(recipients).update('\0').update(payload!).digest('base64url');
+    }
+    const row = this.#s.insert!.get(
+      seq,
+      id,
+      msg.idempotencyKey ?? null,
+      hash,
+      msg.door,
+      msg.kind,
+      recipients,
+      index,
+      msg.subject,
+      size,
+      now,
+      now,
+      now,
+    ) as { seq: number } | undefined;
+    if (!row) {
+      if (payload === undefined) this.#s.dropOrphanPayload!.run(seq, seq);
+      const existing = this.#s.byKey!.get(msg.idempotencyKey ?? '') as {
+        id: string;
+        body_hash: string | null;
+      };
+      if (existing.body_hash !== null && existing.body_hash !== hash)
+        throw new IdempotencyConflictError(existing.id);
+      return { id: existing.id, duplicate: true };
+    }
+    if (payload !== undefined) {
       for (let part = 0, at = 0; part === 0 || at < payload.length; part++, at += PAYLOAD_PART) {
-        this.#s.insertPayload!.run(row.seq, part, payload.subarray(at, at + PAYLOAD_PART));
+        this.#s.insertPayload!.run(seq, part, payload.subarray(at, at + PAYLOAD_PART));
       }
-      msg.recipients.forEach((address, n) => {
-        this.#s.insertRcpt!.run(row.seq, n, address);
-      });
-      return { id, duplicate: false };
+    }
+    msg.recipients.forEach((address, n) => {
+      this.#s.insertRcpt!.run(seq, n, address);
     });
-    return write.finally(done).catch((err: unknown) => {
-      if (this.disk.onWriteError(err)) throw new QueueRefusedError(this.disk.check(0)!);
-      throw err;
-    });
+    return { id, duplicate: false };
   }
 
   /**
@@ -251,6 +342,24 @@ export class QueueStore {
     return parts > 0 && at === size ? out : undefined;
   }
 
+  #readPart(s: QueueStatements, seq: number, part: number): Buffer | undefined {
+    const row = this.#file.read(() => s.payloadPart!.get(seq, part)) as { data: Uint8Array } | undefined;
+    return row ? Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength) : undefined;
+  }
+
+  /**
+   * The payload of a claimed message read a part at a time as it is consumed (so a large message is
+   * never whole in memory); throws when the message is gone from the queue.
+   */
+  payloadParts(seq: number, size: number, start = 0, end = size): Generator<Buffer> {
+    // Claimed from a queue file that was since moved aside as corrupt: its payload is gone with it.
+    const base = this.#file.base;
+    const s = this.#s;
+    return partRange(start, end, (n) =>
+      seq < base || this.#file.base !== base ? undefined : this.#readPart(s, seq - base, n),
+    );
+  }
+
   /** Records the outcome of the attempt a claim started; resolves once committed. */
   finish(seq: number, outcome: Outcome, now = Date.now()): Promise<void> {
     // An attempt claimed from a queue file that was since moved aside as corrupt: nothing to record.
@@ -313,7 +422,9 @@ export class QueueStore {
   /** Number of messages in each state. */
   counts(): Record<MessageState, number> {
     const out: Record<MessageState, number> = { queued: 0, sending: 0, sent: 0, deferred: 0, abandoned: 0 };
-    const rows = this.#file.read(() => this.#s.counts!.all()) as Array<{ state: MessageState; n: number }>;
+    const rows = this.#file.read(() =>
+      this.db.prepare('SELECT state, count(*) AS n FROM messages GROUP BY state').all(),
+    ) as Array<{ state: MessageState; n: number }>;
     for (const r of rows) out[r.state] = r.n;
     return out;
   }

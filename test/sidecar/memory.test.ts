@@ -46,6 +46,11 @@ it('survives max-size messages while the upstream stalls, and delivers every ack
       '2s',
       '--max-attempts',
       '100',
+      // Large messages stream through the doors and the sender a few parts at a time: a budget of a
+      // few parts, so that the messages arriving together do not all fit and the doors must say
+      // "try later".
+      '--max-in-flight-bytes',
+      '2MiB',
     ],
     { NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
   );
