@@ -9,9 +9,10 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: the image already has Node 24, so the `node` dev dependency's binary is not needed.
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.ts ./scripts/build.ts
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json \
+# The same build as `npm run build` (scripts/build.ts: an esbuild bundle, split by command).
+RUN node scripts/build.ts \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:24-bookworm-slim

@@ -284,9 +284,7 @@ export function shippedNodeFlags(): string[] {
 
 /** Builds the shipped artifact (`npm run build` → dist/) and returns its `mailroom` binary. */
 export function buildArtifact(): string {
-  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json')], {
-    stdio: 'inherit',
-  });
+  execFileSync(process.execPath, [join(root, 'scripts/build.ts')], { stdio: 'inherit' });
   return join(root, 'dist/cli/main.js');
 }
 

@@ -52,7 +52,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.source) {
-  const build = spawn(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
+  const build = spawn(process.execPath, [new URL('../scripts/build.ts', import.meta.url).pathname], {
     stdio: 'inherit',
   });
   const [code] = (await once(build, 'exit')) as [number];

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { SECURITY_MODES } from '../smtp/uri.ts';
 import { durationRangeRule, keysNotInRule } from './cel.ts';
 import { durationSchema, formatDuration, parseDuration } from './duration.ts';

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** At most this many labels or expressions: bounds the cost of the CRD's CEL rules. */
 const MAX_TERMS = 32;

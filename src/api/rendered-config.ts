@@ -7,7 +7,7 @@
  * @module
  */
 import { createHmac } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { canonicalJson } from '../runtime/canonical-json.ts';
 import { API_VERSION, fromSchema, headerNameSchema, headerValueSchema } from './emailsender.ts';
 import { caBundleSchema, dkimPrivateKeySchema, smtpUriSchema } from './secret-values.ts';

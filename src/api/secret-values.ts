@@ -9,7 +9,7 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadPrivateKey } from '../deliverability/dkim-key.ts';
 import { parsePemBundle } from '../smtp/trust.ts';
 import {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_PROBE_INTERVAL_MS, type EmailSenderSpec } from '../api/emailsender.ts';
 import type { DeliverabilityReport } from '../deliverability/check.ts';
 import { deliverabilityEvent } from '../deliverability/status.ts';

@@ -6,7 +6,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 // The spec's own header-name rule: a message header may be what a sender's spec may add.
 import { HEADER_NAME_PATTERN, headerNameSchema } from '../api/emailsender.ts';
 import { JsonStringDecoder, type LongString } from './json-stream.ts';

@@ -6,7 +6,7 @@
  * @module
  */
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   characterKind,
   decodeCredential,
