@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram } from 'prom-client';
+
 import type { Registry } from '../runtime/metrics.ts';
+import { Counter, Gauge, Histogram } from '../runtime/prom-client.ts';
 
 /** The metrics one controller updates. */
 export interface ControllerMetrics {

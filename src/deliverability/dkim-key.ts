@@ -4,7 +4,11 @@
  *
  * @module
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+
+// node:crypto when a key is read or made, not with this module: the sidecar imports it for configs
+// that sign, and an idle sidecar whose config does not sign never loads node:crypto (~4 MB resident).
+const crypto = () => process.getBuiltinModule('node:crypto');
 
 /** Key types a DKIM signer and receivers both support. */
 export const DKIM_KEY_TYPES = ['rsa', 'ed25519'] as const;
@@ -33,7 +37,7 @@ export const dkimRecordName = (selector: string, domain: string): string =>
 /** Parses a PEM private key, with an error that says what was expected (never the key itself). */
 export function loadPrivateKey(pem: string): KeyObject {
   try {
-    const key = createPrivateKey(pem);
+    const key = crypto().createPrivateKey(pem);
     const type = key.asymmetricKeyType;
     if (type !== 'rsa' && type !== 'ed25519')
       throw new Error(`key type ${type ?? 'unknown'} cannot sign DKIM (use rsa or ed25519)`);
@@ -54,7 +58,7 @@ export function loadPrivateKey(pem: string): KeyObject {
  */
 export function dkimRecordValue(privateKey: KeyObject | string): string {
   const key = typeof privateKey === 'string' ? loadPrivateKey(privateKey) : privateKey;
-  const pub = createPublicKey(key);
+  const pub = crypto().createPublicKey(key);
   if (key.asymmetricKeyType === 'ed25519') {
     const der = pub.export({ type: 'spki', format: 'der' });
     // The SPKI of an Ed25519 key is a fixed 12-byte prefix and the 32-byte key.
@@ -83,8 +87,8 @@ export function generateDkimKey(opts: GenerateOptions): DkimKeyPair {
   const type = opts.type ?? 'rsa';
   const { privateKey } =
     type === 'ed25519'
-      ? generateKeyPairSync('ed25519')
-      : generateKeyPairSync('rsa', { modulusLength: opts.bits ?? 2048 });
+      ? crypto().generateKeyPairSync('ed25519')
+      : crypto().generateKeyPairSync('rsa', { modulusLength: opts.bits ?? 2048 });
   return {
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     record: { name: dkimRecordName(opts.selector, opts.domain), value: dkimRecordValue(privateKey) },

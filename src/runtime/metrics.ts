@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from './prom-client.ts';
 
-export type { Registry } from 'prom-client';
+export type { Registry } from './prom-client.ts';
 
 /** Options of {@link createRegistry}. */
 export interface RegistryOptions {

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { API_VERSION } from '../api/emailsender.ts';
 import {
@@ -97,7 +96,12 @@ export interface FlagConfig {
  * their revision need only tell configs apart within one process; a random key keeps the revision
  * (on the status page and in metrics) from letting anyone test password guesses against it.
  */
-const FLAGS_REVISION_KEY = randomBytes(32);
+let flagsKey: Uint8Array | undefined;
+// Made when first needed: node:crypto is not loaded by an idle sidecar that reads a config file.
+function flagsRevisionKey(): Uint8Array {
+  flagsKey ??= process.getBuiltinModule('node:crypto').randomBytes(32);
+  return flagsKey;
+}
 
 /**
  * The rendered config document flags stand for (the URI as text), keyed by `revisionKey` (default:
@@ -105,7 +109,7 @@ const FLAGS_REVISION_KEY = randomBytes(32);
  */
 export function renderFromFlags(
   f: FlagConfig,
-  revisionKey: string | Uint8Array = FLAGS_REVISION_KEY,
+  revisionKey: string | Uint8Array = flagsRevisionKey(),
 ): RenderedConfig {
   const smtp: RenderedConfig['smtp'] = { uri: f.uri.trim() };
   if (f.localName) smtp.localName = f.localName;

@@ -13,7 +13,6 @@
  *
  * @module
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Check } from '../runtime/health.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -79,7 +78,7 @@ function checkAccess(req: IncomingMessage, token: string | undefined): void {
   const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
   const a = Buffer.from(given);
   const b = Buffer.from(token);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) {
+  if (a.length !== b.length || !process.getBuiltinModule('node:crypto').timingSafeEqual(a, b)) {
     throw new HttpError(
       401,
       'Unauthorized',

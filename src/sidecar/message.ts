@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import * as z from 'zod';
 // The spec's own header-name rule: a message header may be what a sender's spec may add.
 import { HEADER_NAME_PATTERN, headerNameSchema } from '../api/emailsender.ts';
@@ -202,7 +201,8 @@ function fill(body: unknown, f: (v: unknown, top: boolean) => unknown): unknown 
  */
 function fingerprintStart(msg: JsonMessage) {
   const { text: _text, html: _html, ...rest } = msg;
-  return createHash('sha256').update(JSON.stringify(rest));
+  // node:crypto loads with the first message, not at start (see store.ts).
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(JSON.stringify(rest));
 }
 
 /** The stored JSON payload of a message, as the message to compose (validated again, normalized). */

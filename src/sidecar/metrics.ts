@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram } from 'prom-client';
+
 import { createRegistry, type Registry } from '../runtime/metrics.ts';
+import { Counter, Gauge, Histogram } from '../runtime/prom-client.ts';
 import type { ByteBudget } from './budget.ts';
 import type { MessageState } from './types.ts';
 

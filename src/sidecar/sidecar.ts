@@ -229,7 +229,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   if (watcher) await watcher.start();
   else if (o.config.kind === 'static') apply(o.config.config);
 
-  await listen(smtp, o.smtpListen ?? { host: '127.0.0.1', port: 1025 });
+  await listen(smtp.server, o.smtpListen ?? { host: '127.0.0.1', port: 1025 });
   await listen(http, o.httpListen ?? { host: '127.0.0.1', port: 8025 });
   const smtpPort = (smtp.server.address() as AddressInfo).port;
   const httpPort = (http.address() as AddressInfo).port;

@@ -12,8 +12,7 @@
  *
  * @module
  */
-import { timingSafeEqual } from 'node:crypto';
-import type { Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { SMTPServer, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Logger } from '../runtime/logger.ts';
 import type { ByteBudget } from './budget.ts';
@@ -48,11 +47,62 @@ function smtpError(code: number, message: string): Error & { responseCode: numbe
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+  return x.length === y.length && process.getBuiltinModule('node:crypto').timingSafeEqual(x, y);
 }
 
-/** Creates the SMTP door (not yet listening: call `listen(port, host)`). */
-export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
+/** Idle clients still connected this long after close get `421` and are cut. */
+const CLOSE_TIMEOUT_MS = 2000;
+
+/** The SMTP door: a listening socket that hands its clients to smtp-server. */
+export interface SmtpDoor {
+  /** The listening server (not yet listening: `server.listen(port, host)`). */
+  readonly server: Server;
+  /** Stops accepting; clients still connected after 2 s get `421` and are cut. */
+  close(callback: () => void): void;
+}
+
+/**
+ * Creates the SMTP door. It listens with `node:net` and loads smtp-server (and the node:tls,
+ * node:crypto and nodemailer helpers it requires) when its first client connects: an idle sidecar
+ * holds none of it (see mail-libs.ts). Each client socket goes to smtp-server's own connection
+ * handler, as if smtp-server had accepted it.
+ */
+export function createSmtpDoor(o: SmtpDoorOptions): SmtpDoor {
+  let smtp: SMTPServer | undefined;
+  const clients = new Set<Socket>();
+  // Replies go out in several small writes; with Nagle on, a pipelining client waits out the peer's
+  // delayed ACK (tens of ms) for each message.
+  const server = createServer({ noDelay: true }, (socket) => {
+    clients.add(socket);
+    socket.once('close', () => clients.delete(socket));
+    try {
+      smtp ??= smtpDoorServer(o);
+    } catch (err) {
+      o.logger.error({ err }, 'the SMTP door could not start its SMTP server');
+      socket.destroy();
+      return;
+    }
+    smtp.server.emit('connection', socket);
+  });
+  server.on('error', (err) => o.logger.warn({ err }, 'SMTP door error'));
+  return {
+    server,
+    close(callback) {
+      // smtp-server's own close waits on its net server, which never listens here: the door does it.
+      const cut = setTimeout(() => {
+        for (const c of clients) c.end('421 4.3.2 Server shutting down\r\n', () => c.destroy());
+      }, CLOSE_TIMEOUT_MS);
+      cut.unref();
+      server.close(() => {
+        clearTimeout(cut);
+        callback();
+      });
+    },
+  };
+}
+
+/** smtp-server, configured as the door. */
+function smtpDoorServer(o: SmtpDoorOptions): SMTPServer {
   const { SMTPServer } = smtpServer();
   const reject = (reason: string) => o.metrics?.rejected.inc({ door: 'smtp', reason });
   const server = new SMTPServer({
@@ -67,8 +117,6 @@ export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
     disableReverseLookup: true,
     // Apps send in bursts over a few connections; the defaults would refuse the 101st parallel client.
     maxClients: 1000,
-    // On shutdown, idle client connections are cut after this instead of smtp-server's 30 s.
-    closeTimeout: 2000,
     onAuth(auth, _session, callback) {
       const ok = o.auth && same(auth.username ?? '', o.auth.user) && same(auth.password ?? '', o.auth.pass);
       if (ok) callback(null, { user: auth.username });
@@ -217,8 +265,5 @@ export function createSmtpDoor(o: SmtpDoorOptions): SMTPServer {
     }
   }
   server.on('error', (err) => o.logger.warn({ err }, 'SMTP door error'));
-  // Replies go out in several small writes; with Nagle on, a pipelining client waits out the peer's
-  // delayed ACK (tens of ms) for each message.
-  server.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
   return server;
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { CertificateFacts, TlsFacts } from './probe-result.ts';
 import type { ProbeReason } from './reasons.ts';
 
@@ -92,7 +92,7 @@ export function verifyCertificate(
       message: `the certificate of ${facts.subject}, issued by ${facts.issuer || 'an unknown issuer'}, does not chain to a trusted CA (${authError ?? 'unverified'}): give the private CA with spec.smtp.caSecretRef (or --ca-file / NODE_EXTRA_CA_CERTS), make the server send its intermediate certificates, or, only for testing, use skip_ssl_verify=true`,
     };
   }
-  const nameError = checkServerIdentity(serverName, cert);
+  const nameError = process.getBuiltinModule('node:tls').checkServerIdentity(serverName, cert);
   if (nameError) {
     const names = facts.altNames.length ? facts.altNames.join(', ') : facts.subject;
     return {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Socket } from 'node:net';
-import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type { WireObserver } from './transcript.ts';
 
 /** One SMTP reply: the code and the text of each line (without the code). */
@@ -129,7 +129,8 @@ export class SmtpConnection {
     this.#head = Buffer.alloc(0);
     const plain = this.#socket;
     const secure = await new Promise<TLSSocket>((resolve, reject) => {
-      const s = tlsConnect({ ...options, socket: plain });
+      // node:tls loads with the first TLS connection, not with this module (see trust.ts).
+      const s = process.getBuiltinModule('node:tls').connect({ ...options, socket: plain });
       // Keys are logged once the server's hello is processed: a refusal after that is about the
       // client (its certificate), not about versions or ciphers.
       let keysDerived = false;

@@ -12,7 +12,10 @@
  * @module
  */
 import type { Socket } from 'node:net';
-import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
+
+// node:tls loads when a diagnosis runs, not with this module (see trust.ts).
+const tlsConnect = (options: ConnectionOptions) => process.getBuiltinModule('node:tls').connect(options);
 
 /** What the first handshake showed, besides the error. */
 export interface HandshakeEvidence {

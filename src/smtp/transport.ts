@@ -15,7 +15,7 @@
 
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { type ConnectionOptions, checkServerIdentity } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import type { SMTPPoolOptions } from 'nodemailer/lib/smtp-pool';
 import { trustedCAs } from './trust.ts';
 import { type SmtpEndpoint, tlsServerName, usesTls, verifiesCertificate } from './uri.ts';
@@ -73,7 +73,8 @@ export function transportOptions(
       tls.servername = name;
     } else if (name !== endpoint.host) {
       // SNI cannot carry an IP address (RFC 6066), so the name check is pinned explicitly.
-      tls.checkServerIdentity = (_host, cert) => checkServerIdentity(name, cert);
+      tls.checkServerIdentity = (_host, cert) =>
+        process.getBuiltinModule('node:tls').checkServerIdentity(name, cert);
     }
   }
   const options: SMTPPoolOptions & { pool: true } = {

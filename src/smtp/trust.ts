@@ -6,12 +6,14 @@
  *
  * @module
  */
-import { getCACertificates } from 'node:tls';
 
 let base: string[] | undefined;
 
 function baseCAs(): string[] {
   // 'default' already holds the bundled roots plus NODE_EXTRA_CA_CERTS; 'system' adds the OS store.
+  // node:tls, not an import: it loads node:crypto and OpenSSL's state (~7 MB resident), which a
+  // sidecar whose upstream is plaintext, or not yet reached, never needs.
+  const { getCACertificates } = process.getBuiltinModule('node:tls');
   base ??= [...new Set([...getCACertificates('default'), ...getCACertificates('system')])];
   return base;
 }
