@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { randomUUID } from 'node:crypto';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -44,7 +43,8 @@ export class JsonSkeleton {
   #str: Buffer[] = [];
   #strLen = 0;
   readonly #long: LongString[] = [];
-  readonly #nonce = randomUUID();
+  // node:crypto loads with the first message, not at start (see store.ts).
+  readonly #nonce = process.getBuiltinModule('node:crypto').randomUUID();
   readonly #onLong: ((index: number, bytes: Buffer | undefined) => void) | undefined;
 
   /**

@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { base64, foldLines, mimeNode, qp } from './mail-libs.ts';
 
@@ -96,7 +95,8 @@ export function buildSimpleMessage(m: SimpleMessage): Buffer | undefined {
   const html = m.html as string | undefined;
   let content: string;
   if (text !== undefined && html !== undefined) {
-    const boundary = `--_MR-${randomUUID()}`;
+    // node:crypto loads with the first message, not at start (see store.ts).
+    const boundary = `--_MR-${process.getBuiltinModule('node:crypto').randomUUID()}`;
     content =
       `Content-Type: multipart/alternative;\r\n boundary="${boundary}"\r\n\r\n` +
       `--${boundary}\r\n${part('plain', text)}\r\n--${boundary}\r\n${part('html', html)}\r\n--${boundary}--\r\n`;
