@@ -39,6 +39,16 @@ export interface GroupCommitOptions {
    * turn, or as soon as the fsync under way ends (batches form while the disk is busy).
    */
   windowMs?: number;
+  /**
+   * In WAL mode, how long a state change (a write that is not durable: a claim, an outcome) waits
+   * for company, in ms; default 10. It commits sooner with any durable write. Each transaction
+   * writes whole pages (the message row's leaf, its indexes, the state counts) into the WAL: an
+   * enqueue, a claim and an outcome in three transactions wrote 24 pages, an outcome riding in a
+   * new message's transaction saves 6 of them. At 200 messages a second the disk writes per
+   * message (WAL and checkpoints) fell from 78 to 54-59 KiB: less for the fdatasyncs that
+   * acknowledgements wait for, fewer checkpoints that pause them.
+   */
+  stateWindowMs?: number;
   /** Flush at once when this many writes wait; default 512. */
   maxBatch?: number;
   /**
@@ -84,6 +94,7 @@ type Settle = () => void;
 export class GroupCommitter {
   readonly #db: DatabaseSync;
   readonly #windowMs: number;
+  readonly #stateWindowMs: number;
   readonly #maxBatch: number;
   readonly #walPath: string | undefined;
   readonly #sync: SyncFn;
@@ -111,6 +122,11 @@ export class GroupCommitter {
   constructor(db: DatabaseSync, opts: GroupCommitOptions = {}) {
     this.#db = db;
     this.#windowMs = opts.windowMs ?? 2;
+    // A window of 0 (flush on the next turn) holds for state changes too.
+    this.#stateWindowMs =
+      opts.walPath && this.#windowMs > 0
+        ? Math.max(this.#windowMs, opts.stateWindowMs ?? 10)
+        : this.#windowMs;
     this.#maxBatch = opts.maxBatch ?? 512;
     this.#walPath = opts.walPath;
     this.#sync = opts.sync ?? fdatasync;
@@ -140,8 +156,9 @@ export class GroupCommitter {
       const idleDisk = durable && this.#walPath !== undefined && !this.#syncing;
       if (this.#batch.length >= this.#maxBatch || idleDisk) this.#scheduleNow();
       else if (!this.#timer && !this.#immediate) {
-        if (this.#windowMs <= 0) this.#scheduleNow();
-        else this.#timer = setTimeout(() => this.flush(), this.#windowMs);
+        const wait = durable ? this.#windowMs : this.#stateWindowMs;
+        if (wait <= 0) this.#scheduleNow();
+        else this.#timer = setTimeout(() => this.flush(), wait);
       }
     });
   }
