@@ -150,7 +150,52 @@ function openChecked(path: string): DatabaseSync {
   }
 }
 
+/**
+ * Messages in each state, kept by triggers on every insert, state change and delete: `GET
+ * /v1/stats`, the page and the metrics read five rows instead of counting the whole table (polled
+ * under load, the count was ~5% of the sidecar's CPU with 20,000 messages kept for `--retention`).
+ */
+const STATE_COUNTS = `
+DROP TRIGGER IF EXISTS state_counts_insert;
+DROP TRIGGER IF EXISTS state_counts_update;
+DROP TRIGGER IF EXISTS state_counts_delete;
+CREATE TABLE state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO state_counts (state, n)
+  SELECT s.state, (SELECT count(*) FROM messages m WHERE m.state = s.state)
+  FROM (SELECT 'queued' AS state UNION ALL SELECT 'sending' UNION ALL SELECT 'sent'
+    UNION ALL SELECT 'deferred' UNION ALL SELECT 'abandoned') s;
+CREATE TRIGGER state_counts_insert AFTER INSERT ON messages BEGIN
+  UPDATE state_counts SET n = n + 1 WHERE state = NEW.state;
+END;
+CREATE TRIGGER state_counts_update AFTER UPDATE OF state ON messages WHEN OLD.state IS NOT NEW.state BEGIN
+  UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;
+  UPDATE state_counts SET n = n + 1 WHERE state = NEW.state;
+END;
+CREATE TRIGGER state_counts_delete AFTER DELETE ON messages BEGIN
+  UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;
+END;
+`;
+
+/** Creates (and fills) the state counts of a queue that has none yet: a new one, or one written before them. */
+function addStateCounts(db: DatabaseSync): void {
+  const has = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'state_counts'").get();
+  if (has) return;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(STATE_COUNTS);
+    db.exec('COMMIT');
+  } catch (err) {
+    db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
 function migrate(db: DatabaseSync): void {
+  migrateTables(db);
+  addStateCounts(db);
+}
+
+function migrateTables(db: DatabaseSync): void {
   const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
   if (version >= SCHEMA_VERSION) return;
   const columns = db.prepare("SELECT name FROM pragma_table_info('messages')").all() as Array<{

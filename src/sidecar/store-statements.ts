@@ -50,6 +50,7 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
       'DELETE FROM payloads WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE seq = ?)',
     ),
     nextDue: p("SELECT min(next_attempt_at) AS due FROM messages WHERE state IN ('queued', 'deferred')"),
+    counts: p('SELECT state, n FROM state_counts'),
     oldestWaiting: p(
       "SELECT min(created_at) AS at FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
     ),

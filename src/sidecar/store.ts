@@ -423,9 +423,7 @@ export class QueueStore {
   /** Number of messages in each state. */
   counts(): Record<MessageState, number> {
     const out: Record<MessageState, number> = { queued: 0, sending: 0, sent: 0, deferred: 0, abandoned: 0 };
-    const rows = this.#file.read(() =>
-      this.db.prepare('SELECT state, count(*) AS n FROM messages GROUP BY state').all(),
-    ) as Array<{ state: MessageState; n: number }>;
+    const rows = this.#file.read(() => this.#s.counts!.all()) as Array<{ state: MessageState; n: number }>;
     for (const r of rows) out[r.state] = r.n;
     return out;
   }
