@@ -64,8 +64,9 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   plugins: [externals],
-  // The bundled CommonJS libraries `require` Node's built-ins; an ES module has no `require`.
+  // The bundled CommonJS libraries `require` Node's built-ins; an ES module has no `require`. Not an
+  // ES import of node:module: that would evaluate its lazy exports (source maps, loader hooks).
   banner: {
-    js: "import{createRequire as __mailroomRequire}from'node:module';const require=__mailroomRequire(import.meta.url);",
+    js: "const require=process.getBuiltinModule('node:module').createRequire(import.meta.url);",
   },
 });

@@ -29,7 +29,15 @@ export function createRegistry(opts: RegistryOptions = {}): Registry {
   const registry = new Registry();
   if (opts.labels) registry.setDefaultLabels(opts.labels);
   if (opts.defaultMetrics ?? true)
-    collectDefaultMetrics({ register: registry, ...(opts.prefix ? { prefix: opts.prefix } : {}) });
+    collectDefaultMetrics({
+      register: registry,
+      // The event-loop lag histogram samples every 100 ms instead of prom-client's 10 ms: each sample
+      // wakes the process, and at 10 ms that was three quarters of an idle sidecar's CPU (8 ms of CPU
+      // a second, against 2 ms without the default metrics; 100 ms: see the commit). A blocked loop
+      // still shows: it delays the next sample.
+      eventLoopMonitoringPrecision: 100,
+      ...(opts.prefix ? { prefix: opts.prefix } : {}),
+    });
   return registry;
 }
 
