@@ -133,7 +133,7 @@ export function streamBody(
   const skeleton = new JsonSkeleton((_, bytes) => {
     if (invalid) return;
     try {
-      if (bytes) decoder.write(bytes);
+      if (bytes) for (const _ of decoder.pieces(bytes));
       else {
         decoder.end();
         decoder = new JsonStringDecoder();

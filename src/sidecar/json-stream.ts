@@ -151,10 +151,38 @@ export class JsonStringDecoder {
 
   /** The text of the bytes so far, but for a few held back until the next piece. */
   write(bytes: Buffer): string {
-    const all = this.#carry ? Buffer.concat([this.#carry, bytes]) : bytes;
-    const cut = safeCut(all);
-    this.#carry = cut < all.length ? Buffer.from(all.subarray(cut)) : undefined;
-    return decode(all.subarray(0, cut));
+    let text = '';
+    let rest = bytes;
+    if (this.#carry) {
+      // The bytes held back and the first few new ones decode together (a small copy, not a big one).
+      const bridge = Buffer.concat([this.#carry, bytes.subarray(0, BRIDGE)]);
+      const cut = safeCut(bridge);
+      if (cut < this.#carry.length || bytes.length <= BRIDGE) {
+        // No place to cut past the bytes held back (or little new): all of it together.
+        const all = bytes.length <= BRIDGE ? bridge : Buffer.concat([this.#carry, bytes]);
+        this.#carry = undefined;
+        return this.#tail(all);
+      }
+      text = decode(bridge.subarray(0, cut));
+      rest = bytes.subarray(cut - this.#carry.length);
+      this.#carry = undefined;
+    }
+    return text + this.#tail(rest);
+  }
+
+  /** Decodes `b` up to its last safe place and holds back the rest. */
+  #tail(b: Buffer): string {
+    const cut = safeCut(b);
+    this.#carry = cut < b.length ? Buffer.from(b.subarray(cut)) : undefined;
+    return decode(b.subarray(0, cut));
+  }
+
+  /**
+   * The text of `bytes` in pieces of at most {@link PIECE} bytes each: small strings, which the
+   * young generation collects at once, rather than one string as long as a payload part.
+   */
+  *pieces(bytes: Buffer): Generator<string> {
+    for (let at = 0; at < bytes.length; at += PIECE) yield this.write(bytes.subarray(at, at + PIECE));
   }
 
   /** The text of what was held back. */
@@ -164,6 +192,12 @@ export class JsonStringDecoder {
     return rest ? decode(rest) : '';
   }
 }
+
+/** Bytes decoded at once by {@link JsonStringDecoder.pieces}. */
+export const PIECE = 64 * 1024;
+
+/** New bytes decoded with those held back: enough to end any escape or UTF-8 sequence they hold. */
+const BRIDGE = 16;
 
 function decode(bytes: Buffer): string {
   if (bytes.length === 0) return '';

@@ -152,7 +152,8 @@ export async function parseJsonSkeleton(
       continue;
     }
     const decoder = new JsonStringDecoder();
-    for await (const bytes of read(where.start, where.end)) hash!.update(decoder.write(bytes));
+    for await (const bytes of read(where.start, where.end))
+      for (const text of decoder.pieces(bytes)) hash!.update(text);
     hash!.update(decoder.end());
   }
   return {

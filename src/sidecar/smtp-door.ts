@@ -181,7 +181,7 @@ function smtpDoorServer(o: SmtpDoorOptions): SMTPServer {
       if (size > o.maxMessageBytes || overBudget || !writer) return giveUp();
       if (!head.done) {
         head.add(c);
-        if (!head.done && head.held > MAX_HEAD_BYTES) {
+        if (head.held > MAX_HEAD_BYTES) {
           headTooBig = true;
           head.drop();
           return giveUp();

@@ -52,7 +52,8 @@ export function storedJson(read: ReadRange, size: number): StoredJson {
   let decoder = new JsonStringDecoder();
   const sk = new JsonSkeleton((i, bytes) => {
     counts[i] ??= { latin: 0, other: 0 };
-    countLetters(bytes ? decoder.write(bytes) : decoder.end(), counts[i]);
+    if (bytes) for (const text of decoder.pieces(bytes)) countLetters(text, counts[i]);
+    else countLetters(decoder.end(), counts[i]);
     if (!bytes) decoder = new JsonStringDecoder();
   });
   for (const b of read(0, size)) sk.write(b);
@@ -71,7 +72,7 @@ export function storedJson(read: ReadRange, size: number): StoredJson {
 /** The UTF-8 bytes of a JSON string's text, from its bytes in the payload. */
 function* decoded(bytes: Iterable<Buffer>): Generator<Buffer> {
   const d = new JsonStringDecoder();
-  for (const b of bytes) yield* stringChunks(d.write(b));
+  for (const b of bytes) for (const text of d.pieces(b)) yield* stringChunks(text);
   yield* stringChunks(d.end());
 }
 
