@@ -58,7 +58,7 @@ export interface GroupCommitOptions {
   walPath?: string;
   /** The fdatasync to use (tests hold it back); default `fs.fdatasync`. */
   sync?: SyncFn;
-  /** WAL growth that starts a checkpoint (WAL mode); default 4 MiB. See {@link WalCheckpointer}. */
+  /** WAL growth that starts a checkpoint (WAL mode); default 8 MiB. See {@link WalCheckpointer}. */
   checkpointBytes?: number;
 }
 

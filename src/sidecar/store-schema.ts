@@ -109,8 +109,8 @@ export interface OpenedQueue {
   problem?: string;
 }
 
-/** WAL bound: truncated back to this size after each checkpoint. */
-const JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024;
+/** WAL bound: truncated back to this size after each checkpoint (twice the checkpoint threshold, so it is not cut and regrown every time). */
+const JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024;
 
 const HEADER = Buffer.from('SQLite format 3\0');
 

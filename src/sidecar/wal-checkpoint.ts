@@ -30,8 +30,12 @@ import { DatabaseSync } from 'node:sqlite';
 /** An fdatasync with a callback (`fs.fdatasync`, or a test's). */
 export type SyncFn = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void;
 
-/** WAL bytes since the last checkpoint that start the next one; about SQLite's 1,000 pages. */
-export const CHECKPOINT_BYTES = 4 * 1024 * 1024;
+/**
+ * WAL bytes since the last checkpoint that start the next one; about 2,000 pages. Each checkpoint
+ * pauses durable writes for its last round, and a message in its own transactions writes about 13
+ * pages (~50 KiB): at 200 messages a second 4 MiB meant 2.4 checkpoints a second, 8 MiB means 1.
+ */
+export const CHECKPOINT_BYTES = 8 * 1024 * 1024;
 
 export interface CheckpointOptions {
   /** WAL growth that starts a checkpoint; default {@link CHECKPOINT_BYTES}. */
