@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
-import { IdempotencyConflictError, QueueRefusedError, QueueStore, type StoreOptions } from './store.ts';
+import {
+  IdempotencyConflictError,
+  QueueRefusedError,
+  QueueStore,
+  type StoreOptions,
+  timeOrderedId,
+} from './store.ts';
 import type { NewMessage, Outcome } from './types.ts';
 
 const dirs: string[] = [];
@@ -226,6 +232,20 @@ describe('QueueStore', () => {
     assert.deepEqual(reopened.counts(), scan(reopened.db));
     assert.equal(reopened.counts().sending, 0);
     reopened.close();
+  });
+
+  it('gives ids that are version 7 UUIDs in the order of their time', async () => {
+    const v7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const { randomUUID } = await import('node:crypto');
+    const ids = [0, 1, 1_000, Date.now(), 2 ** 48 - 1].map((t) => timeOrderedId(randomUUID(), t));
+    for (const id of ids) assert.match(id, v7);
+    assert.deepEqual([...ids].sort(), ids);
+    assert.equal(ids[0]!.slice(0, 13), '00000000-0000');
+    const { store } = open();
+    const { id } = await store.enqueue(msg(1));
+    assert.match(id, v7);
+    assert.equal(store.get(id)?.id, id);
+    store.close();
   });
 
   it('refuses new mail at the quota and takes it again once space is freed', async () => {
