@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { it } from 'node:test';
-import { CHUNK, HeaderBlock, parseJsonMessage, splitRawMessage } from './message.ts';
+import {
+  CHUNK,
+  HeaderBlock,
+  parseJsonMessage,
+  postMessageSchema,
+  splitRawMessage,
+  storedJsonMessage,
+} from './message.ts';
 
 it('fingerprints a large body chunk by chunk exactly as the whole body (keys stored before still match)', () => {
   // An emoji (a surrogate pair) across a chunk boundary: a chunk ending on half of it would hash U+FFFD.
@@ -80,5 +87,37 @@ it('reads the header block of a raw message as it arrives, however its chunks fa
         assert.ok(h.block().length <= raw.length);
       }
     }
+  }
+});
+
+it('reads a stored body back in the form the schema gives it, without validating it again', () => {
+  const bodies = [
+    { to: 'a@example.com', subject: 'Hi', text: 'Hello' },
+    {
+      to: ['A <a@example.com>', 'b@example.org'],
+      cc: 'c@example.org',
+      bcc: ['d@example.org'],
+      subject: 'Grüße',
+      html: '<p>x</p>',
+      text: 'x',
+      headers: { 'X-Tag': 'v' },
+      idempotencyKey: 'k',
+    },
+  ];
+  for (const body of bodies) {
+    const m = postMessageSchema.parse(body);
+    const schema = {
+      to: m.to,
+      cc: m.cc ?? [],
+      bcc: m.bcc ?? [],
+      subject: m.subject,
+      headers: m.headers ?? {},
+    };
+    const expected = {
+      ...schema,
+      ...(m.text !== undefined ? { text: m.text } : {}),
+      ...(m.html !== undefined ? { html: m.html } : {}),
+    };
+    assert.deepEqual(storedJsonMessage(Buffer.from(JSON.stringify(body))), expected);
   }
 });

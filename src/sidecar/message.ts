@@ -206,9 +206,25 @@ function fingerprintStart(msg: JsonMessage) {
   return process.getBuiltinModule('node:crypto').createHash('sha256').update(JSON.stringify(rest));
 }
 
-/** The stored JSON payload of a message, as the message to compose (validated again, normalized). */
+/**
+ * The stored JSON payload of a message, as the message to compose: the body as the door took it
+ * (the queue holds only bodies that passed {@link parseJsonMessage}) in the form the schema gives
+ * it (one address as a list, absent lists and headers empty). Not validated again: that parsed
+ * every address twice more per delivery, for a result the door already had.
+ */
 export function storedJsonMessage(payload: Buffer): JsonMessage {
-  return validateJsonMessage(JSON.parse(payload.toString('utf8'))).msg;
+  const m = JSON.parse(payload.toString('utf8')) as PostMessage;
+  const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  const msg: JsonMessage = {
+    to: list(m.to),
+    cc: list(m.cc),
+    bcc: list(m.bcc),
+    subject: m.subject,
+    headers: m.headers ?? {},
+  };
+  if (m.text !== undefined) msg.text = m.text;
+  if (m.html !== undefined) msg.html = m.html;
+  return msg;
 }
 
 function validateJsonMessage(body: unknown): { msg: JsonMessage; key?: string } {
