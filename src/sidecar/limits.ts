@@ -33,8 +33,9 @@ export function dataVolumeSizeLimit(maxQueueBytes = DEFAULT_MAX_QUEUE_BYTES): st
 
 /**
  * Default byte budget for messages in memory: a third of the V8 heap the process runs with (the
- * injected `--max-old-space-size`). A message costs a few times its size while it is parsed,
- * composed and written (see {@link messageCost}), and the rest of the heap is the process itself.
+ * injected `--max-old-space-size`). A small message costs a few times its size while it is
+ * parsed, composed and written, a large one a few payload parts (see {@link messageCost} and
+ * {@link streamCost}), and the rest of the heap is the process itself.
  */
 export function defaultInFlightBytes(heapLimit = getHeapStatistics().heap_size_limit): number {
   return Math.max(4 * MiB, Math.floor(heapLimit / 3));

@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { it } from 'node:test';
-import {
-  CHUNK,
-  HeaderBlock,
-  parseJsonMessage,
-  postMessageSchema,
-  splitRawMessage,
-  storedJsonMessage,
-} from './message.ts';
+import { HeaderBlock } from './header-block.ts';
+import { CHUNK, parseJsonMessage, postMessageSchema, splitRawMessage, storedJsonMessage } from './message.ts';
 
 it('fingerprints a large body chunk by chunk exactly as the whole body (keys stored before still match)', () => {
   // An emoji (a surrogate pair) across a chunk boundary: a chunk ending on half of it would hash U+FFFD.

@@ -8,7 +8,6 @@
 import * as z from 'zod';
 // The spec's own header-name rule: a message header may be what a sender's spec may add.
 import { HEADER_NAME_PATTERN, headerNameSchema } from '../api/emailsender.ts';
-import { JsonStringDecoder, type LongString } from './json-stream.ts';
 import { MAX_IDEMPOTENCY_KEY, MAX_RECIPIENTS } from './limits.ts';
 import { addressparser } from './mail-libs.ts';
 import type { JsonMessage, NewMessage } from './types.ts';
@@ -126,81 +125,10 @@ function fingerprintOf(msg: JsonMessage): string {
 }
 
 /**
- * Validates a JSON message parsed from its skeleton (see json-stream.ts): its long strings stayed
- * in the queue (the caller checked them as they went by), and `read` gives their bytes back a part
- * at a time, to fingerprint them when the message has an idempotency key.
- * Only `text` and `html` may be long; a long string anywhere else is refused as the whole message
- * would be (over its field's limit). Throws {@link MessageRejectedError}, or a SyntaxError for a long
- * string that is not valid JSON.
- */
-export async function parseJsonSkeleton(
-  body: unknown,
-  long: readonly LongString[],
-  idempotencyKey: string | undefined,
-  read: (start: number, end: number) => AsyncIterable<Buffer>,
-): Promise<Omit<NewMessage, 'payload'>> {
-  const { msg, key: bodyKey, longOf } = validateSkeleton(body, long);
-  const key = idempotencyKey ?? bodyKey;
-  // Only a keyed message is ever compared with another: only its long strings are read again.
-  const hash = key === undefined ? undefined : fingerprintStart(msg);
-  for (const part of hash ? [msg.text, msg.html] : []) {
-    hash!.update(part === undefined ? '\0-' : '\0+');
-    if (part === undefined) continue;
-    const where = longOf(part);
-    if (!where) {
-      for (const chunk of stringChunks(part)) hash!.update(chunk);
-      continue;
-    }
-    const decoder = new JsonStringDecoder();
-    for await (const bytes of read(where.start, where.end))
-      for (const text of decoder.pieces(bytes)) hash!.update(text);
-    hash!.update(decoder.end());
-  }
-  return {
-    door: 'http',
-    kind: 'json',
-    recipients: [...new Set([...msg.to, ...msg.cc, ...msg.bcc].map(envelopeAddress))],
-    subject: msg.subject,
-    ...(key !== undefined && hash ? { idempotencyKey: key, fingerprint: hash.digest('base64url') } : {}),
-  };
-}
-
-/**
- * Validates a JSON message parsed from its skeleton: `text` and `html` may be placeholders of long
- * strings (`longOf` tells where such a one lies); a long string anywhere else is refused as the
- * whole message would be (over its field's limit).
- */
-export function validateSkeleton(
-  body: unknown,
-  long: readonly LongString[],
-): { msg: JsonMessage; key?: string; longOf: (v: string) => LongString | undefined } {
-  const placeholders = new Map(long.map((l) => [l.placeholder, l]));
-  const filled = fill(body, (v, top) =>
-    typeof v === 'string' && placeholders.has(v) && !top ? TOO_LONG : v,
-  );
-  return { ...validateJsonMessage(filled), longOf: (v) => placeholders.get(v) };
-}
-
-/** Longer than any field but text and html may be. */
-const TOO_LONG = 'x'.repeat(1000);
-
-/** `body` with `f` applied to each value (`top`: the value of a top-level `text` or `html`). */
-function fill(body: unknown, f: (v: unknown, top: boolean) => unknown): unknown {
-  const walk = (v: unknown, top: boolean): unknown => {
-    if (Array.isArray(v)) return v.map((x) => walk(x, false));
-    if (v && typeof v === 'object')
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, false)]));
-    return f(v, top);
-  };
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return walk(body, false);
-  return Object.fromEntries(Object.entries(body).map(([k, x]) => [k, walk(x, k === 'text' || k === 'html')]));
-}
-
-/**
  * The fingerprint of a message starts with everything but its text and html (which follow): the
  * same message with its key in the header or in the body, or spaced otherwise, is the same message.
  */
-function fingerprintStart(msg: JsonMessage) {
+export function fingerprintStart(msg: JsonMessage) {
   const { text: _text, html: _html, ...rest } = msg;
   // node:crypto loads with the first message, not at start (see store.ts).
   return process.getBuiltinModule('node:crypto').createHash('sha256').update(JSON.stringify(rest));
@@ -227,7 +155,7 @@ export function storedJsonMessage(payload: Buffer): JsonMessage {
   return msg;
 }
 
-function validateJsonMessage(body: unknown): { msg: JsonMessage; key?: string } {
+export function validateJsonMessage(body: unknown): { msg: JsonMessage; key?: string } {
   checkAddressInjection(body);
   const r = postMessageSchema.safeParse(body);
   if (!r.success) {
@@ -373,68 +301,6 @@ export function splitRawMessage(raw: Buffer): SplitMessage {
 
 function injection(message: string): MessageRejectedError {
   return new MessageRejectedError('HeaderInjection', `${message} (header injection)`, 'headers');
-}
-
-/**
- * The header block of a raw message read as it arrives: the bytes up to and including the first
- * blank line (CRLF CRLF or LF LF, whichever comes first), which {@link splitRawMessage} splits as
- * it would split the whole message. Without a blank line the whole message is its header block.
- */
-export class HeaderBlock {
-  #chunks: Buffer[] = [];
-  #held = 0;
-  #end = -1;
-
-  /** Whether the blank line has been seen. */
-  get done(): boolean {
-    return this.#end >= 0;
-  }
-
-  /** Bytes held. */
-  get held(): number {
-    return this.#held;
-  }
-
-  /** Takes the next bytes of the message (ignored once the blank line was seen). */
-  add(chunk: Buffer): void {
-    if (this.done) return;
-    // The separator may straddle chunks: search from 3 bytes back.
-    const from = Math.max(0, this.#held - 3);
-    this.#chunks.push(chunk);
-    this.#held += chunk.length;
-    const tail = this.#chunks.length === 1 ? chunk : Buffer.concat(this.#tailChunks(from));
-    const crlf = tail.indexOf('\r\n\r\n');
-    const lf = tail.indexOf('\n\n');
-    const at = crlf >= 0 && (lf < 0 || crlf < lf) ? crlf + 4 : lf >= 0 ? lf + 2 : -1;
-    if (at < 0) return;
-    const base = this.#chunks.length === 1 ? 0 : from;
-    this.#end = base + at;
-    const all = Buffer.concat(this.#chunks, this.#held).subarray(0, this.#end);
-    this.#chunks = [all];
-    this.#held = all.length;
-  }
-
-  /** The chunks that hold bytes from `from` on, the first cut to start there. */
-  #tailChunks(from: number): Buffer[] {
-    const out: Buffer[] = [];
-    let at = 0;
-    for (const c of this.#chunks) {
-      if (at + c.length > from) out.push(at >= from ? c : c.subarray(from - at));
-      at += c.length;
-    }
-    return out;
-  }
-
-  /** The header block (with its blank line), or everything held when there was none. */
-  block(): Buffer {
-    return this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#held);
-  }
-
-  /** Lets go of what is held. */
-  drop(): void {
-    this.#chunks = [];
-    this.#held = 0;
-  }
 }
 
 /** The Subject of a split raw message, for the delivery log (unfolded, undecoded). */

@@ -7,8 +7,11 @@
  *
  * @module
  */
+
+import { HeaderBlock } from './header-block.ts';
 import { JsonSkeleton, JsonStringDecoder } from './json-stream.ts';
-import { HeaderBlock, stringChunks, validateSkeleton } from './message.ts';
+import { stringChunks } from './message.ts';
+import { validateSkeleton } from './message-skeleton.ts';
 import type { JsonMessage } from './types.ts';
 
 /** Reads the bytes from `start` to `end` of a payload, a part at a time. */
