@@ -16,8 +16,8 @@
  * POST with the same key, finds it.
  *
  * SQLite checks pages, not bytes inside a cell: a payload read back whole is not proven intact.
- * The sender validates a stored message again before composing it (a damaged JSON payload is
- * abandoned with the error); a damaged raw message body would go out as read.
+ * A JSON payload that no longer parses fails its attempts and is abandoned with the error; bytes
+ * damaged inside a body go out as they were read.
  *
  * The table is read without its indexes (an index page is as likely to be damaged as any other),
  * in seq order; where a page cannot be read, the scan resumes past it.
