@@ -6,6 +6,7 @@
  * and what the doors must keep of a large message to check it is limited.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { configFromFlags } from '../../src/sidecar/config.ts';
 import { PAYLOAD_PART } from '../../src/sidecar/limits.ts';
@@ -132,5 +133,44 @@ describe('streamed messages', () => {
     assert.equal(long.status, 400);
     assert.equal(long.body.field, 'subject');
     await waitFor(() => parts() === 0, 10_000, 'no payload parts left');
+  });
+
+  it('gives back the memory and the parts of a message whose client goes away mid-body, at both doors', async () => {
+    const held = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${sc.httpPort}/metrics`)).text();
+      return Number(/mailroom_sidecar_in_flight_bytes\{budget="accept"[^}]*\} (\d+)/.exec(text)?.[1]);
+    };
+    const http = connect(sc.httpPort, '127.0.0.1');
+    http.on('error', () => {});
+    http.write(
+      'POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+        `Content-Length: 2000000\r\n\r\n{"to":"user@example.org","subject":"cut","text":"${'a'.repeat(1_000_000)}`,
+    );
+    await waitFor(() => parts() >= 2, 10_000, 'HTTP parts written');
+    assert.ok((await held()) > 0);
+    http.destroy();
+    await waitFor(
+      async () => parts() === 0 && (await held()) === 0,
+      10_000,
+      'HTTP parts and memory given back',
+    );
+
+    const smtp = connect(sc.smtpPort, '127.0.0.1');
+    smtp.on('error', () => {});
+    let replies = '';
+    smtp.on('data', (d: Buffer) => {
+      replies += String(d);
+    });
+    await waitFor(() => replies.startsWith('220 '), 10_000, 'banner');
+    smtp.write('EHLO t.example\r\nMAIL FROM:<app@example.org>\r\nRCPT TO:<user@example.org>\r\nDATA\r\n');
+    await waitFor(() => replies.includes('\r\n354 '), 10_000, '354');
+    smtp.write(`Subject: cut\r\n\r\n${`${'z'.repeat(998)}\r\n`.repeat(1000)}`);
+    await waitFor(() => parts() >= 2, 10_000, 'SMTP parts written');
+    smtp.destroy();
+    await waitFor(
+      async () => parts() === 0 && (await held()) === 0,
+      10_000,
+      'SMTP parts and memory given back',
+    );
   });
 });
