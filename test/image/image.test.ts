@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { eventually } from '../support/controller-env.ts';
@@ -115,6 +115,9 @@ describe('the image (Dockerfile), built with buildah and run', () => {
       assert.match(smtp.received[0]!.data, /Subject: message 1/);
     } finally {
       if (child.pid) process.kill(-child.pid, 'SIGTERM');
+      // buildah gives up its container's processes on a signal (they were found running long after
+      // the test, `timeout` gone with buildah): end the sidecar itself, found by its unique door.
+      await killByArgs(`127.0.0.1:${httpDoor}`);
     }
   });
 
@@ -132,3 +135,18 @@ describe('the image (Dockerfile), built with buildah and run', () => {
     );
   });
 });
+
+/** SIGTERM to every process whose command line has `arg` as one of its arguments. */
+async function killByArgs(arg: string): Promise<void> {
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const args = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (args.split('\0').includes(arg)) {
+      try {
+        process.kill(Number(pid), 'SIGTERM');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
+}
