@@ -25,7 +25,10 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY crds ./crds
-RUN mkdir -p /data && chown 65532:65532 /data
+# The V8 code cache the build made (scripts/build.ts, read by dist/cli/main.js) sits in a directory
+# named for the user that made it (root): renamed for the user the image runs as.
+RUN mkdir -p /data && chown 65532:65532 /data \
+ && for d in /app/dist/compile-cache/*-0; do mv "$d" "${d%-0}-65532"; done
 USER 65532:65532
 VOLUME ["/data"]
 EXPOSE 8080 8081 9443 1025 8025

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { SIDECAR_NODE_OPTIONS } from '../../src/webhook/constants.ts';
 import { eventually } from '../support/controller-env.ts';
 import { runCommand } from '../support/run-command.ts';
 import { freePort, post, simple } from '../support/sidecar-harness.ts';
@@ -52,6 +53,25 @@ describe('the image (Dockerfile), built with buildah and run', () => {
     assert.equal(help.code, 0, help.stderr);
     for (const command of ['controller', 'sidecar', 'probe', 'validate'])
       assert.match(help.stdout, new RegExp(`\\b${command}\\b`));
+  });
+
+  test("the sidecar's code comes from the V8 code cache built into the image", async () => {
+    // As injected (the webhook's NODE_OPTIONS: V8 keys its cache on flags), as the image's user.
+    const r = await inImage(
+      'env',
+      `NODE_OPTIONS=${SIDECAR_NODE_OPTIONS}`,
+      'NODE_DEBUG_NATIVE=COMPILE_CACHE',
+      'node',
+      '/app/dist/cli/main.js',
+      'sidecar',
+      '--help',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /V8 code cache for ESM file:\/\/\/app\/dist\/chunks\/program-\w+\.js was accepted/,
+    );
+    assert.doesNotMatch(r.stderr, /rejected|permission denied/);
   });
 
   test('probes a real SMTP server from the image', async () => {
