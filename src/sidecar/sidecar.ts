@@ -233,6 +233,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   await listen(http, o.httpListen ?? { host: '127.0.0.1', port: 8025 });
   const smtpPort = (smtp.server.address() as AddressInfo).port;
   const httpPort = (http.address() as AddressInfo).port;
+  worker.askUpstream();
 
   const retentionMs = o.retentionMs ?? 7 * 86_400_000;
   const purge = () =>

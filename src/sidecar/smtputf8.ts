@@ -11,7 +11,6 @@
  *
  * @module
  */
-import { probe } from '../smtp/probe.ts';
 import { endpointAddress } from '../smtp/uri.ts';
 import type { ActiveConfig } from './config.ts';
 
@@ -38,6 +37,8 @@ export function learnSmtputf8(state: Smtputf8State, active: ActiveConfig, timeou
   if (state.smtputf8 !== undefined) return Promise.resolve();
   state.learning ??= (async () => {
     const { config, endpoint } = active;
+    // The probe's code loads with the first question, after start-up.
+    const { probe } = await import('../smtp/probe.ts');
     const r = await probe(endpoint, {
       authenticate: false,
       timeoutMs,

@@ -58,6 +58,7 @@ export class DeliveryWorker {
   #tokens = 0;
   #tokensAt = 0;
   #idle: Array<() => void> = [];
+  #asking = false;
 
   constructor(opts: WorkerOptions) {
     this.#o = {
@@ -78,6 +79,16 @@ export class DeliveryWorker {
   /** The config deliveries use now. */
   get config(): ActiveConfig | undefined {
     return this.#snap?.active;
+  }
+
+  /**
+   * From now on, each config's upstream is asked what it offers (SMTPUTF8) as soon as the config
+   * is applied. The sidecar calls it once its doors listen: start-up spends nothing on a
+   * connection to the upstream (and the probe's code), which nothing accepted yet needs.
+   */
+  askUpstream(): void {
+    this.#asking = true;
+    if (this.#snap) void learnSmtputf8(this.#snap, this.#snap.active);
   }
 
   start(): void {
@@ -119,7 +130,7 @@ export class DeliveryWorker {
     );
     if (old) this.#retire(old);
     // What the upstream offers (SMTPUTF8), known before the first message: the doors use it.
-    void learnSmtputf8(this.#snap, active);
+    if (this.#asking) void learnSmtputf8(this.#snap, active);
     this.notify();
   }
 
