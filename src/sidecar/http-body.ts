@@ -60,9 +60,7 @@ export function readBody(
       budget.release(held);
       held = 0;
       reject(err);
-      // The rest of the body is read and dropped by the server once the answer is sent.
-      req.removeAllListeners('data');
-      req.resume();
+      dropRest(req);
     };
     req.on('data', (c: Buffer) => {
       if (size + c.length > limit) return fail(tooLarge(size + c.length, limit));
@@ -152,9 +150,7 @@ export function streamBody(
       budget.release(held);
       held = 0;
       reject(err);
-      // The rest of the body is read and dropped by the server once the answer is sent.
-      req.removeAllListeners('data');
-      req.resume();
+      dropRest(req);
     };
     req.on('data', (c: Buffer) => {
       size += c.length;
@@ -180,4 +176,10 @@ export function streamBody(
     });
     req.on('error', fail);
   });
+}
+
+/** Stops reading a refused body: the rest is read and dropped by the server once the answer is sent. */
+function dropRest(req: IncomingMessage): void {
+  req.removeAllListeners('data');
+  req.resume();
 }

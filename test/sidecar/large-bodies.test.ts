@@ -6,19 +6,11 @@
  * boundary, which arrives with CRLF line endings and nothing else changed.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { configFromFlags } from '../../src/sidecar/config.ts';
+import { describe, it } from 'node:test';
 import { CHUNK } from '../../src/sidecar/message.ts';
-import type { Sidecar } from '../../src/sidecar/sidecar.ts';
-import { post, testSidecar } from '../support/sidecar-harness.ts';
+import { sidecarFixture } from '../support/sidecar-fixture.ts';
+import { post } from '../support/sidecar-harness.ts';
 import { smtpSession } from '../support/sidecar-smtp.ts';
-import {
-  type Received,
-  startUpstream,
-  tempDir,
-  type Upstream,
-  waitFor,
-} from '../support/sidecar-upstream.ts';
 
 /** One SMTP transaction, the DATA written as given; returns the last reply. */
 async function sendRaw(port: number, data: string): Promise<string> {
@@ -68,32 +60,14 @@ function sameText(actual: string, expected: string, what: string): void {
 }
 
 describe('large bodies', () => {
-  let upstream: Upstream;
-  let sc: Sidecar;
-  const tmp = tempDir();
-  before(async () => {
-    upstream = await startUpstream();
-    sc = await testSidecar(
-      tmp.dir,
-      configFromFlags({
-        uri: `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`,
-        from: 'no-reply@example.com',
-      }),
-    );
-  });
-  after(async () => {
-    await sc.stop();
-    await upstream.close();
-    tmp.remove();
-  });
-  const arrived = (subject: string): Promise<Received> =>
-    waitFor(() => upstream.received.find((m) => m.headers.get('subject') === subject), 20_000);
+  const f = sidecarFixture();
+  const { arrived } = f;
 
   it('delivers a large JSON message intact: non-Latin text split between chunks, a long html line', async () => {
     // A surrogate pair (an emoji) where a chunk would end, then CJK text for several chunks.
     const text = `${'a'.repeat(CHUNK - 1)}😀${'漢字かな交じり文\n'.repeat(40_000)}end`;
     const html = `<p>${'x'.repeat(3 * CHUNK)}</p>`;
-    const r = await post(sc.httpPort, { to: 'user@example.org', subject: 'large json', text, html });
+    const r = await post(f.sc.httpPort, { to: 'user@example.org', subject: 'large json', text, html });
     assert.equal(r.status, 202, JSON.stringify(r.body));
     const got = await arrived('large json');
     sameText(part(got.raw, 'text/plain'), text, 'text');
@@ -101,7 +75,7 @@ describe('large bodies', () => {
 
     // Mostly Latin: quoted-printable, as nodemailer would choose for the whole string.
     const latin = 'Grüße aus Köln, '.repeat(20_000);
-    const q = await post(sc.httpPort, { to: 'user@example.org', subject: 'large latin', text: latin });
+    const q = await post(f.sc.httpPort, { to: 'user@example.org', subject: 'large latin', text: latin });
     assert.equal(q.status, 202, JSON.stringify(q.body));
     const got2 = await arrived('large latin');
     assert.match(got2.raw, /Content-Transfer-Encoding: quoted-printable/i);
@@ -114,7 +88,7 @@ describe('large bodies', () => {
     const first = `${'b'.repeat(CHUNK - 2)}\n\r`;
     const body = `${first}\nline two\nline three\r\n${'c'.repeat(2 * CHUNK)}\nlast line`;
     assert.equal(first.length, CHUNK);
-    const reply = await sendRaw(sc.smtpPort, `Subject: large raw\r\n\r\n${body}`);
+    const reply = await sendRaw(f.sc.smtpPort, `Subject: large raw\r\n\r\n${body}`);
     assert.match(reply, /^250 /);
     const got = await arrived('large raw');
     const delivered = got.raw.slice(got.raw.indexOf('\r\n\r\n') + 4).replace(/\r\n$/, '');

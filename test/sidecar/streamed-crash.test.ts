@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, it } from 'node:test';
 import { PAYLOAD_PART } from '../../src/sidecar/limits.ts';
-import { post, type SidecarProcess, spawnSidecar } from '../support/sidecar-harness.ts';
+import { post, type SidecarProcess, sidecarArgs, spawnSidecar } from '../support/sidecar-harness.ts';
 import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
 const cleanups: Array<() => unknown> = [];
@@ -34,14 +34,7 @@ it('drops the parts of a message cut short by a crash, and never sends it', { ti
   cleanups.push(() => upstream.close());
   const tmp = tempDir();
   cleanups.push(tmp.remove);
-  const args = [
-    '--data-dir',
-    tmp.dir,
-    '--uri',
-    `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`,
-    '--from',
-    'no-reply@example.com',
-  ];
+  const args = sidecarArgs(tmp.dir, upstream.port);
   let sc: SidecarProcess = await spawnSidecar(args);
   cleanups.push(() => sc.kill('SIGKILL'));
 

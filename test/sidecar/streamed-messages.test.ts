@@ -7,49 +7,24 @@
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { configFromFlags } from '../../src/sidecar/config.ts';
+import { describe, it } from 'node:test';
 import { PAYLOAD_PART } from '../../src/sidecar/limits.ts';
-import type { Sidecar } from '../../src/sidecar/sidecar.ts';
-import { post, testSidecar } from '../support/sidecar-harness.ts';
+import { sidecarFixture } from '../support/sidecar-fixture.ts';
+import { post } from '../support/sidecar-harness.ts';
 import { smtpSession } from '../support/sidecar-smtp.ts';
-import {
-  type Received,
-  startUpstream,
-  tempDir,
-  type Upstream,
-  waitFor,
-} from '../support/sidecar-upstream.ts';
+import { waitFor } from '../support/sidecar-upstream.ts';
 
 describe('streamed messages', () => {
-  let upstream: Upstream;
-  let sc: Sidecar;
-  const tmp = tempDir();
-  before(async () => {
-    upstream = await startUpstream();
-    sc = await testSidecar(
-      tmp.dir,
-      configFromFlags({
-        uri: `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`,
-        from: 'no-reply@example.com',
-      }),
-    );
-  });
-  after(async () => {
-    await sc.stop();
-    await upstream.close();
-    tmp.remove();
-  });
-  const arrived = (subject: string): Promise<Received> =>
-    waitFor(() => upstream.received.find((m) => m.headers.get('subject') === subject), 20_000);
-  const parts = () => (sc.store.db.prepare('SELECT count(*) AS n FROM payloads').get() as { n: number }).n;
+  const f = sidecarFixture();
+  const { arrived } = f;
+  const parts = () => (f.sc.store.db.prepare('SELECT count(*) AS n FROM payloads').get() as { n: number }).n;
 
   it('sends a raw message of several parts as it came, line endings made CRLF across part boundaries', async () => {
     const head = 'Subject: streamed raw\r\n\r\n';
     // A CR as the last byte of the first part, its LF first in the second.
     const first = `${'b'.repeat(PAYLOAD_PART - head.length - 1)}\r`;
     const body = `${first}\nline two\nline three\r\n${'c'.repeat(3 * PAYLOAD_PART)}\nlast line`;
-    const replies = await smtpSession(sc.smtpPort, [
+    const replies = await smtpSession(f.sc.smtpPort, [
       'EHLO test.example',
       'MAIL FROM:<app@example.org>',
       'RCPT TO:<user@example.org>',
@@ -74,11 +49,11 @@ describe('streamed messages', () => {
     );
     assert.ok(Buffer.byteLength(body) > 3 * PAYLOAD_PART);
     const key = { 'idempotency-key': 'streamed-1' };
-    const first = await post(sc.httpPort, body, key);
+    const first = await post(f.sc.httpPort, body, key);
     assert.equal(first.status, 202, JSON.stringify(first.body));
-    const again = await post(sc.httpPort, body, key);
+    const again = await post(f.sc.httpPort, body, key);
     assert.deepEqual(again, { status: 200, body: { id: first.body.id, duplicate: true } });
-    const other = await post(sc.httpPort, body.replace('end"', 'end."'), key);
+    const other = await post(f.sc.httpPort, body.replace('end"', 'end."'), key);
     assert.equal(other.status, 409, JSON.stringify(other.body));
     const got = await arrived('streamed json');
     const at = got.raw.indexOf('\r\n\r\n');
@@ -98,7 +73,7 @@ describe('streamed messages', () => {
 
   it('refuses what it would have to hold whole: a header block or JSON fields over 1 MiB', async () => {
     const headers = Object.fromEntries(Array.from({ length: 1100 }, (_, i) => [`X-H${i}`, 'v'.repeat(990)]));
-    const big = await post(sc.httpPort, {
+    const big = await post(f.sc.httpPort, {
       to: 'user@example.org',
       subject: 'big fields',
       text: 'x',
@@ -107,7 +82,7 @@ describe('streamed messages', () => {
     assert.equal(big.status, 413, JSON.stringify(big.body));
     assert.match(String(big.body.message), /other than text and html take more than 1048576 bytes/);
     const lines = Array.from({ length: 1100 }, (_, i) => `X-H${i}: ${'v'.repeat(990)}`).join('\r\n');
-    const replies = await smtpSession(sc.smtpPort, [
+    const replies = await smtpSession(f.sc.smtpPort, [
       'EHLO test.example',
       'MAIL FROM:<app@example.org>',
       'RCPT TO:<user@example.org>',
@@ -122,10 +97,10 @@ describe('streamed messages', () => {
 
   it('refuses a long text that is not valid JSON, and a long string where only a short one may be', async () => {
     const bad = `{"to":"user@example.org","subject":"bad","text":"${'a'.repeat(2 * PAYLOAD_PART)}\\x"}`;
-    const r = await post(sc.httpPort, bad);
+    const r = await post(f.sc.httpPort, bad);
     assert.equal(r.status, 400);
     assert.equal(r.body.error, 'InvalidJSON');
-    const long = await post(sc.httpPort, {
+    const long = await post(f.sc.httpPort, {
       to: 'user@example.org',
       subject: 's'.repeat(PAYLOAD_PART + 1),
       text: 'x',
@@ -137,10 +112,10 @@ describe('streamed messages', () => {
 
   it('gives back the memory and the parts of a message whose client goes away mid-body, at both doors', async () => {
     const held = async () => {
-      const text = await (await fetch(`http://127.0.0.1:${sc.httpPort}/metrics`)).text();
+      const text = await (await fetch(`http://127.0.0.1:${f.sc.httpPort}/metrics`)).text();
       return Number(/mailroom_sidecar_in_flight_bytes\{budget="accept"[^}]*\} (\d+)/.exec(text)?.[1]);
     };
-    const http = connect(sc.httpPort, '127.0.0.1');
+    const http = connect(f.sc.httpPort, '127.0.0.1');
     http.on('error', () => {});
     http.write(
       'POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
@@ -155,7 +130,7 @@ describe('streamed messages', () => {
       'HTTP parts and memory given back',
     );
 
-    const smtp = connect(sc.smtpPort, '127.0.0.1');
+    const smtp = connect(f.sc.smtpPort, '127.0.0.1');
     smtp.on('error', () => {});
     let replies = '';
     smtp.on('data', (d: Buffer) => {
