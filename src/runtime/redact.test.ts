@@ -102,6 +102,17 @@ describe('Redactor', () => {
     assert.equal(copy.stack?.includes('hunter22'), false);
   });
 
+  it('redacts a password that holds "://" with no scheme before it (found by the property below, seed 698566566)', () => {
+    assert.equal(
+      redactUris('x smtp://mailer:://      @h.example:587/ y'),
+      'x smtp://mailer:***@h.example:587/ y',
+    );
+    assert.equal(
+      redactUris('smtp://u:a ://b@h/ then https://example.org/'),
+      'smtp://u:***@h/ then https://example.org/',
+    );
+  });
+
   it('redacts log records deeply and censors secret-named fields', () => {
     const r = new Redactor(['hunter22']);
     const out = redactRecord({ a: { b: ['x hunter22'] }, password: 'anything', uri: 'smtp://u:zz@h' }, r);

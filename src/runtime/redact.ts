@@ -38,6 +38,17 @@ const PORT_ONLY = /^\d{0,5}(?:\/(?:\?[^\s#]*)?|\?[^\s#]*)?$/;
 /** `://` starts at `i`. */
 const isSep = (text: string, i: number) =>
   text.charCodeAt(i) === 58 && text.charCodeAt(i + 1) === 47 && text.charCodeAt(i + 2) === 47;
+/**
+ * Another URI starts with the `://` at `i`: a scheme (a letter, then scheme characters) ends right
+ * before it, after `lo`. A `://` with no scheme before it is part of a password.
+ */
+function startsUri(text: string, i: number, lo: number): boolean {
+  if (!isSep(text, i)) return false;
+  let s = i;
+  while (s > lo && isSchemeChar(text.charCodeAt(s - 1))) s--;
+  while (s < i && !isLetter(text.charCodeAt(s))) s++;
+  return s < i;
+}
 const isSpace = (c: string | undefined) => c === ' ' || c === '\t' || c === '\n' || c === '\r';
 
 /**
@@ -75,7 +86,14 @@ export function redactUris(text: string): string {
     }
     // The password: up to the first '@' on its line, before any other URI.
     let a = u + 1;
-    while (a < text.length && text[a] !== '@' && text[a] !== '\n' && text[a] !== '\r' && !isSep(text, a)) a++;
+    while (
+      a < text.length &&
+      text[a] !== '@' &&
+      text[a] !== '\n' &&
+      text[a] !== '\r' &&
+      !startsUri(text, a, u + 1)
+    )
+      a++;
     let end: number;
     if (text[a] === '@') {
       // The URI's own '@' is the last one before the next URI on this line that starts
