@@ -87,17 +87,55 @@ describe('GroupCommitter', () => {
       await change;
       assert.equal(held.length, 1, 'one fdatasync of the WAL for the batch');
       assert.equal(await settledYet(durable), false, 'committed but not yet synced: not acknowledged');
-      // Batches committing meanwhile wait for the next sync, not the one under way.
-      const later = gc.write((d) => d.prepare('INSERT INTO t VALUES (3)').run());
-      await new Promise((r) => setImmediate(r));
-      assert.equal(held.length, 1);
       held[0]!.done(null);
       await durable;
-      assert.equal(await settledYet(later), false);
-      assert.equal(held.length, 2);
+      assert.equal((db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n, 2);
+    });
+
+    it('gives a write that commits while an fsync runs its own fsync at once; the one that ends first settles both', async (t) => {
+      const { db, gc, held } = walDb(t);
+      const first = gc.write((d) => d.prepare('INSERT INTO t VALUES (1)').run());
+      await new Promise((r) => setImmediate(r));
+      assert.equal(held.length, 1);
+      const second = gc.write((d) => d.prepare('INSERT INTO t VALUES (2)').run());
+      await new Promise((r) => setImmediate(r));
+      assert.equal(held.length, 2, 'the second commit did not wait for the first fsync to end');
+      assert.equal((db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n, 2);
+      // The later fsync started after both commits: it makes both durable, whatever the first does.
       held[1]!.done(null);
+      await Promise.all([first, second]);
+      held[0]!.done(null);
+      // The first fsync's own writers are settled already: ending later changes nothing.
+      await new Promise((r) => setImmediate(r));
+      assert.equal(held.length, 2, 'nothing left to sync');
+    });
+
+    it('with one sync slot, a write committing during an fsync waits for the next one', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'mailroom-gc-'));
+      const db = new DatabaseSync(join(dir, 'q.db'));
+      t.after(() => {
+        db.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER)');
+      const held: Array<(err: NodeJS.ErrnoException | null) => void> = [];
+      const gc = new GroupCommitter(db, {
+        windowMs: 0,
+        walPath: join(dir, 'q.db-wal'),
+        maxSyncs: 1,
+        sync: (_fd, done) => held.push(done),
+      });
+      const first = gc.write((d) => d.prepare('INSERT INTO t VALUES (1)').run());
+      await new Promise((r) => setImmediate(r));
+      const later = gc.write((d) => d.prepare('INSERT INTO t VALUES (2)').run());
+      await new Promise((r) => setImmediate(r));
+      assert.equal(held.length, 1);
+      held[0]!(null);
+      await first;
+      assert.equal(await settledYet(later), false, 'committed after the fsync under way began');
+      assert.equal(held.length, 2);
+      held[1]!(null);
       await later;
-      assert.equal((db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n, 3);
     });
 
     it('fails the durable writers whose sync failed with a CommitError; the next batch is acknowledged', async (t) => {
@@ -115,7 +153,7 @@ describe('GroupCommitter', () => {
       await second;
     });
 
-    it('commits a durable write at once while the disk is idle, else when the fsync under way ends', async (t) => {
+    it('commits a durable write at once while a sync slot is free, else when an fsync under way ends', async (t) => {
       const { db, gc, held } = walDb(t, 60_000);
       const count = () => (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;
       const change = gc.write((d) => d.prepare('INSERT INTO t VALUES (1)').run(), false);
@@ -126,14 +164,18 @@ describe('GroupCommitter', () => {
       assert.equal(count(), 2, 'a durable write on an idle disk flushes on the next turn, with what waits');
       const second = gc.write((d) => d.prepare('INSERT INTO t VALUES (3)').run());
       await new Promise((r) => setImmediate(r));
-      assert.equal(count(), 2, 'the disk is busy: the write gathers company');
+      assert.equal(count(), 3, 'one fsync under way: the second slot takes the next write at once');
+      const third = gc.write((d) => d.prepare('INSERT INTO t VALUES (4)').run());
+      await new Promise((r) => setImmediate(r));
+      assert.equal(count(), 3, 'both slots busy: the write gathers company');
       held[0]!.done(null);
       await first;
       await new Promise((r) => setImmediate(r));
-      assert.equal(count(), 3, 'committed once the fsync under way ended');
-      assert.equal(held.length, 2);
+      assert.equal(count(), 4, 'committed once an fsync under way ended');
+      assert.equal(held.length, 3);
       held[1]!.done(null);
-      await second;
+      held[2]!.done(null);
+      await Promise.all([second, third]);
       gc.close();
     });
 

@@ -10,9 +10,11 @@
  * synced) and a durable write settles only after an `fdatasync` of the WAL file that started after
  * its COMMIT returned. That fsync runs on libuv's thread pool, so the event loop that serves the
  * doors never waits for the disk (a synchronous fsync in COMMIT took 3 ms a batch, and its tail
- * showed up as POST latency); batches that commit while one fsync is under way share the next. The
- * WAL is append-only between checkpoints and SQLite syncs it before each checkpoint, so a synced
- * COMMIT frame is as durable as `synchronous=FULL` makes it. Without a WAL path a batch holding a
+ * showed up as POST latency). Up to two fsyncs run at once: a message that commits while one is
+ * under way gets its own at once rather than waiting for that one to end first, and batches that
+ * commit while both run share the next. The WAL is append-only between checkpoints and SQLite
+ * syncs it before each checkpoint, so a synced COMMIT frame is as durable as `synchronous=FULL`
+ * makes it. Without a WAL path a batch holding a
  * durable write commits with `synchronous=FULL`.
  *
  * @module
@@ -35,8 +37,9 @@ interface Pending {
 export interface GroupCommitOptions {
   /**
    * How long the first write of a batch waits for company, in ms; default 2. 0 flushes on the next
-   * turn. In WAL mode a durable write does not wait while the disk is idle: it flushes on the next
-   * turn, or as soon as the fsync under way ends (batches form while the disk is busy).
+   * turn. In WAL mode a durable write does not wait while a sync slot is free
+   * ({@link GroupCommitOptions.maxSyncs}): it flushes on the next turn, or as soon as an fsync under
+   * way ends (batches form while the disk is busy).
    */
   windowMs?: number;
   /**
@@ -60,6 +63,14 @@ export interface GroupCommitOptions {
   sync?: SyncFn;
   /** WAL growth that starts a checkpoint (WAL mode); default 8 MiB. See {@link WalCheckpointer}. */
   checkpointBytes?: number;
+  /**
+   * In WAL mode, fdatasyncs of the WAL that may be under way at once; default 2. A durable write
+   * that commits while one runs gets its own at once instead of waiting for that one to end and
+   * then for its own: measured at 200 POSTs a second (`npm run bench:sidecar`), that wait was most
+   * of the slowest acknowledgements, as a slow fsync (5-20 ms on a shared disk) held up the next
+   * message for as long again.
+   */
+  maxSyncs?: number;
 }
 
 /** Raised to every writer of a batch whose COMMIT failed (disk full, I/O error): nothing of it is stored. */
@@ -107,9 +118,17 @@ export class GroupCommitter {
   #durable = true;
   /** The WAL file, open for fdatasync once a durable write needed it. */
   #walFd: number | undefined;
-  /** Committed durable writes waiting for the next fsync, and those the fsync under way covers. */
-  #unsynced: Array<{ settle: Settle; reject: (err: unknown) => void }> = [];
-  #syncing: Array<{ settle: Settle; reject: (err: unknown) => void }> | undefined;
+  /**
+   * Committed durable writes not yet known to be on disk, oldest first, each with the number of
+   * the commit that wrote it: an fdatasync that started after commit `n` settles every write up to `n`.
+   */
+  #unsynced: Array<{ commit: number; settle: Settle; reject: (err: unknown) => void }> = [];
+  /** The last commit that holds a durable write, and the last one an fdatasync under way or done covers. */
+  #lastDurable = 0;
+  #coveredTo = 0;
+  /** fdatasyncs of the WAL under way. */
+  #syncs = 0;
+  readonly #maxSyncs: number;
   /** Transactions committed so far (for metrics and tests). */
   commits = 0;
   /** Batches that failed to commit (or whose fsync failed). */
@@ -130,6 +149,7 @@ export class GroupCommitter {
     this.#maxBatch = opts.maxBatch ?? 512;
     this.#walPath = opts.walPath;
     this.#sync = opts.sync ?? fdatasync;
+    this.#maxSyncs = Math.max(1, opts.maxSyncs ?? 2);
     if (this.#walPath) {
       this.#setSynchronous(false);
       this.#checkpoints = new WalCheckpointer(db, this.#walPath.replace(/-wal$/, ''), {
@@ -153,7 +173,7 @@ export class GroupCommitter {
     if (this.#closed) return Promise.reject(new Error('the queue is closed'));
     return new Promise<T>((resolve, reject) => {
       this.#batch.push({ op, durable, resolve: resolve as (v: unknown) => void, reject });
-      const idleDisk = durable && this.#walPath !== undefined && !this.#syncing;
+      const idleDisk = durable && this.#walPath !== undefined && this.#syncs < this.#maxSyncs;
       if (this.#batch.length >= this.#maxBatch || idleDisk) this.#scheduleNow();
       else if (!this.#timer && !this.#immediate) {
         const wait = durable ? this.#windowMs : this.#stateWindowMs;
@@ -221,12 +241,15 @@ export class GroupCommitter {
       this.#fail(new CommitError(cause), batch);
       return;
     }
+    const commit = this.commits;
     batch.forEach((p, i) => {
       const r = results[i]!;
       const settle = r.ok ? () => p.resolve(r.value) : () => p.reject(r.error);
       // Even a duplicate or a refusal waits: it may describe a row that is not on disk yet.
-      if (this.#walPath && p.durable) this.#unsynced.push({ settle, reject: p.reject });
-      else settle();
+      if (this.#walPath && p.durable) {
+        this.#unsynced.push({ commit, settle, reject: p.reject });
+        this.#lastDurable = commit;
+      } else settle();
     });
     this.#startSync();
     this.#maybeCheckpoint();
@@ -250,24 +273,30 @@ export class GroupCommitter {
     for (const p of writers) p.reject(err);
   }
 
-  /** Starts an fdatasync of the WAL for the writes committed so far, unless one is under way. */
+  /**
+   * Starts an fdatasync of the WAL for the durable writes committed so far and not yet covered,
+   * unless {@link GroupCommitOptions.maxSyncs} are under way. fdatasync makes durable everything
+   * written to the file before it was called, so whichever sync ends first settles every write
+   * committed before it started, even those of a sync that started earlier and has not ended.
+   */
   #startSync(): void {
     // Once closed, close() syncs what is left itself.
-    if (this.#syncing || this.#closed || this.#unsynced.length === 0) return;
-    const covered = this.#unsynced;
-    this.#unsynced = [];
+    if (this.#syncs >= this.#maxSyncs || this.#closed || this.#coveredTo >= this.#lastDurable) return;
+    const upTo = this.#lastDurable;
     let fd: number;
     try {
       fd = this.#openWal();
     } catch (cause) {
       // Committed but not known to be on disk: the app is told it failed and sends again (a
       // duplicate at worst, never a loss).
-      this.#fail(new CommitError(cause), covered);
+      this.#fail(new CommitError(cause), this.#takeUnsynced(upTo));
       return;
     }
-    this.#syncing = covered;
+    this.#coveredTo = upTo;
+    this.#syncs++;
     this.#sync(fd, (err) => {
-      this.#syncing = undefined;
+      this.#syncs--;
+      const covered = this.#takeUnsynced(upTo);
       if (err) this.#fail(new CommitError(err), covered);
       else for (const w of covered) w.settle();
       if (this.#closed) this.#closeWal();
@@ -275,6 +304,13 @@ export class GroupCommitter {
       else if (this.#batch.some((p) => p.durable)) this.#scheduleNow();
       else this.#startSync();
     });
+  }
+
+  /** The unsettled durable writes of commits up to `commit`, taken off the list. */
+  #takeUnsynced(commit: number): Array<{ settle: Settle; reject: (err: unknown) => void }> {
+    let n = 0;
+    while (n < this.#unsynced.length && this.#unsynced[n]!.commit <= commit) n++;
+    return this.#unsynced.splice(0, n);
   }
 
   /**
@@ -290,7 +326,7 @@ export class GroupCommitter {
     this.#closed = true;
     this.#checkpoints?.abandon();
     for (const p of this.#batch.splice(0)) p.reject(err);
-    for (const w of [...this.#unsynced.splice(0), ...(this.#syncing ?? [])]) w.reject(err);
+    for (const w of this.#unsynced.splice(0)) w.reject(err);
     this.#closeWal();
   }
 
@@ -309,7 +345,7 @@ export class GroupCommitter {
   }
 
   #closeWal(): void {
-    if (this.#walFd === undefined || this.#syncing) return;
+    if (this.#walFd === undefined || this.#syncs > 0) return;
     close(this.#walFd, () => {});
     this.#walFd = undefined;
   }
