@@ -43,7 +43,7 @@ export class JsonSkeleton {
   #str: Buffer[] = [];
   #strLen = 0;
   readonly #long: LongString[] = [];
-  // node:crypto loads with the first message, not at start (see store.ts).
+  // node:crypto loads with the first message, not at start (see store-intake.ts).
   readonly #nonce = process.getBuiltinModule('node:crypto').randomUUID();
   readonly #onLong: ((index: number, bytes: Buffer | undefined) => void) | undefined;
 

@@ -130,7 +130,7 @@ function fingerprintOf(msg: JsonMessage): string {
  */
 export function fingerprintStart(msg: JsonMessage) {
   const { text: _text, html: _html, ...rest } = msg;
-  // node:crypto loads with the first message, not at start (see store.ts).
+  // node:crypto loads with the first message, not at start (see store-intake.ts).
   return process.getBuiltinModule('node:crypto').createHash('sha256').update(JSON.stringify(rest));
 }
 

@@ -1,0 +1,149 @@
+/**
+ * The queue's delivery side: claiming due messages (an attempt recorded at the claim, before the
+ * send), reading a claimed message's payload back, recording the attempt's outcome, and returning
+ * rows no send holds to the queue. Claims and outcomes are state changes: they ride in the next
+ * group commit without an fsync (lost to a power cut, a message is only claimed or sent again).
+ *
+ * Seqs given out and taken back are the store's ({@link QueueFile.base} added): an attempt claimed
+ * from a file since moved aside as corrupt finds nothing here and records nothing.
+ *
+ * @module
+ */
+import { partRange } from './payload-writer.ts';
+import type { QueueFile } from './queue-file.ts';
+import { sweepStuck } from './store-recovery.ts';
+import type { QueueStatements } from './store-statements.ts';
+import type { ClaimedMessage, Outcome } from './types.ts';
+
+type Recipient = { n: number; address: string; state: string };
+
+/** A claimed message's recipients still to send to, and how many were delivered before. */
+function pendingAndDelivered(rows: Recipient[]): Pick<ClaimedMessage, 'pending' | 'delivered'> {
+  const pending = rows.filter((r) => r.state === 'pending').map(({ n, address }) => ({ n, address }));
+  return { pending, delivered: rows.filter((r) => r.state === 'sent').length };
+}
+
+/** One payload part of the message under `seq` in the open file (`s` prepared on it), or undefined. */
+export function readPart(file: QueueFile, s: QueueStatements, seq: number, part: number): Buffer | undefined {
+  const row = file.read(() => s.payloadPart!.get(seq, part)) as { data: Uint8Array } | undefined;
+  return row ? Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength) : undefined;
+}
+
+/** Claims, payloads and outcomes. One per store; `file` and `statements` give the open file's current ones. */
+export class DeliveryRecords {
+  readonly #file: QueueFile;
+  readonly #s: () => QueueStatements;
+
+  constructor(file: QueueFile, statements: () => QueueStatements) {
+    this.#file = file;
+    this.#s = statements;
+  }
+
+  /** See {@link QueueStore.claim}. */
+  claim(
+    limit: number,
+    maxCost: number,
+    cost: (size: number, kind: 'json' | 'raw') => number,
+    atLeastOne: boolean,
+    now: number,
+  ): Promise<ClaimedMessage[]> {
+    if (limit <= 0) return Promise.resolve([]);
+    return this.#file.write(() => {
+      const s = this.#s();
+      const due = s.due!.all(now, limit) as Array<{ seq: number; size: number; kind: 'json' | 'raw' }>;
+      const out: ClaimedMessage[] = [];
+      let total = 0;
+      for (const d of due) {
+        const c = cost(d.size, d.kind);
+        if (total + c > maxCost && !(atLeastOne && out.length === 0)) break;
+        total += c;
+        const r = s.claim!.get(now, d.seq) as {
+          seq: number;
+          id: string;
+          kind: 'json' | 'raw';
+          size: number;
+          attempts: number;
+          created_at: number;
+        };
+        s.startAttempt!.run(r.seq, r.attempts, now);
+        out.push({
+          seq: r.seq + this.#file.base,
+          id: r.id,
+          kind: r.kind,
+          size: r.size,
+          ...pendingAndDelivered(s.recipients!.all(r.seq) as Recipient[]),
+          attempts: r.attempts,
+          createdAt: r.created_at,
+        });
+      }
+      return out;
+    }, false);
+  }
+
+  /** See {@link QueueStore.payload}. */
+  payload(seq: number, size: number): Buffer | undefined {
+    // Claimed from a queue file that was since moved aside as corrupt: its payload is gone with it.
+    if (seq < this.#file.base) return undefined;
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    let parts = 0;
+    this.#file.read(() => {
+      for (const row of this.#s().payload!.iterate(seq - this.#file.base) as Iterable<{ data: Uint8Array }>) {
+        out.set(row.data.subarray(0, Math.max(0, size - at)), at);
+        at += row.data.byteLength;
+        parts++;
+      }
+    });
+    return parts > 0 && at === size ? out : undefined;
+  }
+
+  /** See {@link QueueStore.payloadParts}. */
+  payloadParts(seq: number, start: number, end: number): Generator<Buffer> {
+    // Claimed from a queue file that was since moved aside as corrupt: its payload is gone with it.
+    const file = this.#file;
+    const base = file.base;
+    const s = this.#s();
+    return partRange(start, end, (n) =>
+      seq < base || file.base !== base ? undefined : readPart(file, s, seq - base, n),
+    );
+  }
+
+  /** See {@link QueueStore.finish}. */
+  finish(seq: number, outcome: Outcome, now: number): Promise<void> {
+    // An attempt claimed from a queue file that was since moved aside as corrupt: nothing to record.
+    if (seq < this.#file.base) return Promise.resolve();
+    const done = outcome.state !== 'deferred';
+    const next = outcome.state === 'deferred' ? outcome.nextAttemptAt : now;
+    const a = outcome.attempt;
+    return this.#file.write(() => {
+      const s = this.#s();
+      const at = seq - this.#file.base;
+      const row = s.finish!.get(
+        outcome.state,
+        next,
+        now,
+        outcome.configRevision,
+        outcome.reason ?? null,
+        at,
+      ) as { attempts: number } | undefined;
+      // Not in `sending`: the sweeper already returned it to the queue; this outcome is stale.
+      if (!row) return;
+      s.endAttempt!.run(a.code, a.reply, Math.round(a.durationMs), at, row.attempts);
+      for (const r of outcome.recipients) s.setRcpt!.run(r.state, r.code, r.reply, now, at, r.n);
+      if (done) s.dropPayload!.run(at);
+    }, false);
+  }
+
+  /** See {@link QueueStore.sweep}. */
+  sweep(before: number, live: ReadonlySet<number>, now: number): Promise<number> {
+    const base = this.#file.base;
+    const held = new Set([...live].filter((s) => s >= base).map((s) => s - base));
+    return this.#file.write((db) => sweepStuck(db, before, held, now), false);
+  }
+
+  /** See {@link QueueStore.nextDueAt}. */
+  nextDueAt(): number | undefined {
+    const r = this.#file.read(() => this.#s().nextDue!.get()) as { due: number | null };
+    return r.due ?? undefined;
+  }
+}
