@@ -53,6 +53,24 @@ const externals: Plugin = {
   },
 };
 
+/**
+ * Node's built-in modules as CommonJS (`process.getBuiltinModule`), not as ES imports. An ES import
+ * of a built-in makes Node build a facade that reads every export once, which runs the module's lazy
+ * getters: `node:util`'s load `TextDecoder`'s encoding tables and, through another getter, the
+ * worker_threads module; `node:fs`'s load its streams. esbuild's CommonJS interop reads an export
+ * only where the code uses it, so a module loads only what it uses.
+ */
+const builtins: Plugin = {
+  name: 'mailroom-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
+      contents: `module.exports = process.getBuiltinModule(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 rmSync(`${root}/dist`, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
@@ -69,7 +87,7 @@ await build({
   minifySyntax: true,
   sourcemap: 'linked',
   logLevel: 'warning',
-  plugins: [externals],
+  plugins: [builtins, externals],
   // The bundled CommonJS libraries `require` Node's built-ins; an ES module has no `require`. Not an
   // ES import of node:module: that would evaluate its lazy exports (source maps, loader hooks).
   banner: {
