@@ -10,13 +10,31 @@ import * as z from 'zod';
 import { SECURITY_MODES } from '../smtp/uri.ts';
 import { durationRangeRule, keysNotInRule } from './cel.ts';
 import { durationSchema, formatDuration, parseDuration } from './duration.ts';
+import {
+  type API_VERSION,
+  fromSchema,
+  headerNameSchema,
+  headerValueSchema,
+  MAX_HEADERS,
+  RESERVED_HEADERS,
+  reservedHeaderMessage,
+} from './message-fields.ts';
 
 /** A duration the schema has already checked, in milliseconds. */
 const toMs = (text: string): number => parseDuration(text) as number;
 
-export const GROUP = 'mailroom.dev';
-export const VERSION = 'v1alpha1';
-export const API_VERSION = `${GROUP}/${VERSION}`;
+export {
+  API_VERSION,
+  fromSchema,
+  GROUP,
+  HEADER_NAME_PATTERN,
+  headerNameSchema,
+  headerValueSchema,
+  MAX_HEADERS,
+  RESERVED_HEADERS,
+  reservedHeaderMessage,
+  VERSION,
+} from './message-fields.ts';
 export const KIND = 'EmailSender';
 export const PLURAL = 'emailsenders';
 
@@ -85,48 +103,6 @@ const hostname = z
     error: 'must be a DNS name such as mail.example.com',
   });
 
-/** Header names the sender sets itself, or that would let one sender impersonate another. */
-export const RESERVED_HEADERS = [
-  'from',
-  'sender',
-  'to',
-  'cc',
-  'bcc',
-  'subject',
-  'date',
-  'message-id',
-  'return-path',
-  'received',
-  'mime-version',
-  'content-type',
-  'content-transfer-encoding',
-  'dkim-signature',
-] as const;
-
-/** At most this many extra headers: bounds the cost of the CRD's CEL rules on header names. */
-export const MAX_HEADERS = 64;
-
-const reservedHeaderMessage = `is set by the sender itself and cannot be overridden (reserved: ${RESERVED_HEADERS.join(', ')})`;
-
-/** A header field name (RFC 5322 ftext): printable ASCII without spaces or ":". */
-export const HEADER_NAME_PATTERN = /^[!-9;-~]+$/;
-
-/** A header name the sender may add: ftext, at most 76 characters, not reserved. The one such rule. */
-export const headerNameSchema = z
-  .string()
-  .min(1)
-  .max(76)
-  .regex(HEADER_NAME_PATTERN, { error: 'must be a header field name: printable ASCII without spaces or ":"' })
-  .refine((n) => !(RESERVED_HEADERS as readonly string[]).includes(n.toLowerCase()), {
-    error: reservedHeaderMessage,
-  });
-
-/** A header value: one line (no CR or LF: header injection), at most 998 characters. */
-export const headerValueSchema = z
-  .string()
-  .max(998)
-  .regex(/^[^\r\n]*$/, { error: 'must not contain CR or LF (header injection)' });
-
 const smtpSpec = (scope: SecretScope) =>
   z
     .strictObject({
@@ -151,21 +127,6 @@ const smtpSpec = (scope: SecretScope) =>
     .describe('How to reach the SMTP server.');
 
 export const smtpSpecSchema = smtpSpec(NAMESPACE_SECRETS);
-
-export const fromSchema = z
-  .strictObject({
-    address: z
-      .email({ error: 'must be an email address such as no-reply@example.com' })
-      .max(254)
-      .describe('Sender address (the From header and MAIL FROM).'),
-    name: z
-      .string()
-      .max(200)
-      .regex(/^[^\r\n]*$/, { error: 'must not contain CR or LF' })
-      .optional()
-      .describe('Display name shown to recipients, e.g. "Example Identity".'),
-  })
-  .describe('The sender identity on every message.');
 
 export const probeSpecSchema = z
   .strictObject({

@@ -8,7 +8,7 @@
  */
 import * as z from 'zod';
 import { canonicalJson } from '../runtime/canonical-json.ts';
-import { API_VERSION, fromSchema, headerNameSchema, headerValueSchema } from './emailsender.ts';
+import { API_VERSION, fromSchema, headerNameSchema, headerValueSchema } from './message-fields.ts';
 import { caBundleSchema, dkimPrivateKeySchema, smtpUriSchema } from './secret-values.ts';
 
 export const RENDERED_CONFIG_KIND = 'SenderConfig';

@@ -6,7 +6,7 @@
  * @module
  */
 import { hostname } from 'node:os';
-import { API_VERSION } from '../api/emailsender.ts';
+import { API_VERSION } from '../api/message-fields.ts';
 import {
   configRevision,
   issueMessage,

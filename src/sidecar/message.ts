@@ -7,7 +7,7 @@
  */
 import * as z from 'zod';
 // The spec's own header-name rule: a message header may be what a sender's spec may add.
-import { HEADER_NAME_PATTERN, headerNameSchema } from '../api/emailsender.ts';
+import { HEADER_NAME_PATTERN, headerNameSchema } from '../api/message-fields.ts';
 import { MAX_IDEMPOTENCY_KEY, MAX_RECIPIENTS } from './limits.ts';
 import { addressparser } from './mail-libs.ts';
 import type { JsonMessage, NewMessage } from './types.ts';

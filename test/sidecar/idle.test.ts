@@ -2,7 +2,8 @@
  * What an idle sidecar holds: the injected sidecar should cost little beside the app it serves, so
  * what only a message needs loads with the first message, not at start (docs/sidecar.md quotes the
  * idle RSS). A real sidecar process started as injected (a mounted config file) with a reachable
- * plaintext upstream (it has been asked for SMTPUTF8 over EHLO) has not loaded nodemailer, smtp-server, node:tls or node:crypto; one message
+ * plaintext upstream (it has been asked for SMTPUTF8 over EHLO) has not loaded nodemailer, smtp-server, node:tls or node:crypto,
+ * nor built the EmailSender spec's schemas (src/api/emailsender.ts); one message
  * through the SMTP door loads them and is delivered. On SIGTERM, a client that stays connected to
  * the SMTP door gets `421` and is cut (the door, not smtp-server, accepts connections).
  */
@@ -72,6 +73,15 @@ it('loads the mail libraries, node:tls and node:crypto with the first message, n
   await new Promise((r) => setTimeout(r, 500));
 
   const idle = await loaded(sc);
+  // The rendered config needs From and the header rules, not the EmailSender spec's schemas.
+  assert.ok(
+    idle.files.some((f) => f.endsWith('/src/api/message-fields.ts')),
+    'the hook sees our sources',
+  );
+  assert.ok(
+    !idle.files.some((f) => f.endsWith('/src/api/emailsender.ts')),
+    'the EmailSender schemas built by an idle sidecar',
+  );
   for (const b of ['tls', 'crypto', 'https'])
     assert.ok(!idle.builtins.includes(b), `node:${b} loaded by an idle sidecar`);
   for (const lib of ['/nodemailer/', '/smtp-server/'])
