@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { configFromFlags, renderFromFlags } from '../../src/sidecar/config.ts';
-import type { Sidecar } from '../../src/sidecar/sidecar.ts';
+import { describe, it } from 'node:test';
+import { renderFromFlags } from '../../src/sidecar/config.ts';
 import type { MessageView } from '../../src/sidecar/types.ts';
+import { sidecarFixture } from '../support/sidecar-fixture.ts';
 import { getMessage, post, simple, testSidecar } from '../support/sidecar-harness.ts';
 import { smtpSession } from '../support/sidecar-smtp.ts';
-import { startUpstream, tempDir, type Upstream, waitFor } from '../support/sidecar-upstream.ts';
+import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
 /** Stands in for the uid of the Secret the controller would have read the config from. */
 const TEST_REVISION_KEY = 'uid-of-the-smtp-secret';
@@ -34,49 +34,30 @@ function swaks(port: number, args: string[]): Promise<{ status: number | null; o
 }
 
 describe('front doors', () => {
-  let upstream: Upstream;
-  let sc: Sidecar;
-  const tmp = tempDir();
   const LIMIT = 4096;
-
-  before(async () => {
-    upstream = await startUpstream();
-    sc = await testSidecar(
-      tmp.dir,
-      configFromFlags({
-        uri: `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`,
-        from: 'no-reply@example.com',
-      }),
-      { maxMessageBytes: LIMIT },
-    );
-  });
-  after(async () => {
-    await sc.stop();
-    await upstream.close();
-    tmp.remove();
-  });
+  const f = sidecarFixture({ maxMessageBytes: LIMIT });
 
   it('takes mail from swaks and delivers it', async () => {
-    const r = await swaks(sc.smtpPort, ['--header', 'Subject: from swaks', '--body', 'hello from swaks']);
+    const r = await swaks(f.sc.smtpPort, ['--header', 'Subject: from swaks', '--body', 'hello from swaks']);
     assert.equal(r.status, 0, r.out);
     assert.match(r.out, /250 2\.0\.0 Queued as [0-9a-f-]{36}/);
-    const got = await waitFor(() => upstream.received.find((m) => m.headers.get('subject') === 'from swaks'));
+    const got = await f.arrived('from swaks');
     assert.equal(got.mailFrom, 'no-reply@example.com');
     assert.deepEqual(got.rcptTo, ['user@example.org']);
     assert.match(got.raw, /hello from swaks/);
   });
 
   it('refuses a bare CR in a header from swaks (554) and sends nothing', async () => {
-    const file = join(tmp.dir, 'inject.eml');
+    const file = join(f.dir, 'inject.eml');
     writeFileSync(file, 'Subject: injected\r\nX-Note: a\rBcc: victim@example.net\r\n\r\nbody\r\n');
-    const r = await swaks(sc.smtpPort, ['--data', `@${file}`]);
+    const r = await swaks(f.sc.smtpPort, ['--data', `@${file}`]);
     assert.notEqual(r.status, 0);
     assert.match(r.out, /554 5\.6\.0 a header contains a bare CR .*header injection/);
   });
 
   it('refuses a bare LF among CRLF header lines (554)', async () => {
     // swaks rewrites bare LF into CRLF, so this one speaks SMTP over a plain socket.
-    const replies = await smtpSession(sc.smtpPort, [
+    const replies = await smtpSession(f.sc.smtpPort, [
       'EHLO test.example',
       'MAIL FROM:<app@example.org>',
       'RCPT TO:<user@example.org>',
@@ -87,7 +68,7 @@ describe('front doors', () => {
   });
 
   it('refuses an oversize message on the SMTP door (552)', async () => {
-    const r = await swaks(sc.smtpPort, ['--header', 'Subject: big', '--body', 'x'.repeat(LIMIT * 2)]);
+    const r = await swaks(f.sc.smtpPort, ['--header', 'Subject: big', '--body', 'x'.repeat(LIMIT * 2)]);
     assert.match(r.out, /552 5\.3\.4 Message too big: the limit is 4096 bytes/);
   });
 
@@ -140,7 +121,7 @@ describe('front doors', () => {
   ];
   for (const [what, body, status, code, message] of refusals) {
     it(`refuses ${what} on the HTTP API (${status} ${code})`, async () => {
-      const r = await post(sc.httpPort, body);
+      const r = await post(f.sc.httpPort, body);
       assert.equal(r.status, status, JSON.stringify(r.body));
       assert.equal(r.body.error, code);
       assert.match(`${r.body.field ?? ''} ${r.body.message}`, message);
@@ -148,13 +129,13 @@ describe('front doors', () => {
   }
 
   it('sent none of the refused messages', async () => {
-    const list = (await (await fetch(`http://127.0.0.1:${sc.httpPort}/v1/messages?limit=500`)).json()) as {
+    const list = (await (await fetch(`http://127.0.0.1:${f.sc.httpPort}/v1/messages?limit=500`)).json()) as {
       messages: MessageView[];
     };
     assert.ok(list.messages.every((m) => m.subject !== 'big' && m.subject !== 'injected'));
-    assert.ok(upstream.received.every((m) => !m.raw.includes('victim@example.net')));
-    assert.ok(upstream.received.every((m) => !m.rcptTo.includes('victim@example.net')));
-    const metrics = (await (await fetch(`http://127.0.0.1:${sc.httpPort}/metrics`)).text())
+    assert.ok(f.upstream.received.every((m) => !m.raw.includes('victim@example.net')));
+    assert.ok(f.upstream.received.every((m) => !m.rcptTo.includes('victim@example.net')));
+    const metrics = (await (await fetch(`http://127.0.0.1:${f.sc.httpPort}/metrics`)).text())
       .split('\n')
       .filter((l) => l.startsWith('mailroom_sidecar_messages_rejected_total'))
       .join('\n');
@@ -169,24 +150,24 @@ describe('front doors', () => {
   });
 
   it('returns the first message for a repeated idempotency key', async () => {
-    const a = await post(sc.httpPort, simple('idem'), { 'idempotency-key': 'reset-42' });
-    const b = await post(sc.httpPort, simple('idem'), { 'idempotency-key': 'reset-42' });
-    const c = await post(sc.httpPort, { ...simple('idem'), idempotencyKey: 'reset-42' });
+    const a = await post(f.sc.httpPort, simple('idem'), { 'idempotency-key': 'reset-42' });
+    const b = await post(f.sc.httpPort, simple('idem'), { 'idempotency-key': 'reset-42' });
+    const c = await post(f.sc.httpPort, { ...simple('idem'), idempotencyKey: 'reset-42' });
     assert.equal(a.status, 202);
     assert.equal(b.status, 200);
     assert.equal(b.body.id, a.body.id);
     assert.equal(c.body.id, a.body.id);
-    await waitFor(async () => (await getMessage(sc.httpPort, String(a.body.id))).state === 'sent');
-    assert.equal(upstream.received.filter((m) => m.headers.get('subject') === 'message idem').length, 1);
+    await waitFor(async () => (await getMessage(f.sc.httpPort, String(a.body.id))).state === 'sent');
+    assert.equal(f.upstream.received.filter((m) => m.headers.get('subject') === 'message idem').length, 1);
   });
 
   it('lists by state and recipient, newest first, with a cursor', async () => {
-    for (let i = 0; i < 5; i++) await post(sc.httpPort, simple(`list-${i}`, `list-${i % 2}@example.org`));
+    for (let i = 0; i < 5; i++) await post(f.sc.httpPort, simple(`list-${i}`, `list-${i % 2}@example.org`));
     await waitFor(async () => {
-      const r = await fetch(`http://127.0.0.1:${sc.httpPort}/v1/messages?state=queued`);
+      const r = await fetch(`http://127.0.0.1:${f.sc.httpPort}/v1/messages?state=queued`);
       return ((await r.json()) as { messages: unknown[] }).messages.length === 0;
     });
-    const url = `http://127.0.0.1:${sc.httpPort}/v1/messages?recipient=LIST-0@example.org&limit=2`;
+    const url = `http://127.0.0.1:${f.sc.httpPort}/v1/messages?recipient=LIST-0@example.org&limit=2`;
     const p1 = (await (await fetch(url)).json()) as { messages: MessageView[]; nextCursor?: string };
     assert.deepEqual(
       p1.messages.map((m) => m.subject),
@@ -202,10 +183,10 @@ describe('front doors', () => {
       ['message list-0'],
     );
     assert.equal(p2.nextCursor, undefined);
-    const bad = await fetch(`http://127.0.0.1:${sc.httpPort}/v1/messages?state=lost`);
+    const bad = await fetch(`http://127.0.0.1:${f.sc.httpPort}/v1/messages?state=lost`);
     assert.equal(bad.status, 400);
     assert.equal(
-      (await fetch(`http://127.0.0.1:${sc.httpPort}/v1/messages/00000000-0000-0000-0000-000000000000`))
+      (await fetch(`http://127.0.0.1:${f.sc.httpPort}/v1/messages/00000000-0000-0000-0000-000000000000`))
         .status,
       404,
     );
@@ -213,39 +194,25 @@ describe('front doors', () => {
 });
 
 describe('SMTP door with AUTH', () => {
+  const f = sidecarFixture({ smtpAuth: { user: 'app', pass: 'door-pass' } });
+
   it('requires the configured login', async () => {
-    const tmp = tempDir();
-    const upstream = await startUpstream();
-    const sc = await testSidecar(
-      tmp.dir,
-      configFromFlags({
-        uri: `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`,
-        from: 'n@example.com',
-      }),
-      { smtpAuth: { user: 'app', pass: 'door-pass' } },
-    );
-    try {
-      const none = await swaks(sc.smtpPort, ['--header', 'Subject: no auth']);
-      assert.match(none.out, /530 .*Authentication Required/i);
-      const wrong = await swaks(sc.smtpPort, ['-a', 'PLAIN', '-au', 'app', '-ap', 'nope']);
-      assert.match(wrong.out, /535 5\.7\.8/);
-      const ok = await swaks(sc.smtpPort, [
-        '-a',
-        'PLAIN',
-        '-au',
-        'app',
-        '-ap',
-        'door-pass',
-        '--header',
-        'Subject: authed',
-      ]);
-      assert.equal(ok.status, 0, ok.out);
-      await waitFor(() => upstream.received.find((m) => m.headers.get('subject') === 'authed'));
-    } finally {
-      await sc.stop();
-      await upstream.close();
-      tmp.remove();
-    }
+    const none = await swaks(f.sc.smtpPort, ['--header', 'Subject: no auth']);
+    assert.match(none.out, /530 .*Authentication Required/i);
+    const wrong = await swaks(f.sc.smtpPort, ['-a', 'PLAIN', '-au', 'app', '-ap', 'nope']);
+    assert.match(wrong.out, /535 5\.7\.8/);
+    const ok = await swaks(f.sc.smtpPort, [
+      '-a',
+      'PLAIN',
+      '-au',
+      'app',
+      '-ap',
+      'door-pass',
+      '--header',
+      'Subject: authed',
+    ]);
+    assert.equal(ok.status, 0, ok.out);
+    await f.arrived('authed');
   });
 });
 
