@@ -3,7 +3,7 @@
  * what only a message needs loads with the first message, not at start (docs/sidecar.md quotes the
  * idle RSS). A real sidecar process started as injected (a mounted config file) with a reachable
  * plaintext upstream (it has been asked for SMTPUTF8 over EHLO) has not loaded nodemailer, smtp-server, node:tls or node:crypto,
- * nor built the EmailSender spec's schemas (src/api/emailsender.ts); one message
+ * nor built the EmailSender spec's schemas (src/api/emailsender.ts), nor loaded commander; one message
  * through the SMTP door loads them and is delivered. On SIGTERM, a client that stays connected to
  * the SMTP door gets `421` and is cut (the door, not smtp-server, accepts connections).
  */
@@ -81,6 +81,12 @@ it('loads the mail libraries, node:tls and node:crypto with the first message, n
   assert.ok(
     !idle.files.some((f) => f.endsWith('/src/api/emailsender.ts')),
     'the EmailSender schemas built by an idle sidecar',
+  );
+  // Its flags were read without commander (src/cli/sidecar-flags.ts).
+  assert.deepEqual(
+    idle.files.filter((f) => f.includes('/commander/')),
+    [],
+    'commander loaded by a sidecar whose flags read cleanly',
   );
   for (const b of ['tls', 'crypto', 'https'])
     assert.ok(!idle.builtins.includes(b), `node:${b} loaded by an idle sidecar`);

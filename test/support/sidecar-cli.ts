@@ -1,12 +1,18 @@
 /**
- * Runs `mailroom sidecar` / `mailroom deliveries` as their own process, through the same
- * registerSidecarCommands the `mailroom` binary uses (tests that SIGKILL a sidecar need a process).
+ * Runs `mailroom sidecar` / `mailroom deliveries` as their own process, as the `mailroom` binary
+ * does (src/cli/program.ts): `sidecar` with flags read without commander when they read cleanly,
+ * anything else through the same registerSidecarCommands (tests that SIGKILL a sidecar need a
+ * process).
  *
  * @module
  */
-import { Command } from 'commander';
-import { registerSidecarCommands } from '../../src/cli/sidecar.ts';
+import { runSidecarArgs } from '../../src/cli/sidecar-run.ts';
 
-const program = new Command('mailroom');
-registerSidecarCommands(program);
-await program.parseAsync(process.argv);
+const [command, ...args] = process.argv.slice(2);
+if (!(command === 'sidecar' && (await runSidecarArgs(args)))) {
+  const { Command } = await import('commander');
+  const { registerSidecarCommands } = await import('../../src/cli/sidecar.ts');
+  const program = new Command('mailroom');
+  registerSidecarCommands(program);
+  await program.parseAsync(process.argv);
+}
