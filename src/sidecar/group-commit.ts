@@ -10,19 +10,17 @@
  * synced) and a durable write settles only after an `fdatasync` of the WAL file that started after
  * its COMMIT returned. That fsync runs on libuv's thread pool, so the event loop that serves the
  * doors never waits for the disk (a synchronous fsync in COMMIT took 3 ms a batch, and its tail
- * showed up as POST latency). Up to two fsyncs run at once: a message that commits while one is
- * under way gets its own at once rather than waiting for that one to end first, and batches that
- * commit while both run share the next. The WAL is append-only between checkpoints and SQLite
+ * showed up as POST latency); up to two run at once ({@link WalSyncs}, wal-sync.ts), and batches
+ * that commit while both run share the next. The WAL is append-only between checkpoints and SQLite
  * syncs it before each checkpoint, so a synced COMMIT frame is as durable as `synchronous=FULL`
- * makes it. Without a WAL path a batch holding a
- * durable write commits with `synchronous=FULL`.
+ * makes it. Without a WAL path a batch holding a durable write commits with `synchronous=FULL`.
  *
  * @module
  */
-import { close, closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { fdatasync } from 'node:fs';
 import type { DatabaseSync } from 'node:sqlite';
 import { type SyncFn, WalCheckpointer } from './wal-checkpoint.ts';
+import { WalSyncs } from './wal-sync.ts';
 
 /** A write to run inside the shared transaction. It must not start or end transactions itself. */
 export type WriteOp<T> = (db: DatabaseSync) => T;
@@ -63,13 +61,7 @@ export interface GroupCommitOptions {
   sync?: SyncFn;
   /** WAL growth that starts a checkpoint (WAL mode); default 8 MiB. See {@link WalCheckpointer}. */
   checkpointBytes?: number;
-  /**
-   * In WAL mode, fdatasyncs of the WAL that may be under way at once; default 2. A durable write
-   * that commits while one runs gets its own at once instead of waiting for that one to end and
-   * then for its own: measured at 200 POSTs a second (`npm run bench:sidecar`), that wait was most
-   * of the slowest acknowledgements, as a slow fsync (5-20 ms on a shared disk) held up the next
-   * message for as long again.
-   */
+  /** In WAL mode, fdatasyncs of the WAL that may be under way at once; default 2 (see wal-sync.ts). */
   maxSyncs?: number;
 }
 
@@ -92,9 +84,6 @@ export class CommitError extends Error {
   }
 }
 
-/** A settled op waiting for the fsync that makes it durable. */
-type Settle = () => void;
-
 /**
  * Batches writes into transactions.
  *
@@ -108,7 +97,8 @@ export class GroupCommitter {
   readonly #stateWindowMs: number;
   readonly #maxBatch: number;
   readonly #walPath: string | undefined;
-  readonly #sync: SyncFn;
+  /** The WAL's fdatasyncs (WAL mode only). */
+  readonly #syncs: WalSyncs | undefined;
   readonly #checkpoints: WalCheckpointer | undefined;
   #batch: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
@@ -116,19 +106,6 @@ export class GroupCommitter {
   #closed = false;
   /** The connection's current `synchronous` setting (FULL when true). */
   #durable = true;
-  /** The WAL file, open for fdatasync once a durable write needed it. */
-  #walFd: number | undefined;
-  /**
-   * Committed durable writes not yet known to be on disk, oldest first, each with the number of
-   * the commit that wrote it: an fdatasync that started after commit `n` settles every write up to `n`.
-   */
-  #unsynced: Array<{ commit: number; settle: Settle; reject: (err: unknown) => void }> = [];
-  /** The last commit that holds a durable write, and the last one an fdatasync under way or done covers. */
-  #lastDurable = 0;
-  #coveredTo = 0;
-  /** fdatasyncs of the WAL under way. */
-  #syncs = 0;
-  readonly #maxSyncs: number;
   /** Transactions committed so far (for metrics and tests). */
   commits = 0;
   /** Batches that failed to commit (or whose fsync failed). */
@@ -148,12 +125,18 @@ export class GroupCommitter {
         : this.#windowMs;
     this.#maxBatch = opts.maxBatch ?? 512;
     this.#walPath = opts.walPath;
-    this.#sync = opts.sync ?? fdatasync;
-    this.#maxSyncs = Math.max(1, opts.maxSyncs ?? 2);
+    const sync = opts.sync ?? fdatasync;
     if (this.#walPath) {
       this.#setSynchronous(false);
+      this.#syncs = new WalSyncs(this.#walPath, {
+        sync,
+        maxSyncs: Math.max(1, opts.maxSyncs ?? 2),
+        onFail: (cause, writers) => this.#fail(new CommitError(cause), writers),
+        // Durable writes that gathered meanwhile commit now and ride the next fsync.
+        afterSync: () => (this.#batch.some((p) => p.durable) ? this.#scheduleNow() : this.#syncs!.start()),
+      });
       this.#checkpoints = new WalCheckpointer(db, this.#walPath.replace(/-wal$/, ''), {
-        sync: this.#sync,
+        sync,
         ...(opts.checkpointBytes !== undefined ? { bytes: opts.checkpointBytes } : {}),
         onError: (err) => this.onError?.(new CommitError(err)),
       });
@@ -173,7 +156,7 @@ export class GroupCommitter {
     if (this.#closed) return Promise.reject(new Error('the queue is closed'));
     return new Promise<T>((resolve, reject) => {
       this.#batch.push({ op, durable, resolve: resolve as (v: unknown) => void, reject });
-      const idleDisk = durable && this.#walPath !== undefined && this.#syncs < this.#maxSyncs;
+      const idleDisk = durable && this.#syncs?.free === true;
       if (this.#batch.length >= this.#maxBatch || idleDisk) this.#scheduleNow();
       else if (!this.#timer && !this.#immediate) {
         const wait = durable ? this.#windowMs : this.#stateWindowMs;
@@ -246,19 +229,18 @@ export class GroupCommitter {
       const r = results[i]!;
       const settle = r.ok ? () => p.resolve(r.value) : () => p.reject(r.error);
       // Even a duplicate or a refusal waits: it may describe a row that is not on disk yet.
-      if (this.#walPath && p.durable) {
-        this.#unsynced.push({ commit, settle, reject: p.reject });
-        this.#lastDurable = commit;
-      } else settle();
+      if (this.#syncs && p.durable) this.#syncs.add(commit, { settle, reject: p.reject });
+      else settle();
     });
-    this.#startSync();
+    // Once closed, close() syncs what is left itself.
+    if (!this.#closed) this.#syncs?.start();
     this.#maybeCheckpoint();
   }
 
   #maybeCheckpoint(): void {
-    if (!this.#checkpoints || this.#closed) return;
+    if (!this.#checkpoints || !this.#syncs || this.#closed) return;
     try {
-      this.#checkpoints.maybeStart(this.#openWal(), () => {
+      this.#checkpoints.maybeStart(this.#syncs.fd(), () => {
         if (this.#batch.length > 0) this.#scheduleNow();
       });
     } catch (err) {
@@ -274,46 +256,6 @@ export class GroupCommitter {
   }
 
   /**
-   * Starts an fdatasync of the WAL for the durable writes committed so far and not yet covered,
-   * unless {@link GroupCommitOptions.maxSyncs} are under way. fdatasync makes durable everything
-   * written to the file before it was called, so whichever sync ends first settles every write
-   * committed before it started, even those of a sync that started earlier and has not ended.
-   */
-  #startSync(): void {
-    // Once closed, close() syncs what is left itself.
-    if (this.#syncs >= this.#maxSyncs || this.#closed || this.#coveredTo >= this.#lastDurable) return;
-    const upTo = this.#lastDurable;
-    let fd: number;
-    try {
-      fd = this.#openWal();
-    } catch (cause) {
-      // Committed but not known to be on disk: the app is told it failed and sends again (a
-      // duplicate at worst, never a loss).
-      this.#fail(new CommitError(cause), this.#takeUnsynced(upTo));
-      return;
-    }
-    this.#coveredTo = upTo;
-    this.#syncs++;
-    this.#sync(fd, (err) => {
-      this.#syncs--;
-      const covered = this.#takeUnsynced(upTo);
-      if (err) this.#fail(new CommitError(err), covered);
-      else for (const w of covered) w.settle();
-      if (this.#closed) this.#closeWal();
-      // Durable writes that gathered meanwhile commit now and ride the next fsync.
-      else if (this.#batch.some((p) => p.durable)) this.#scheduleNow();
-      else this.#startSync();
-    });
-  }
-
-  /** The unsettled durable writes of commits up to `commit`, taken off the list. */
-  #takeUnsynced(commit: number): Array<{ settle: Settle; reject: (err: unknown) => void }> {
-    let n = 0;
-    while (n < this.#unsynced.length && this.#unsynced[n]!.commit <= commit) n++;
-    return this.#unsynced.splice(0, n);
-  }
-
-  /**
    * Refuses with `err`, and without running them, every write waiting for a commit, every committed
    * write still waiting for its sync (its file is being given up: the app sends it again), and any
    * later write.
@@ -326,28 +268,7 @@ export class GroupCommitter {
     this.#closed = true;
     this.#checkpoints?.abandon();
     for (const p of this.#batch.splice(0)) p.reject(err);
-    for (const w of this.#unsynced.splice(0)) w.reject(err);
-    this.#closeWal();
-  }
-
-  #openWal(): number {
-    if (this.#walFd !== undefined) return this.#walFd;
-    const fd = openSync(this.#walPath!, 'r+');
-    // The WAL file's directory entry is on disk once, before the first acknowledgement relies on it.
-    const dir = openSync(dirname(this.#walPath!), 'r');
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
-    this.#walFd = fd;
-    return fd;
-  }
-
-  #closeWal(): void {
-    if (this.#walFd === undefined || this.#syncs > 0) return;
-    close(this.#walFd, () => {});
-    this.#walFd = undefined;
+    this.#syncs?.abort(err);
   }
 
   /**
@@ -358,16 +279,6 @@ export class GroupCommitter {
     this.#closed = true;
     this.#checkpoints?.finish();
     this.flush();
-    const left = this.#unsynced;
-    this.#unsynced = [];
-    if (left.length > 0) {
-      try {
-        fdatasyncSync(this.#openWal());
-        for (const w of left) w.settle();
-      } catch (cause) {
-        this.#fail(new CommitError(cause), left);
-      }
-    }
-    this.#closeWal();
+    this.#syncs?.close();
   }
 }
