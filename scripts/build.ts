@@ -71,6 +71,33 @@ const builtins: Plugin = {
   },
 };
 
+/**
+ * Modules that bundled libraries require at load but use only on paths the processes never take,
+ * replaced by stand-ins that load the real module on first use (through the banner's `require`,
+ * from node_modules, where it still is). Each is evaluated at start otherwise; measured on the idle
+ * sidecar as injected, the three together: -0.4 MB resident (see the commit).
+ * - `@opentelemetry/api` (43K): prom-client's CPU counter reads the active span only for exemplars,
+ *   which no metric enables.
+ * - `thread-stream` (with node:worker_threads): pino's transports, which no logger uses.
+ * - `assert` (node:assert and its diff and error modules): sonic-boom and thread-stream assert only
+ *   while closing a stream.
+ */
+const LAZY: Record<string, string> = {
+  '@opentelemetry/api': `let api; const load = () => (api ??= require('@opentelemetry/api'));
+module.exports = { get trace() { return load().trace; }, get context() { return load().context; } };`,
+  'thread-stream': `module.exports = function ThreadStream(...args) { return new (require('thread-stream'))(...args); };`,
+  assert: `module.exports = (...args) => process.getBuiltinModule('node:assert')(...args);`,
+};
+const lazy: Plugin = {
+  name: 'mailroom-lazy',
+  setup(b) {
+    b.onResolve({ filter: /^(@opentelemetry\/api|thread-stream|assert)$/ }, (args) =>
+      args.importer.includes('/node_modules/') ? { path: args.path, namespace: 'lazy' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => ({ contents: LAZY[args.path], loader: 'js' }));
+  },
+};
+
 rmSync(`${root}/dist`, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
@@ -87,7 +114,7 @@ await build({
   minifySyntax: true,
   sourcemap: 'linked',
   logLevel: 'warning',
-  plugins: [builtins, externals],
+  plugins: [lazy, builtins, externals],
   // The bundled CommonJS libraries `require` Node's built-ins; an ES module has no `require`. Not an
   // ES import of node:module: that would evaluate its lazy exports (source maps, loader hooks).
   banner: {
