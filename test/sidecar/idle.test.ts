@@ -88,7 +88,8 @@ it('loads the mail libraries, node:tls and node:crypto with the first message, n
     [],
     'commander loaded by a sidecar whose flags read cleanly',
   );
-  for (const b of ['tls', 'crypto', 'https'])
+  // fs/promises loads readline's interface and the REPL history (config-watcher.ts reads with node:fs).
+  for (const b of ['tls', 'crypto', 'https', 'fs/promises'])
     assert.ok(!idle.builtins.includes(b), `node:${b} loaded by an idle sidecar`);
   for (const lib of ['/nodemailer/', '/smtp-server/'])
     assert.deepEqual(
