@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_MAX_QUEUE_BYTES, dataVolumeSizeLimit } from '../sidecar/limits.ts';
-import { APP_ENV, INJECTED_LABEL, SIDECAR_NAME, VOLUMES } from './constants.ts';
+import { APP_ENV, INJECTED_LABEL, SIDECAR_NAME, SIDECAR_NODE_OPTIONS, VOLUMES } from './constants.ts';
 import { type PatchOp, planInjection } from './inject.ts';
 import { parseQuantity } from './quantity.ts';
 
@@ -46,6 +46,13 @@ describe('planInjection', () => {
     assert.deepEqual(sidecar!.securityContext?.capabilities, { drop: ['ALL'] });
     assert.equal(sidecar!.securityContext?.readOnlyRootFilesystem, true);
     assert.equal(sidecar!.securityContext?.runAsNonRoot, true);
+    // The heap bounds and the malloc settings the memory figures were measured with.
+    assert.deepEqual(Object.fromEntries(sidecar!.env!.map((e) => [e.name, e.value])), {
+      NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
+      MALLOC_ARENA_MAX: '1',
+      MALLOC_MMAP_THRESHOLD_: '131072',
+      MALLOC_TRIM_THRESHOLD_: '131072',
+    });
     assert.deepEqual(sidecar!.resources, {
       requests: { cpu: '10m', memory: '96Mi' },
       limits: { memory: '256Mi' },

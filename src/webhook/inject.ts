@@ -21,6 +21,7 @@ import {
   PATHS,
   PORTS,
   RESOURCE_ANNOTATIONS,
+  SIDECAR_MALLOC_ENV,
   SIDECAR_NAME,
   SIDECAR_NODE_OPTIONS,
   SIDECAR_UID,
@@ -113,7 +114,10 @@ export function sidecarContainer(opts: InjectionOptions, res: V1ResourceRequirem
       String(DEFAULT_MAX_QUEUE_BYTES),
     ],
     ports: [{ name: METRICS_PORT_NAME, containerPort: PORTS.metrics, protocol: 'TCP' }],
-    env: [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }],
+    env: [
+      { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
+      ...Object.entries(SIDECAR_MALLOC_ENV).map(([name, value]) => ({ name, value })),
+    ],
     resources: res,
     // Kubelet probes come from the node and cannot reach the loopback-only doors; the metrics
     // listener on the pod IP runs the same checks. (An exec probe would start a whole Node process
