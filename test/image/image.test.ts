@@ -57,6 +57,8 @@ describe('the image (Dockerfile), built with buildah and run', () => {
 
   test("the sidecar's code comes from the V8 code cache built into the image", async () => {
     // As injected (the webhook's NODE_OPTIONS: V8 keys its cache on flags), as the image's user.
+    // `--from` without a URI: the flags read cleanly (no commander), the sidecar's code loads, and
+    // the config source refuses them before anything listens (exit 2).
     const r = await inImage(
       'env',
       `NODE_OPTIONS=${SIDECAR_NODE_OPTIONS}`,
@@ -64,13 +66,17 @@ describe('the image (Dockerfile), built with buildah and run', () => {
       'node',
       '/app/dist/cli/main.js',
       'sidecar',
-      '--help',
+      '--from',
+      'no-reply@example.com',
     );
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(
-      r.stderr,
-      /V8 code cache for ESM file:\/\/\/app\/dist\/chunks\/program-\w+\.js was accepted/,
-    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--from needs --uri/);
+    for (const chunk of ['program', 'sidecar-run'])
+      assert.match(
+        r.stderr,
+        new RegExp(`V8 code cache for ESM file:///app/dist/chunks/${chunk}-\\w+\\.js was accepted`),
+      );
+    assert.doesNotMatch(r.stderr, /commander/);
     assert.doesNotMatch(r.stderr, /rejected|permission denied/);
   });
 
