@@ -13,8 +13,8 @@
  *    every acknowledged message delivered once the upstream answers again;
  * 7. start → ready (spawn until `GET /readyz` answers 200) and idle RSS (5 s after ready), of the
  *    sidecar started with the webhook's own container args (a mounted config file, the metrics
- *    listener) and NODE_OPTIONS, against a bare `node -e` HTTP server with the same NODE_OPTIONS
- *    that answers 200 at once; the median of 5 alternating runs of each.
+ *    listener) and environment (NODE_OPTIONS, the malloc settings), against a bare `node -e` HTTP
+ *    server with the same environment that answers 200 at once; the median of 5 alternating runs.
  *
  * Run: `npm run bench:sidecar` (N=10000; `-- --messages 2000 --skip-stall --skip-start` for a quick look,
  * `-- --only-stall` for the stall alone). The sidecar runs
@@ -344,11 +344,11 @@ async function stalled(): Promise<void> {
 async function startToReady(
   args: string[],
   url: string,
-  nodeOptions: string,
+  env: Record<string, string>,
 ): Promise<{ readyMs: number; idleRssMb: number }> {
   const t0 = performance.now();
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = once(child, 'exit');
@@ -380,7 +380,13 @@ async function startToReady(
 
 /** 7. Start → ready and idle RSS, as injected, against a bare `node -e` HTTP server. */
 async function startAndIdle(): Promise<void> {
-  const nodeOptions = values['node-options'] || SIDECAR_NODE_OPTIONS;
+  // The environment the webhook gives the sidecar container (NODE_OPTIONS and the rest), given to
+  // both processes; `--node-options` replaces its NODE_OPTIONS.
+  const container = sidecarContainer({ sender: 'bench', image: 'mailroom' }, {});
+  const env: Record<string, string> = Object.fromEntries(
+    (container.env ?? []).map((e) => [e.name, e.value ?? '']),
+  );
+  if (values['node-options']) env.NODE_OPTIONS = values['node-options'];
   const cli = process.env.MAILROOM_CLI ?? new URL('../src/cli/main.ts', import.meta.url).pathname;
   const tmp = tempDir('mailroom-bench-');
   // The config as the controller renders it and the kubelet mounts it (an unreachable upstream: idle).
@@ -400,7 +406,7 @@ async function startAndIdle(): Promise<void> {
         await startToReady(
           ['-e', `require('node:http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')`],
           `http://127.0.0.1:${port}/readyz`,
-          nodeOptions,
+          env,
         ),
       );
       // The webhook's own container args, with this run's paths and free loopback ports.
@@ -414,12 +420,12 @@ async function startAndIdle(): Promise<void> {
         '--smtp-listen': `127.0.0.1:${smtp}`,
         '--metrics-listen': `127.0.0.1:${metrics}`,
       };
-      const args = sidecarContainer({ sender: 'bench', image: 'mailroom' }, {}).args!;
+      const args = container.args!;
       sidecar.push(
         await startToReady(
           [cli, ...args.map((a, j) => replace[args[j - 1] ?? ''] ?? a)],
           `http://127.0.0.1:${http}/readyz`,
-          nodeOptions,
+          env,
         ),
       );
     }
