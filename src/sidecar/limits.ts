@@ -66,10 +66,10 @@ export function messageCost(size: number, kind: 'json' | 'raw'): number {
 
 /**
  * What a message being streamed into the queue costs in memory (see payload-writer.ts), once
- * `received` bytes of it came in: what is not written yet (three parts at most: two being
- * written, one filling) and what the door keeps to check it (`kept`: the header block of a raw
+ * `received` bytes of it came in: what is not written yet (two parts at most: one being written,
+ * one filling) and what the door keeps to check it (`kept`: the header block of a raw
  * message, the skeleton of a JSON one), a few times over while it is parsed.
  */
 export function streamCost(received: number, kept: number): number {
-  return Math.min(received, 3 * PAYLOAD_PART) + 3 * kept + 16 * 1024;
+  return Math.min(received, 2 * PAYLOAD_PART) + 3 * kept + 16 * 1024;
 }

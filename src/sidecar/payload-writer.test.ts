@@ -63,6 +63,25 @@ describe('streamed payloads', () => {
     store.close();
   });
 
+  it('asks the caller to wait while a part is being written: a transfer holds at most two parts', async () => {
+    const store = open();
+    const w = store.begin();
+    const chunk = () => randomBytes(64 * 1024);
+    // Less than a part: nothing is written yet, nothing to wait for.
+    for (let i = 0; i < 3; i++) assert.equal(w.write(chunk()), undefined);
+    // The fourth chunk completes a part: it goes to the queue, and the caller must wait for it.
+    const wait = w.write(chunk());
+    assert.ok(wait instanceof Promise);
+    await wait;
+    // Written: reading may go on until the next part is complete.
+    assert.equal(w.write(chunk()), undefined);
+    const { id } = await store.enqueue({ ...meta, payload: w });
+    const [m] = await store.claim(1);
+    assert.equal(m?.id, id);
+    assert.equal(m?.size, 5 * 64 * 1024);
+    store.close();
+  });
+
   it('an aborted payload leaves nothing behind', async () => {
     const store = open();
     const w = store.begin();

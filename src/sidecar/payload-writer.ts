@@ -31,9 +31,10 @@ export interface PartSink {
 /**
  * Part buffers given back once SQLite has copied them, for the next part: a message near the size
  * limit would otherwise leave forty of them as garbage (memory outside the V8 heap until a GC).
+ * A few are kept, not one per possible transfer: the pool stays resident once filled.
  */
 const spare: Buffer[] = [];
-const MAX_SPARE = 8;
+const MAX_SPARE = 4;
 
 /** A payload being written into the queue; see the module comment. */
 export class PayloadWriter {
@@ -65,8 +66,10 @@ export class PayloadWriter {
 
   /**
    * Adds bytes (kept by reference until they are written: the caller must not reuse `chunk`).
-   * Returns undefined while fewer than two parts are being written, else a promise that resolves
-   * when the oldest is: the caller waits for it before it reads more.
+   * Returns undefined while no part is being written, else a promise that resolves when it is:
+   * the caller waits for it before it reads more. So a transfer holds one part being written and
+   * one filling: with a second part in flight, six max-size messages arriving at once held 1.5 MB
+   * more and their parts left more holes in the malloc heap.
    */
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.#ended || this.#error !== undefined) return undefined;
@@ -75,7 +78,7 @@ export class PayloadWriter {
     this.#size += chunk.length;
     while (this.#pending >= PAYLOAD_PART && this.#error === undefined)
       this.#writePart(this.#take(PAYLOAD_PART));
-    return this.#inflight.length < 2 ? undefined : this.#inflight[0];
+    return this.#inflight.length === 0 ? undefined : this.#inflight[0];
   }
 
   /** The first `n` bytes of what is pending, as one buffer. */
