@@ -9,7 +9,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: the image already has Node 24, so the `node` dev dependency's binary is not needed.
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY scripts/build.ts ./scripts/build.ts
+COPY scripts/build.ts scripts/snapshot.ts ./scripts/
 COPY src ./src
 # The same build as `npm run build` (scripts/build.ts: an esbuild bundle, split by command).
 RUN node scripts/build.ts \
@@ -26,9 +26,13 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY crds ./crds
 # The V8 code cache the build made (scripts/build.ts, read by dist/cli/main.js) sits in a directory
-# named for the user that made it (root): renamed for the user the image runs as.
+# named for the user that made it (root): renamed for the user the image runs as. The sidecar's
+# startup snapshot (scripts/snapshot.ts; the webhook starts the sidecar from it) is built again
+# here, in place and by this image's node: a blob runs only on the binary that built it, and holds
+# the paths it was built at.
 RUN mkdir -p /data && chown 65532:65532 /data \
- && for d in /app/dist/compile-cache/*-0; do mv "$d" "${d%-0}-65532"; done
+ && for d in /app/dist/compile-cache/*-0; do mv "$d" "${d%-0}-65532"; done \
+ && sh /app/dist/snapshot/build.sh
 USER 65532:65532
 VOLUME ["/data"]
 EXPOSE 8080 8081 9443 1025 8025

@@ -12,9 +12,10 @@
  *    answer: peak RSS against the heap cap of the injected NODE_OPTIONS (target: cap + 40 MB), with
  *    every acknowledged message delivered once the upstream answers again;
  * 7. start → ready (spawn until `GET /readyz` answers 200) and idle RSS (5 s after ready), of the
- *    sidecar started with the webhook's own container args (a mounted config file, the metrics
- *    listener) and environment (NODE_OPTIONS, the malloc settings), against a bare `node -e` HTTP
- *    server with the same environment that answers 200 at once; the median of 5 alternating runs.
+ *    sidecar started with the webhook's own container command (node from the startup snapshot),
+ *    args (a mounted config file, the metrics listener) and environment (NODE_OPTIONS, the
+ *    malloc settings), against a bare `node -e` HTTP server with the same environment that
+ *    answers 200 at once; the median of 5 alternating runs.
  *
  * Run: `npm run bench:sidecar` (N=10000; `-- --messages 2000 --skip-stall --skip-start` for a quick look,
  * `-- --only-stall` for the stall alone). The sidecar runs
@@ -421,9 +422,16 @@ async function startAndIdle(): Promise<void> {
         '--metrics-listen': `127.0.0.1:${metrics}`,
       };
       const args = container.args!;
+      // The webhook's command too (node from the startup snapshot the build made, read from this
+      // checkout's dist/ instead of the image's /app/dist/); the sources have no snapshot.
+      const start = values.source
+        ? [cli]
+        : container
+            .command!.slice(1)
+            .map((a) => a.replace('/app/dist/', new URL('../dist/', import.meta.url).pathname));
       sidecar.push(
         await startToReady(
-          [cli, ...args.map((a, j) => replace[args[j - 1] ?? ''] ?? a)],
+          [...start, ...args.map((a, j) => replace[args[j - 1] ?? ''] ?? a)],
           `http://127.0.0.1:${http}/readyz`,
           env,
         ),

@@ -33,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { renderFromFlags } from '../src/sidecar/config.ts';
 import { SIDECAR_NODE_OPTIONS } from '../src/webhook/constants.ts';
+import { buildSidecarSnapshot } from './snapshot.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -123,6 +124,9 @@ await build({
 });
 
 await trainCompileCache();
+// The injected sidecar's startup snapshot, dist/sidecar.blob (scripts/snapshot.ts), from the same
+// stand-ins and externals.
+await buildSidecarSnapshot(root, [lazy, externals]);
 
 /**
  * Fills `dist/compile-cache/` (read by cli/main.ts) with the code V8 compiles while the built

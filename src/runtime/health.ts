@@ -13,8 +13,9 @@ import type { Registry } from './metrics.ts';
 // Not `import … from 'node:http'`: an ES import of node:http evaluates every export of its
 // namespace, whose lazy getters load undici (fetch), http2, zlib and worker_threads — 13 MB of
 // resident memory in a bare process (3 MB in the controller, which loads some of it anyway).
-// getBuiltinModule returns the module alone.
-const { createServer } = process.getBuiltinModule('node:http');
+// getBuiltinModule returns the module alone. Read when a server starts, not at load: the sidecar's
+// startup snapshot (src/cli/snapshot.ts) evaluates this module, and V8 cannot keep node:http in it.
+const http = () => process.getBuiltinModule('node:http');
 
 /** A named check: `true` when fine, else a short reason. */
 export interface Check {
@@ -78,7 +79,7 @@ function runChecks(checks: readonly Check[] | undefined): { ok: boolean; body: s
  */
 export async function startHttpServer(opts: HttpServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(opts.listen);
-  const server: Server = createServer((req, res) => {
+  const server: Server = http().createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const answer = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
       res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });

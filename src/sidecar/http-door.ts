@@ -28,7 +28,8 @@ import { renderPage } from './page.ts';
 import { MESSAGE_STATES, type MessageState } from './types.ts';
 
 // Not an ES import: that evaluates node:http's lazy exports, undici among them (see mail-libs.ts).
-const { createServer } = process.getBuiltinModule('node:http');
+// Read when the door opens, not at load: the startup snapshot (src/cli/snapshot.ts) cannot hold it.
+const http = () => process.getBuiltinModule('node:http');
 
 export interface HttpDoorOptions extends MessagePostOptions {
   logger: Logger;
@@ -164,7 +165,7 @@ export function createHttpDoor(o: HttpDoorOptions): Server {
     throw new HttpError(404, 'NotFound', `no route ${path}`);
   }
 
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const server = http().createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof MessageRejectedError) {
         o.metrics.rejected.inc({ door: 'http', reason: err.reason });

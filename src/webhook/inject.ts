@@ -21,6 +21,7 @@ import {
   PATHS,
   PORTS,
   RESOURCE_ANNOTATIONS,
+  SIDECAR_COMMAND,
   SIDECAR_MALLOC_ENV,
   SIDECAR_NAME,
   SIDECAR_NODE_OPTIONS,
@@ -96,6 +97,7 @@ export function sidecarContainer(opts: InjectionOptions, res: V1ResourceRequirem
     ...(opts.imagePullPolicy ? { imagePullPolicy: opts.imagePullPolicy } : {}),
     // A native sidecar: started before the app containers, stopped after them.
     restartPolicy: 'Always',
+    command: [...SIDECAR_COMMAND],
     args: [
       'sidecar',
       '--config',

@@ -19,7 +19,7 @@ base=$(buildah_ inspect --type image --format '{{.FromImageID}}' docker.io/libra
 inputs=$({
   echo "$base"
   cd "$repo" && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
-    Dockerfile .dockerignore package.json package-lock.json scripts/build.ts src crds
+    Dockerfile .dockerignore package.json package-lock.json scripts/build.ts scripts/snapshot.ts src crds
 } | sha256sum | cut -c1-32)
 have=$(buildah_ inspect --type image --format '{{index .OCIv1.Config.Labels "dev.mailroom.inputs"}}' \
   localhost/mailroom:test 2>/dev/null || true)

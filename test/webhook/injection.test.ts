@@ -38,6 +38,8 @@ describe('sidecar injection', () => {
       [['mailroom-sender', 'Always']],
     );
     const sidecar = init[0]!;
+    // Node from the image's startup snapshot (src/cli/snapshot.ts), not the image's entrypoint.
+    assert.deepEqual(sidecar.command, ['node', '--snapshot-blob', '/app/dist/sidecar.blob']);
     assert.deepEqual(sidecar.args, [
       'sidecar',
       '--config',
