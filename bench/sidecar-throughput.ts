@@ -62,6 +62,24 @@ if (!values.source) {
   if (code !== 0) throw new Error('npm run build failed');
   process.env.MAILROOM_CLI = new URL('../dist/cli/main.js', import.meta.url).pathname;
 }
+/**
+ * The sidecar as the webhook injects it, for every section: its container command (node from the
+ * startup snapshot the build made, read from this checkout's dist/ instead of the image's
+ * /app/dist/; with `--source`, the TypeScript CLI) and its environment (NODE_OPTIONS, the malloc
+ * settings), `--node-options` replacing NODE_OPTIONS.
+ */
+const shipped = (() => {
+  const container = sidecarContainer({ sender: 'bench', image: 'mailroom' }, {});
+  const env: Record<string, string> = Object.fromEntries(
+    (container.env ?? []).map((e) => [e.name, e.value ?? '']),
+  );
+  if (values['node-options']) env.NODE_OPTIONS = values['node-options'];
+  const dist = new URL('../dist/', import.meta.url).pathname;
+  const start = values.source
+    ? [new URL('../src/cli/main.ts', import.meta.url).pathname]
+    : container.command!.slice(1).map((a) => a.replace('/app/dist/', dist));
+  return { env, start, args: container.args! };
+})();
 const N = Number(values.messages);
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
@@ -173,7 +191,8 @@ async function throughput(): Promise<void> {
       '--max-connections',
       process.env.SIDECAR_CONNECTIONS ?? '16',
     ],
-    values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {},
+    shipped.env,
+    shipped.start,
   );
   try {
     // 1. Reference: smtp-source straight into the sink.
@@ -307,7 +326,8 @@ async function stalled(): Promise<void> {
       '--max-backoff',
       '2s',
     ],
-    values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {},
+    shipped.env,
+    shipped.start,
   );
   const sampler = process.env.BENCH_DEBUG ? sampleMemory(sc2.child.pid!) : undefined;
   try {
@@ -381,14 +401,8 @@ async function startToReady(
 
 /** 7. Start → ready and idle RSS, as injected, against a bare `node -e` HTTP server. */
 async function startAndIdle(): Promise<void> {
-  // The environment the webhook gives the sidecar container (NODE_OPTIONS and the rest), given to
-  // both processes; `--node-options` replaces its NODE_OPTIONS.
-  const container = sidecarContainer({ sender: 'bench', image: 'mailroom' }, {});
-  const env: Record<string, string> = Object.fromEntries(
-    (container.env ?? []).map((e) => [e.name, e.value ?? '']),
-  );
-  if (values['node-options']) env.NODE_OPTIONS = values['node-options'];
-  const cli = process.env.MAILROOM_CLI ?? new URL('../src/cli/main.ts', import.meta.url).pathname;
+  // The webhook's environment is given to both processes.
+  const { env, start, args } = shipped;
   const tmp = tempDir('mailroom-bench-');
   // The config as the controller renders it and the kubelet mounts it (an unreachable upstream: idle).
   const configPath = join(tmp.dir, 'config.json');
@@ -421,14 +435,6 @@ async function startAndIdle(): Promise<void> {
         '--smtp-listen': `127.0.0.1:${smtp}`,
         '--metrics-listen': `127.0.0.1:${metrics}`,
       };
-      const args = container.args!;
-      // The webhook's command too (node from the startup snapshot the build made, read from this
-      // checkout's dist/ instead of the image's /app/dist/); the sources have no snapshot.
-      const start = values.source
-        ? [cli]
-        : container
-            .command!.slice(1)
-            .map((a) => a.replace('/app/dist/', new URL('../dist/', import.meta.url).pathname));
       sidecar.push(
         await startToReady(
           [...start, ...args.map((a, j) => replace[args[j - 1] ?? ''] ?? a)],

@@ -102,11 +102,19 @@ export interface SidecarProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Spawns `mailroom sidecar ARGS` (ports 0 unless given) and waits until it listens. */
-export async function spawnSidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promise<SidecarProcess> {
+/**
+ * Spawns `mailroom sidecar ARGS` (ports 0 unless given) and waits until it listens. `start` is what
+ * node runs before `sidecar`: the CLI script by default, or e.g. `--snapshot-blob BLOB` as the
+ * webhook injects it.
+ */
+export async function spawnSidecar(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  start: string[] = [cli()],
+): Promise<SidecarProcess> {
   const child = spawn(
     process.execPath,
-    [cli(), 'sidecar', '--smtp-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...args],
+    [...start, 'sidecar', '--smtp-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...args],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.add(child);
