@@ -18,9 +18,9 @@
  *    answers 200 at once; the median of 5 alternating runs.
  *
  * Run: `npm run bench:sidecar` (N=10000; `-- --messages 2000 --skip-stall --skip-start` for a quick look,
- * `-- --only-stall` for the stall alone). The sidecar runs
- * as the container image runs it: compiled to JavaScript (`npm run build`, dist/) with the image's
- * NODE_OPTIONS; `-- --source` runs the TypeScript sources instead.
+ * `-- --only-stall` for the stall alone). Every sidecar runs as the webhook injects it: built
+ * (`npm run build`, dist/), started from its startup snapshot with the container's command and
+ * environment; `-- --source` runs the TypeScript sources instead.
  *
  * @module
  */
