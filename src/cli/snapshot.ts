@@ -22,9 +22,26 @@
  *
  * @module
  */
+import { API_VERSION } from '../api/message-fields.ts';
+import { RENDERED_CONFIG_KIND, renderedConfigSchema } from '../api/rendered-config.ts';
 import { runSidecarArgs } from './sidecar-run.ts';
 
 const v8 = process.getBuiltinModule('node:v8');
+
+// At build time, the config schema parses one document, so the blob holds what zod makes on a
+// schema's first parse (its compiled fast paths, the normalized shapes) and a sidecar does not
+// make them again before it is ready. The document is a literal: nothing of the process that built
+// the blob (its env, its random keys) goes into it.
+renderedConfigSchema.safeParse({
+  apiVersion: API_VERSION,
+  kind: RENDERED_CONFIG_KIND,
+  sender: { namespace: 'build', name: 'snapshot' },
+  revision: 'snapshot',
+  smtp: { uri: 'smtp://user:password@mail.example.com:587/' },
+  from: { address: 'no-reply@example.com', name: 'Snapshot' },
+  headers: { 'X-Snapshot': 'yes' },
+  delivery: { maxAttempts: 6, maxBackoffMs: 3_600_000, ratePerSecond: 0 },
+});
 
 v8.startupSnapshot.setDeserializeMainFunction(() => {
   // As main.ts does for the sidecar (see there): no TurboFan.
