@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { CRD_PATH } from '../../src/api/crd.ts';
+import { SIDECAR_COMMAND } from '../../src/webhook/constants.ts';
 
 const run = promisify(execFile);
 const repo = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
@@ -324,6 +325,8 @@ describe('sidecar example (deploy/examples/)', () => {
     const [sidecar] = pod.initContainers;
     assert.equal(sidecar.restartPolicy, 'Always');
     assert.deepEqual(sidecar.args, ['sidecar', '--config', '/etc/mailroom/config.json']);
+    // Started as the webhook starts it: from the image's startup snapshot.
+    assert.deepEqual(sidecar.command, [...SIDECAR_COMMAND]);
     const mount = sidecar.volumeMounts.find((m: Manifest) => m.mountPath === '/etc/mailroom');
     const volume = pod.volumes.find((v: Manifest) => v.name === mount.name);
     assert.equal(volume.secret.secretName, `${sender.metadata.name}-mailroom`);
