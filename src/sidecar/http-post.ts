@@ -39,6 +39,13 @@ export interface MessagePostOptions {
 /** How the door answers (redacted): status, body. */
 type Send = (res: ServerResponse, status: number, body: unknown) => void;
 
+/** A queue that refuses new mail (the quota, a full disk) answers 507 with Retry-After: "try later". */
+function tryLater(err: unknown): never {
+  if (err instanceof QueueRefusedError)
+    throw Object.assign(new HttpError(507, err.reason, err.message), { retryAfter: 10 });
+  throw err;
+}
+
 /** The handler of `POST /v1/messages`; it throws what the door answers with an error. */
 export function messagePoster(
   o: MessagePostOptions,
@@ -65,9 +72,11 @@ export function messagePoster(
     }
     const refusal = o.store.disk.check(Number(req.headers['content-length'] ?? 0));
     if (refusal) throw Object.assign(new HttpError(507, refusal.reason, refusal.message), { retryAfter: 10 });
-    const { msg, json, held } = readWhole(req)
-      ? await wholeMessage(req, key)
-      : await streamedMessage(req, key);
+    // A streamed body meets the quota or a full disk while its parts are written: the same 507.
+    const { msg, json, held } = await (readWhole(req)
+      ? wholeMessage(req, key)
+      : streamedMessage(req, key)
+    ).catch(tryLater);
     try {
       if (o.smtputf8?.() === false) refuseWithoutSmtputf8(msg.recipients, json);
       let queued: Awaited<ReturnType<QueueStore['enqueue']>>;
@@ -75,10 +84,8 @@ export function messagePoster(
       // From here the queue owns a streamed payload: it drops the parts itself when the enqueue fails.
       held.enqueued = true;
       try {
-        queued = await enqueuing;
+        queued = await enqueuing.catch(tryLater);
       } catch (err) {
-        if (err instanceof QueueRefusedError)
-          throw Object.assign(new HttpError(507, err.reason, err.message), { retryAfter: 10 });
         if (err instanceof IdempotencyConflictError)
           throw new HttpError(409, 'IdempotencyConflict', err.message, 'Idempotency-Key');
         throw err;

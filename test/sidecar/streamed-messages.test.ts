@@ -149,3 +149,34 @@ describe('streamed messages', () => {
     );
   });
 });
+
+describe('a streamed message over the queue quota', () => {
+  // Room for one part or so: the quota refuses a large body while its parts are being written.
+  const f = sidecarFixture({ maxQueueBytes: 3 * PAYLOAD_PART });
+  const parts = () => (f.sc.store.db.prepare('SELECT count(*) AS n FROM payloads').get() as { n: number }).n;
+
+  it('is refused with "try later" at both doors, and leaves no parts behind', async () => {
+    // No Content-Length (chunked), so the door cannot refuse before it reads: the parts meet the quota.
+    const text = 'q'.repeat(8 * PAYLOAD_PART);
+    const res = await fetch(`http://127.0.0.1:${f.sc.httpPort}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: new Blob([JSON.stringify({ to: 'user@example.org', subject: 'over quota', text })]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    const body = (await res.json()) as { error: string };
+    assert.equal(res.status, 507, JSON.stringify(body));
+    assert.equal(body.error, 'QueueFull');
+    assert.ok(Number(res.headers.get('retry-after')) > 0, 'Retry-After');
+
+    const replies = await smtpSession(f.sc.smtpPort, [
+      'EHLO test.example',
+      'MAIL FROM:<app@example.org>',
+      'RCPT TO:<user@example.org>',
+      'DATA',
+      `Subject: over quota\r\n\r\n${`${'z'.repeat(998)}\r\n`.repeat(2500)}.`,
+    ]);
+    assert.match(replies.at(-1)!, /^452 4\.3\.1 /, replies.join('\n'));
+    await waitFor(() => parts() === 0, 10_000, 'no payload parts left');
+  });
+});
