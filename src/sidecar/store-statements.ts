@@ -26,8 +26,11 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
     insertPayload: p('INSERT INTO payloads (seq, part, data) VALUES (?, ?, ?)'),
     insertRcpt: p('INSERT INTO recipients (message_seq, n, address) VALUES (?, ?, ?)'),
     byKey: p('SELECT id, body_hash FROM messages WHERE idempotency_key = ?'),
-    due: p(`SELECT seq, size, kind FROM messages WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ?
-      ORDER BY next_attempt_at, seq LIMIT ?`),
+    // INDEXED BY: without statistics SQLite picks messages_state (state = ?), reads every waiting
+    // message and sorts them; with 3,000 queued that was 325 µs a claim against 53 (and 202 µs
+    // against 6 for nextDue), and a queue grows to thousands whenever mail comes faster than it goes.
+    due: p(`SELECT seq, size, kind FROM messages INDEXED BY messages_due
+      WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`),
     claim: p(`UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?
       WHERE seq = ? RETURNING seq, id, kind, size, attempts, created_at`),
     startAttempt: p(
@@ -49,7 +52,9 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
     dropOrphanPayload: p(
       'DELETE FROM payloads WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE seq = ?)',
     ),
-    nextDue: p("SELECT min(next_attempt_at) AS due FROM messages WHERE state IN ('queued', 'deferred')"),
+    nextDue: p(
+      "SELECT min(next_attempt_at) AS due FROM messages INDEXED BY messages_due WHERE state IN ('queued', 'deferred')",
+    ),
     counts: p('SELECT state, n FROM state_counts'),
     oldestWaiting: p(
       "SELECT min(created_at) AS at FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
