@@ -89,7 +89,7 @@ function composed(
       ? composeJson(storedJson(read, m.size), to, m.id, m.createdAt, config)
       : composeRaw(storedRaw(read, m.size), to, m.id, m.createdAt, config);
   }
-  const payload = store.payload(m.seq, m.size);
+  const payload = m.payload ?? store.payload(m.seq, m.size);
   if (!payload)
     throw Object.assign(new Error('the message body is missing from the queue'), { responseCode: 554 });
   return m.kind === 'json'

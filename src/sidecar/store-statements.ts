@@ -32,7 +32,7 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
     due: p(`SELECT seq, size, kind FROM messages INDEXED BY messages_due
       WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`),
     claim: p(`UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?
-      WHERE seq = ? RETURNING seq, id, kind, size, attempts, created_at`),
+      WHERE seq = ? RETURNING seq, id, kind, size, attempts, created_at, recipients`),
     startAttempt: p(
       "INSERT OR REPLACE INTO attempts (message_seq, n, at, code, reply, duration_ms, state) VALUES (?, ?, ?, NULL, '', 0, 'started')",
     ),

@@ -73,6 +73,7 @@ describe('QueueStore', () => {
       ['a@example.org', 'b@example.org'],
     );
     assert.deepEqual(await store.claim(10), [], 'a claimed message is not claimed again');
+    assert.equal(m.payload?.toString(), '{"n":1}', 'a payload of one part comes with the claim');
     assert.equal(store.payload(m.seq, m.size)?.toString(), '{"n":1}');
     await store.finish(m.seq, {
       state: 'deferred',
@@ -117,6 +118,7 @@ describe('QueueStore', () => {
     await store.enqueue({ ...msg(1), payload });
     const [m] = await store.claim(1);
     assert.equal((store.db.prepare('SELECT count(*) AS n FROM payloads').get() as { n: number }).n, 3);
+    assert.equal(m!.payload, undefined, 'a payload of several parts is read as it is sent');
     assert.ok(store.payload(m!.seq, m!.size)?.equals(payload));
     store.close();
   });
@@ -306,6 +308,7 @@ describe('QueueStore', () => {
     assert.equal(m?.id, 'a');
     assert.equal(m.attempts, 2);
     assert.equal(m.pending.length, 2);
+    assert.equal(m.payload?.toString(), '{}');
     assert.equal(store.payload(m.seq, m.size)?.toString(), '{}');
     store.close();
   });

@@ -95,6 +95,11 @@ export interface ClaimedMessage {
   /** Attempts so far, this one included (it was recorded at claim time). */
   attempts: number;
   createdAt: number;
+  /**
+   * The payload, read inside the claim's transaction when it is one part (size up to
+   * `PAYLOAD_PART`): a read on its own costs a read transaction (locks on the WAL index) of its own.
+   */
+  payload?: Buffer;
 }
 
 /** What one attempt did to one recipient. */
