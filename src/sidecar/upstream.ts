@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type DKIM from 'nodemailer/lib/dkim';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import { dkimSigner, smtpPool } from './mail-libs.ts';
@@ -45,6 +45,30 @@ export interface SentInfo {
 
 function isTree(body: Outgoing['body']): body is MimeTree {
   return typeof (body as Partial<MimeTree>).getEnvelope === 'function';
+}
+
+/**
+ * A small message as nodemailer's connection takes it. The connection pipes a message into its
+ * dot-stuffing stream, itself piped to the socket; a Buffer it writes into that stream and ends
+ * itself, and the body and the terminating `.` (pushed by the stream's flush) left in two socket
+ * writes. `pipe`, all the connection calls of this object, pauses the stream while it takes both,
+ * and one `read()` (without a size: all it holds) hands the socket one chunk: one write per message
+ * instead of two, the same bytes on the wire. A loopback write costs ≈30 µs of CPU (the shipped
+ * sidecar profiled under `npm run bench:sidecar`: 1.2 s of writeBuffer for ≈40,000 such writes).
+ */
+export function inOneWrite(body: Buffer): { pipe<T extends Duplex>(stream: T): T } {
+  return {
+    pipe(stream) {
+      stream.pause();
+      stream.write(body);
+      stream.end();
+      // Everything it holds (readable.read() without a size): one 'data' for its pipe to the socket.
+      stream.read();
+      // Flowing again, whatever is left (a flush deferred by backpressure) goes out as before.
+      stream.resume();
+      return stream;
+    },
+  };
 }
 
 /** Pool options as `transportOptions` builds them, with `dkim` when messages are signed. */
@@ -83,6 +107,7 @@ export class Upstream {
       messageId: () => m.messageId,
       getHeader: (key: string) => (key.toLowerCase() === 'message-id' ? m.messageId : undefined),
       createReadStream: () => {
+        if (Buffer.isBuffer(body) && !dkim) return inOneWrite(body);
         const out = isTree(body) ? body.createReadStream() : body;
         return dkim ? dkim.sign(out) : out;
       },
