@@ -179,6 +179,32 @@ describe('GroupCommitter', () => {
       gc.close();
     });
 
+    it('commits state changes that work waits on (hurry) within the short window, not the state window', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'mailroom-gc-'));
+      t.after(() => rmSync(dir, { recursive: true, force: true }));
+      const db = new DatabaseSync(join(dir, 'q.db'));
+      db.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (v INTEGER)');
+      const gc = new GroupCommitter(db, {
+        windowMs: 1,
+        stateWindowMs: 60_000,
+        walPath: join(dir, 'q.db-wal'),
+        sync: (_fd, done) => setImmediate(() => done(null)),
+      });
+      t.after(() => gc.close());
+      const count = () => (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;
+      const change = gc.write((d) => d.prepare('INSERT INTO t VALUES (1)').run(), false);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(count(), 0, 'a state change waits for company in its window');
+      const claim = gc.write((d) => d.prepare('INSERT INTO t VALUES (2)').run(), false);
+      gc.hurry();
+      const within = (p: Promise<unknown>) =>
+        Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), 2000))]);
+      assert.equal(await within(claim), true, 'committed without waiting for the state window');
+      assert.equal(await within(change), true, 'the waiting state change rode in the same batch');
+      assert.equal(count(), 2);
+      assert.equal(gc.commits, 1);
+    });
+
     it('checkpoints with every fsync off the event loop, writes paused only for the last small round', async (t) => {
       const { db, gc, held, dir } = walDb(t, 0, 64 * 1024);
       const count = () => (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;

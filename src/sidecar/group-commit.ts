@@ -47,7 +47,8 @@ export interface GroupCommitOptions {
    * enqueue, a claim and an outcome in three transactions wrote 24 pages, an outcome riding in a
    * new message's transaction saves 6 of them. At 200 messages a second the disk writes per
    * message (WAL and checkpoints) fell from 78 to 54-59 KiB: less for the fdatasyncs that
-   * acknowledgements wait for, fewer checkpoints that pause them.
+   * acknowledgements wait for, fewer checkpoints that pause them. A state change that work waits
+   * on waits `windowMs` instead ({@link GroupCommitter.hurry}), and takes the batch with it.
    */
   stateWindowMs?: number;
   /** Flush at once when this many writes wait; default 512. */
@@ -102,6 +103,8 @@ export class GroupCommitter {
   readonly #checkpoints: WalCheckpointer | undefined;
   #batch: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
+  /** When {@link #timer} fires (performance.now()). */
+  #timerAt = 0;
   #immediate: NodeJS.Immediate | undefined;
   #closed = false;
   /** The connection's current `synchronous` setting (FULL when true). */
@@ -158,12 +161,30 @@ export class GroupCommitter {
       this.#batch.push({ op, durable, resolve: resolve as (v: unknown) => void, reject });
       const idleDisk = durable && this.#syncs?.free === true;
       if (this.#batch.length >= this.#maxBatch || idleDisk) this.#scheduleNow();
-      else if (!this.#timer && !this.#immediate) {
-        const wait = durable ? this.#windowMs : this.#stateWindowMs;
-        if (wait <= 0) this.#scheduleNow();
-        else this.#timer = setTimeout(() => this.flush(), wait);
-      }
+      else this.#flushWithin(durable ? this.#windowMs : this.#stateWindowMs);
     });
+  }
+
+  /**
+   * Commits what waits within `windowMs`, as a durable write would, instead of at the end of a
+   * state window: work waits on it (the messages of a claim, the send slots of outcomes).
+   */
+  hurry(): void {
+    if (this.#batch.length > 0) this.#flushWithin(this.#windowMs);
+  }
+
+  /** Flushes in `wait` ms at the latest: a write that may not wait long brings a later flush forward. */
+  #flushWithin(wait: number): void {
+    if (this.#immediate) return;
+    if (wait <= 0) {
+      this.#scheduleNow();
+      return;
+    }
+    const at = performance.now() + wait;
+    if (this.#timer && at >= this.#timerAt) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.flush(), wait);
+    this.#timerAt = at;
   }
 
   #scheduleNow(): void {

@@ -160,6 +160,14 @@ export class QueueStore {
     return this.#deliveries.payloadParts(seq, start, end);
   }
 
+  /**
+   * Commits the claims and outcomes that wait, within the short window of a new message rather
+   * than the state window: work waits on them (see {@link GroupCommitter.hurry}).
+   */
+  hurry(): void {
+    this.#file.committer.hurry();
+  }
+
   /** Records the outcome of the attempt a claim started; resolves once committed. */
   finish(seq: number, outcome: Outcome, now = Date.now()): Promise<void> {
     return this.#deliveries.finish(seq, outcome, now);
