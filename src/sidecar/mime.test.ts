@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mailComposer } from './mail-libs.ts';
-import { buildSimpleMessage, type SimpleMessage } from './mime.ts';
+import { mailComposer, mimeNode } from './mail-libs.ts';
+import { buildSimpleMessage, plainAddress, type SimpleMessage } from './mime.ts';
 
 /** nodemailer's own rendering of the same message (MailComposer, as `sendMail` builds it). */
 function byNodemailer(m: SimpleMessage): Promise<string> {
@@ -74,6 +74,17 @@ const cases: Array<[string, SimpleMessage]> = [
     },
   ],
   [
+    'many plain recipients (a folded To), a plain Cc',
+    {
+      ...base,
+      from: { name: '', address: 'no-reply@example.com' },
+      to: Array.from({ length: 12 }, (_, i) => `user.${i}+tag@mail${i}.example.org`),
+      cc: ['ops@example.org'],
+      subject: 'Hi all',
+      text: 'Hello.\n',
+    },
+  ],
+  [
     'html only, 7bit',
     {
       ...base,
@@ -100,5 +111,63 @@ describe('buildSimpleMessage', () => {
     const m = { ...base, from: { name: '', address: 'a@example.com' }, to: ['b@example.org'], subject: 's' };
     assert.equal(buildSimpleMessage({ ...m, text: Readable.from(['x']) }), undefined);
     assert.equal(buildSimpleMessage({ ...m, text: 'x', headers: { 'Content-Language': 'de' } }), undefined);
+  });
+});
+
+describe('plainAddress', () => {
+  const node = new (mimeNode())(false, { baseBoundary: 'unused' });
+  const byNodemailer = (name: string, list: string[]) => node.encodeHeaderValue(name, list.join(', '));
+
+  it('takes only addresses nodemailer writes as they are', () => {
+    const plain = [
+      'user@example.org',
+      'First.Last+tag@mail.example-host.co.uk',
+      'a_b%c-d@x1.example',
+      'UPPER@lower.example',
+      '0@0.io',
+    ];
+    for (const a of plain) assert.ok(plainAddress(a), a);
+    assert.equal(byNodemailer('To', plain), plain.join(', '));
+    assert.equal(byNodemailer('Cc', plain), plain.join(', '));
+    const other = [
+      'user@Example.org',
+      'user@exämple.org',
+      'josé@example.org',
+      'user@xn--exmple-cua.org',
+      '"a b"@example.org',
+      'a..b@example.org',
+      '.a@example.org',
+      'a.@example.org',
+      'a@example',
+      'a@-x.example',
+      'a@x-.example',
+      'a@[127.0.0.1]',
+      'Jane <j@example.org>',
+      "o'brien@example.org",
+      'a@b@example.org',
+      'a b@example.org',
+      '',
+    ];
+    for (const a of other) assert.equal(plainAddress(a), false, a);
+  });
+
+  it('agrees with nodemailer on random addresses of its characters', () => {
+    const local = 'aZ09_%+-.';
+    const domain = 'az09-.';
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const word = (chars: string, max: number) =>
+      Array.from({ length: 1 + rnd(max) }, () => chars[rnd(chars.length)]).join('');
+    let taken = 0;
+    for (let i = 0; i < 3000; i++) {
+      const a = `${word(local, 12)}@${word(domain, 10)}.${word('az', 4)}`;
+      if (!plainAddress(a)) continue;
+      taken++;
+      assert.equal(byNodemailer('To', [a, a]), `${a}, ${a}`, a);
+    }
+    assert.ok(taken > 300, `${taken} of 3000 were plain`);
   });
 });
