@@ -26,16 +26,15 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { renderFromFlags } from '../src/sidecar/config.ts';
 import { SIDECAR_NODE_OPTIONS } from '../src/webhook/constants.ts';
-import { sidecarContainer } from '../src/webhook/inject.ts';
 import { allDelivered, maxSizeBurst } from '../test/support/sidecar-bigmail.ts';
 import { freePort, spawnSidecar } from '../test/support/sidecar-harness.ts';
+import { injectedSidecar, renderedConfigFile, withValues } from '../test/support/sidecar-injected.ts';
 import { startUpstream, tempDir } from '../test/support/sidecar-upstream.ts';
 
 const { values } = parseArgs({
@@ -69,16 +68,10 @@ if (!values.source) {
  * settings), `--node-options` replacing NODE_OPTIONS.
  */
 const shipped = (() => {
-  const container = sidecarContainer({ sender: 'bench', image: 'mailroom' }, {});
-  const env: Record<string, string> = Object.fromEntries(
-    (container.env ?? []).map((e) => [e.name, e.value ?? '']),
-  );
+  const { command, args, env } = injectedSidecar();
   if (values['node-options']) env.NODE_OPTIONS = values['node-options'];
-  const dist = new URL('../dist/', import.meta.url).pathname;
-  const start = values.source
-    ? [new URL('../src/cli/main.ts', import.meta.url).pathname]
-    : container.command!.slice(1).map((a) => a.replace('/app/dist/', dist));
-  return { env, start, args: container.args! };
+  const start = values.source ? [new URL('../src/cli/main.ts', import.meta.url).pathname] : command;
+  return { env, start, args };
 })();
 const N = Number(values.messages);
 const RATE = Number(values.rate);
@@ -405,13 +398,7 @@ async function startAndIdle(): Promise<void> {
   const { env, start, args } = shipped;
   const tmp = tempDir('mailroom-bench-');
   // The config as the controller renders it and the kubelet mounts it (an unreachable upstream: idle).
-  const configPath = join(tmp.dir, 'config.json');
-  writeFileSync(
-    configPath,
-    JSON.stringify(
-      renderFromFlags({ uri: 'smtp://127.0.0.1:9/?disable_starttls=true', from: 'no-reply@example.com' }),
-    ),
-  );
+  const configPath = renderedConfigFile(tmp.dir, 9).path;
   const peer: Array<{ readyMs: number; idleRssMb: number }> = [];
   const sidecar: Array<{ readyMs: number; idleRssMb: number }> = [];
   try {
@@ -428,7 +415,7 @@ async function startAndIdle(): Promise<void> {
       const [http, smtp, metrics] = [await freePort(), await freePort(), await freePort()];
       const dataDir = join(tmp.dir, `data-${i}`);
       mkdirSync(dataDir);
-      const replace: Record<string, string> = {
+      const local = {
         '--config': configPath,
         '--data-dir': dataDir,
         '--http-listen': `127.0.0.1:${http}`,
@@ -436,11 +423,7 @@ async function startAndIdle(): Promise<void> {
         '--metrics-listen': `127.0.0.1:${metrics}`,
       };
       sidecar.push(
-        await startToReady(
-          [...start, ...args.map((a, j) => replace[args[j - 1] ?? ''] ?? a)],
-          `http://127.0.0.1:${http}/readyz`,
-          env,
-        ),
+        await startToReady([...start, ...withValues(args, local)], `http://127.0.0.1:${http}/readyz`, env),
       );
     }
   } finally {

@@ -9,14 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { renderFromFlags } from '../../src/sidecar/config.ts';
 import { SIDECAR_NODE_OPTIONS } from '../../src/webhook/constants.ts';
 import { type SidecarProcess, sidecarArgs, spawnSidecar } from '../support/sidecar-harness.ts';
+import { renderedConfigFile } from '../support/sidecar-injected.ts';
 import { smtpSession } from '../support/sidecar-smtp.ts';
 import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
@@ -50,16 +49,7 @@ it('loads the mail libraries, node:tls and node:crypto with the first message, n
   cleanups.push(() => upstream.close());
   const tmp = tempDir();
   cleanups.push(tmp.remove);
-  const config = join(tmp.dir, 'config.json');
-  writeFileSync(
-    config,
-    JSON.stringify(
-      renderFromFlags({
-        uri: `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`,
-        from: 'no-reply@example.com',
-      }),
-    ),
-  );
+  const config = renderedConfigFile(tmp.dir, upstream.port).path;
   const sc = await spawnSidecar(['--config', config, '--data-dir', join(tmp.dir, 'queue')], {
     NODE_OPTIONS: `${SIDECAR_NODE_OPTIONS} --import ${preload}`,
   });

@@ -13,22 +13,18 @@ import { once } from 'node:events';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { renderFromFlags } from '../../src/sidecar/config.ts';
-import { SIDECAR_COMMAND } from '../../src/webhook/constants.ts';
-import { sidecarContainer } from '../../src/webhook/inject.ts';
 import { freePort, post, simple } from '../support/sidecar-harness.ts';
+import {
+  injectedSidecar,
+  renderedConfigFile,
+  repoRoot as root,
+  withValues,
+} from '../support/sidecar-injected.ts';
 import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-/** The webhook's command, with the image's /app/dist/ read as this checkout's dist/. */
-const command = SIDECAR_COMMAND.slice(1).map((a) => a.replace('/app/dist/', join(root, 'dist/')));
-const container = sidecarContainer({ sender: 'test', image: 'mailroom' }, {});
-/** The webhook's container environment (NODE_OPTIONS, the malloc settings). */
-const env = {
-  ...process.env,
-  ...Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? ''])),
-};
+const injected = injectedSidecar();
+const { command } = injected;
+const env = { ...process.env, ...injected.env };
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
@@ -47,33 +43,20 @@ it('starts from the snapshot as injected, delivers, reloads its config and stops
   cleanups.push(() => upstream.close());
   const tmp = tempDir();
   cleanups.push(tmp.remove);
-  const config = join(tmp.dir, 'config.json');
-  const render = (from: string) =>
-    JSON.stringify(
-      renderFromFlags({ uri: `smtp://127.0.0.1:${upstream.port}/?disable_starttls=true`, from }),
-    );
-  writeFileSync(config, render('no-reply@example.com'));
+  const config = renderedConfigFile(tmp.dir, upstream.port);
   const [http, smtp, metrics] = [await freePort(), await freePort(), await freePort()];
-  const replace: Record<string, string> = {
-    '--config': config,
+  const args = withValues(injected.args, {
+    '--config': config.path,
     '--data-dir': join(tmp.dir, 'queue'),
     '--http-listen': `127.0.0.1:${http}`,
     '--smtp-listen': `127.0.0.1:${smtp}`,
     '--metrics-listen': `127.0.0.1:${metrics}`,
-  };
-  const args = container.args!;
+  });
   // Started well after the blob was built, so that the build's time cannot pass for the start's.
   const age = Date.now() - statSync(join(root, 'dist/sidecar.blob')).mtimeMs;
   if (age < 3000) await new Promise((r) => setTimeout(r, 3000 - age));
   const started = Date.now();
-  const child = spawn(
-    process.execPath,
-    [...command, ...args.map((a, i) => replace[args[i - 1] ?? ''] ?? a)],
-    {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [...command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(child, 'exit');
   cleanups.push(() => child.exitCode === null && child.kill('SIGKILL'));
   let out = '';
@@ -98,7 +81,7 @@ it('starts from the snapshot as injected, delivers, reloads its config and stops
   const startTime = Number(/^\w*process_start_time_seconds(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1]);
   assert.ok(Math.abs(startTime * 1000 - started) < 1500, `process_start_time_seconds ${startTime}`);
 
-  writeFileSync(config, render('other@example.com'));
+  config.write('other@example.com');
   await waitFor(() => out.includes('"config reloaded"') || undefined, 10_000, `the config reloaded: ${out}`);
   assert.equal((await post(http, simple(2, 'someone@example.org'))).status, 202);
   await waitFor(() => upstream.received.length === 2 || undefined, 10_000, 'the second message delivered');
