@@ -10,6 +10,7 @@ import * as z from 'zod';
 import { HEADER_NAME_PATTERN, headerNameSchema } from '../api/message-fields.ts';
 import { MAX_IDEMPOTENCY_KEY, MAX_RECIPIENTS } from './limits.ts';
 import { addressparser } from './mail-libs.ts';
+import { plainAddress } from './mime.ts';
 import type { JsonMessage, NewMessage } from './types.ts';
 
 /** Characters of a large body handled at once (hashed, encoded, sent): a copy costs a chunk, not the body. */
@@ -50,6 +51,8 @@ const addressSchema = noCrLf('the address')
   .pipe(z.string().max(320, { error: 'is longer than 320 characters, the most an address may have' }))
   .refine(
     (s) => {
+      // A plain address is one mailbox as it stands (mime.ts): parsing it only makes garbage.
+      if (plainAddress(s)) return true;
       const parsed = addressparser(s);
       const address = parsed.length === 1 ? parsed[0]!.address : undefined;
       return address !== undefined && /^[^@\s]+@[^@\s]+$/.test(address);
@@ -239,6 +242,7 @@ function checkAddressInjection(body: unknown): void {
 
 /** The bare address of `Name <a@example.com>`. */
 export function envelopeAddress(display: string): string {
+  if (plainAddress(display)) return display;
   const [first] = addressparser(display);
   return first?.address ?? display;
 }

@@ -48,7 +48,10 @@ function header(name: string, value: string | Date | { name: string; address: st
 const PLAIN_ADDRESS =
   /^[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$/;
 
-/** Whether nodemailer writes `address` (in an address header, without a name) as it is. */
+/**
+ * Whether nodemailer writes `address` (in an address header, without a name) as it is; its address
+ * parser reads such an address as one mailbox, itself (message.ts skips the parse too).
+ */
 export function plainAddress(address: string): boolean {
   return PLAIN_ADDRESS.test(address) && !address.includes('xn--');
 }
