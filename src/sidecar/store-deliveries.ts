@@ -40,6 +40,13 @@ function onePart(row: unknown, size: number): Buffer | undefined {
   return data?.byteLength === size ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : undefined;
 }
 
+/** What a claim took, and when the next message still waiting is due (see {@link QueueStore.claimDue}). */
+export interface Claim {
+  messages: ClaimedMessage[];
+  /** Looked up only when fewer than `limit` messages were claimed; undefined when none waits. */
+  nextDueAt: number | undefined;
+}
+
 type ClaimRow = {
   seq: number;
   id: string;
@@ -73,8 +80,8 @@ export class DeliveryRecords {
     cost: (size: number, kind: 'json' | 'raw') => number,
     atLeastOne: boolean,
     now: number,
-  ): Promise<ClaimedMessage[]> {
-    if (limit <= 0) return Promise.resolve([]);
+  ): Promise<Claim> {
+    if (limit <= 0) return Promise.resolve({ messages: [], nextDueAt: undefined });
     return this.#file.write(() => {
       const s = this.#s();
       const due = s.due!.all(now, limit) as Array<{ seq: number; size: number; kind: 'json' | 'raw' }>;
@@ -108,7 +115,11 @@ export class DeliveryRecords {
         }
         out.push(m);
       }
-      return out;
+      // Read here, not after the commit: a read on its own costs a read transaction (~30-50 µs
+      // under load against ~6 here), and the worker asks after every claim short of its limit.
+      const nextDueAt =
+        out.length < limit ? ((s.nextDue!.get() as { due: number | null }).due ?? undefined) : undefined;
+      return { messages: out, nextDueAt };
     }, false);
   }
 
@@ -178,11 +189,5 @@ export class DeliveryRecords {
     const base = this.#file.base;
     const held = new Set([...live].filter((s) => s >= base).map((s) => s - base));
     return this.#file.write((db) => sweepStuck(db, before, held, now), false);
-  }
-
-  /** See {@link QueueStore.nextDueAt}. */
-  nextDueAt(): number | undefined {
-    const r = this.#file.read(() => this.#s().nextDue!.get()) as { due: number | null };
-    return r.due ?? undefined;
   }
 }

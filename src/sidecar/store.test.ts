@@ -86,6 +86,12 @@ describe('QueueStore', () => {
       ],
     });
     assert.deepEqual(await store.claim(10), [], 'not due yet');
+    const none = await store.claimDue(10, Number.POSITIVE_INFINITY, () => 0, true);
+    assert.deepEqual(none.messages, []);
+    assert.ok(
+      none.nextDueAt !== undefined && none.nextDueAt > Date.now() + 50_000,
+      'a claim short of its limit says when the deferred message is due',
+    );
     const v = store.get(id)!;
     assert.equal(v.state, 'deferred');
     assert.deepEqual(
@@ -109,6 +115,7 @@ describe('QueueStore', () => {
       [451, 250],
     );
     assert.equal(store.payload(m.seq, m.size), undefined, 'the payload is freed once sent');
+    assert.equal((await store.claimDue(10, Number.POSITIVE_INFINITY, () => 0, true)).nextDueAt, undefined);
     store.close();
   });
 

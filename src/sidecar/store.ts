@@ -21,7 +21,7 @@ import type { DiskGuard } from './disk-guard.ts';
 import type { GroupCommitter } from './group-commit.ts';
 import type { PayloadWriter } from './payload-writer.ts';
 import { type CorruptQueue, QueueFile, type QueueFileOptions } from './queue-file.ts';
-import { DeliveryRecords } from './store-deliveries.ts';
+import { type Claim, DeliveryRecords } from './store-deliveries.ts';
 import { type Enqueued, MessageIntake, type StreamedMessage } from './store-intake.ts';
 import { prepareStatements, type QueueStatements } from './store-statements.ts';
 import { type ListPage, type ListQuery, listMessages, messageViews } from './store-views.ts';
@@ -29,6 +29,7 @@ import type { ClaimedMessage, MessageState, MessageView, NewMessage, Outcome } f
 
 export type { PayloadWriter } from './payload-writer.ts';
 export type { CorruptQueue } from './queue-file.ts';
+export type { Claim } from './store-deliveries.ts';
 export {
   type Enqueued,
   IdempotencyConflictError,
@@ -141,6 +142,21 @@ export class QueueStore {
     atLeastOne = true,
     now = Date.now(),
   ): Promise<ClaimedMessage[]> {
+    return this.claimDue(limit, maxCost, cost, atLeastOne, now).then((c) => c.messages);
+  }
+
+  /**
+   * {@link QueueStore.claim}, and when fewer than `limit` messages were claimed, the earliest due
+   * time of a message still waiting (undefined when none waits), read in the same transaction: the
+   * worker sets its timer by it.
+   */
+  claimDue(
+    limit: number,
+    maxCost: number,
+    cost: (size: number, kind: 'json' | 'raw') => number,
+    atLeastOne: boolean,
+    now = Date.now(),
+  ): Promise<Claim> {
     return this.#deliveries.claim(limit, maxCost, cost, atLeastOne, now);
   }
 
@@ -179,11 +195,6 @@ export class QueueStore {
    */
   sweep(before: number, live: ReadonlySet<number>, now = Date.now()): Promise<number> {
     return this.#deliveries.sweep(before, live, now);
-  }
-
-  /** Earliest due time of a waiting message, or undefined when none waits. */
-  nextDueAt(): number | undefined {
-    return this.#deliveries.nextDueAt();
   }
 
   /** When the oldest message not yet sent or abandoned was accepted (ms), or undefined when none waits. */

@@ -184,11 +184,11 @@ export class DeliveryWorker {
     if (limit <= 0) return;
     const budget = this.#o.budget;
     this.#claiming = true;
-    const claimed = this.#o.store.claim(limit, budget.free, messageCost, budget.idle, now);
+    const claimed = this.#o.store.claimDue(limit, budget.free, messageCost, budget.idle, now);
     // Sends under way: the claim commits without waiting for company, or they run out meanwhile.
     if (this.#live.size > 0) this.#o.store.hurry();
     claimed.then(
-      (batch) => {
+      ({ messages: batch, nextDueAt: due }) => {
         this.#claiming = false;
         for (const m of batch) {
           this.#live.add(m.seq);
@@ -208,7 +208,6 @@ export class DeliveryWorker {
         if (batch.length < limit) {
           // Fewer than asked: nothing more is due, or the byte budget is spent (a finished send
           // calls notify, so only a future due time needs a timer).
-          const due = this.#o.store.nextDueAt();
           if (due !== undefined && due > Date.now()) this.#wakeUpAt(due);
           else if (due !== undefined && this.#live.size === 0) this.#wakeUpAt(Date.now() + 100);
         } else this.notify();
