@@ -18,7 +18,13 @@ import { DiskGuard, isDiskFull } from './disk-guard.ts';
 import { type GroupCommitOptions, GroupCommitter, type WriteOp } from './group-commit.ts';
 import { DEFAULT_MAX_CRASHES, DEFAULT_MAX_QUEUE_BYTES } from './limits.ts';
 import { type Salvage, salvageQueue } from './queue-salvage.ts';
-import { INTERRUPTED, isCorrupt, probeQueueFile, recoverInterrupted } from './store-recovery.ts';
+import {
+  INTERRUPTED,
+  isCorrupt,
+  probeQueueFile,
+  recordInterrupted,
+  recoverInterrupted,
+} from './store-recovery.ts';
 import { moveAside, type OpenedQueue, openQueueDb, placeholderQueueDb } from './store-schema.ts';
 
 /** Options of the queue file: its committer's, and the limits its guard and recovery apply. */
@@ -268,9 +274,7 @@ export class QueueFile {
     clearInterval(this.#probe);
     this.#committer.close();
     try {
-      this.#db
-        .prepare("UPDATE attempts SET state = 'interrupted', reply = ? WHERE state = 'started'")
-        .run(INTERRUPTED);
+      recordInterrupted(this.#db, INTERRUPTED);
       this.#db.prepare("UPDATE messages SET state = 'queued' WHERE state = 'sending'").run();
     } catch {
       // A full disk: the rows return on the next start instead, counted as interrupted.

@@ -184,6 +184,16 @@ function copier(fresh: DatabaseSync, old: DatabaseSync, now: number, asidePath: 
     const unfinished = UNFINISHED.has(String(row.state));
     const rcpts = tryAll(() => recipients.all(seq) as unknown as RecipientRow[]);
     const tries = tryAll(() => attempts.all(seq) as unknown as AttemptRow[]) ?? [];
+    // The attempt under way has no row of its own until its outcome (store-deliveries.ts).
+    if (row.state === 'sending' && !tries.some((a) => a.n === Number(row.attempts)))
+      tries.push({
+        n: Number(row.attempts),
+        at: Number(row.updated_at),
+        code: null,
+        reply: '',
+        duration_ms: 0,
+        state: 'started',
+      });
     let parts: Array<{ part: number; data: Uint8Array }> | undefined;
     let damage: string | undefined;
     if (unfinished) {

@@ -91,8 +91,11 @@ export class DeliveryRecords {
         const c = cost(d.size, d.kind);
         if (total + c > maxCost && !(atLeastOne && out.length === 0)) break;
         total += c;
+        // The attempt is counted in the row (attempts, its time in updated_at); its own row is
+        // written with the outcome, or as interrupted by whoever finds the message left in
+        // `sending` (store-recovery.ts). A row written here and rewritten at the outcome cost a
+        // statement and a page of the WAL more per claim.
         const r = s.claim!.get(now, d.seq) as ClaimRow;
-        s.startAttempt!.run(r.seq, r.attempts, now);
         const { pending, delivered } =
           r.attempts === 1
             ? firstAttempt(r.recipients)
@@ -168,17 +171,10 @@ export class DeliveryRecords {
     return this.#file.write(() => {
       const s = this.#s();
       const at = seq - this.#file.base;
-      const row = s.finish!.get(
-        outcome.state,
-        next,
-        now,
-        outcome.configRevision,
-        outcome.reason ?? null,
-        at,
-      ) as { attempts: number } | undefined;
+      const recorded = s.recordAttempt!.run(a.code, a.reply, Math.round(a.durationMs), at);
       // Not in `sending`: the sweeper already returned it to the queue; this outcome is stale.
-      if (!row) return;
-      s.endAttempt!.run(a.code, a.reply, Math.round(a.durationMs), at, row.attempts);
+      if (recorded.changes === 0) return;
+      s.finish!.run(outcome.state, next, now, outcome.configRevision, outcome.reason ?? null, at);
       for (const r of outcome.recipients) s.setRcpt!.run(r.state, r.code, r.reply, now, at, r.n);
       if (done) s.dropPayload!.run(at);
     }, false);

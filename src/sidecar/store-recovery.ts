@@ -17,6 +17,22 @@ import { DatabaseSync } from 'node:sqlite';
 export const INTERRUPTED = 'no outcome: the sidecar stopped during this attempt';
 
 /**
+ * Inside a transaction: records as interrupted, with `reply`, the attempt under way of each
+ * message in `sending` (of `seq` only, when given), before the message leaves that state. A claim
+ * writes no attempt row (its outcome does); a file written by an earlier version may hold one in
+ * state `started`, which is marked instead.
+ */
+export function recordInterrupted(db: DatabaseSync, reply: string, seq?: number): void {
+  db.prepare(
+    `INSERT INTO attempts (message_seq, n, at, code, reply, duration_ms, state)
+      SELECT seq, attempts, updated_at, NULL, ?, 0, 'interrupted' FROM messages
+      WHERE state = 'sending' AND attempts > 0 ${seq === undefined ? '' : 'AND seq = ?'}
+    ON CONFLICT (message_seq, n) DO UPDATE SET state = 'interrupted', reply = excluded.reply
+      WHERE state = 'started'`,
+  ).run(...(seq === undefined ? [reply] : [reply, seq]));
+}
+
+/**
  * Returns interrupted deliveries to the queue (their outcome is unknown: at-least-once), counting
  * the crash against each; a message at `maxCrashes` is abandoned with that reason. Runs its own
  * transaction (the store calls it before the group committer takes over).
@@ -28,9 +44,11 @@ export function recoverInterrupted(
   const now = Date.now();
   db.exec('BEGIN IMMEDIATE');
   try {
+    // Attempt rows left `started` by an earlier version, whatever their message's state now.
     db.prepare("UPDATE attempts SET state = 'interrupted', reply = ? WHERE state = 'started'").run(
       INTERRUPTED,
     );
+    recordInterrupted(db, INTERRUPTED);
     const rows = db
       .prepare(
         "UPDATE messages SET crashes = crashes + 1, state = 'queued', updated_at = ? WHERE state = 'sending' RETURNING seq, crashes",
@@ -57,18 +75,16 @@ export function recoverInterrupted(
 /** Inside a transaction: returns stuck `sending` rows that no live send holds to the queue. */
 export function sweepStuck(db: DatabaseSync, before: number, live: ReadonlySet<number>, now: number): number {
   const rows = db
-    .prepare("SELECT seq, attempts FROM messages WHERE state = 'sending' AND updated_at < ?")
-    .all(before) as Array<{ seq: number; attempts: number }>;
+    .prepare("SELECT seq FROM messages WHERE state = 'sending' AND updated_at < ?")
+    .all(before) as Array<{ seq: number }>;
   let n = 0;
   for (const r of rows.filter((x) => !live.has(x.seq))) {
+    recordInterrupted(db, 'no outcome was recorded within the send timeout', r.seq);
     db.prepare("UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE seq = ?").run(
       now,
       now,
       r.seq,
     );
-    db.prepare(
-      "UPDATE attempts SET state = 'interrupted', reply = ? WHERE message_seq = ? AND n = ? AND state = 'started'",
-    ).run('no outcome was recorded within the send timeout', r.seq, r.attempts);
     n++;
   }
   return n;

@@ -33,18 +33,16 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
       WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`),
     claim: p(`UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?
       WHERE seq = ? RETURNING seq, id, kind, size, attempts, created_at, recipients`),
-    startAttempt: p(
-      "INSERT OR REPLACE INTO attempts (message_seq, n, at, code, reply, duration_ms, state) VALUES (?, ?, ?, NULL, '', 0, 'started')",
-    ),
     recipients: p('SELECT n, address, state FROM recipients WHERE message_seq = ? ORDER BY n'),
     payload: p('SELECT data FROM payloads WHERE seq = ? ORDER BY part'),
     payloadPart: p('SELECT data FROM payloads WHERE seq = ? AND part = ?'),
+    // The attempt's row is written with its outcome: numbered and timed by the claim (attempts,
+    // updated_at), and only while the message is still in `sending` (else the outcome is stale).
+    recordAttempt: p(`INSERT OR REPLACE INTO attempts (message_seq, n, at, code, reply, duration_ms, state)
+      SELECT seq, attempts, updated_at, ?, ?, ?, 'done' FROM messages WHERE seq = ? AND state = 'sending'`),
     finish:
       p(`UPDATE messages SET state = ?, next_attempt_at = ?, updated_at = ?, config_revision = ?, reason = ?
-      WHERE seq = ? AND state = 'sending' RETURNING attempts`),
-    endAttempt: p(
-      "UPDATE attempts SET code = ?, reply = ?, duration_ms = ?, state = 'done' WHERE message_seq = ? AND n = ?",
-    ),
+      WHERE seq = ? AND state = 'sending'`),
     setRcpt: p(
       'UPDATE recipients SET state = ?, code = ?, reply = ?, updated_at = ? WHERE message_seq = ? AND n = ?',
     ),

@@ -99,7 +99,8 @@ export function messageViews(db: DatabaseSync, where: string, args: SQLInputValu
       size: r.size,
       createdAt: new Date(r.created_at).toISOString(),
       updatedAt: new Date(r.updated_at).toISOString(),
-      // An attempt still under way (recorded at claim) is shown once it has an outcome.
+      // An attempt still under way is shown once it has an outcome (a file written by an earlier
+      // version may hold its row, in state `started`).
       attempts: (attempts.get(r.seq) ?? [])
         .filter((a) => a.state !== 'started')
         .map(

@@ -11,6 +11,7 @@ import {
   type StoreOptions,
   timeOrderedId,
 } from './store.ts';
+import { INTERRUPTED } from './store-recovery.ts';
 import type { NewMessage, Outcome } from './types.ts';
 
 const dirs: string[] = [];
@@ -156,6 +157,11 @@ describe('QueueStore', () => {
       const reopened = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
       assert.equal(reopened.recovered, 1);
       const v = reopened.get(id)!;
+      assert.deepEqual(
+        v.attempts.map((a) => [a.code, a.reply]),
+        Array.from({ length: crash }, () => [null, INTERRUPTED]),
+        'every attempt that ended with the process is in the log, once',
+      );
       if (crash < 3) {
         assert.equal(v.state, 'queued');
         assert.equal(reopened.poisoned, 0);
@@ -178,9 +184,35 @@ describe('QueueStore', () => {
     const later = Date.now() + 1000;
     assert.equal(await store.sweep(later, new Set([a!.seq]), later), 1);
     assert.deepEqual(store.counts(), { queued: 1, sending: 1, sent: 0, deferred: 0, abandoned: 0 });
+    // The send that outlived the sweep reports late: its outcome is stale and records nothing.
+    await store.finish(b!.seq, outcome('sent', 250));
+    assert.equal(store.get(b!.id)!.state, 'queued');
+    assert.equal(store.get(b!.id)!.attempts.length, 1);
     const [again] = await store.claim(5, undefined, undefined, true, later);
     assert.equal(again?.seq, b!.seq);
+    assert.deepEqual(
+      store.get(b!.id)!.attempts.map((a) => a.reply),
+      ['no outcome was recorded within the send timeout'],
+    );
     store.close();
+  });
+
+  it('marks interrupted an attempt row an earlier version wrote at claim (state started), once', async () => {
+    const { dir, store } = open();
+    const { id } = await store.enqueue(msg(1));
+    const [m] = await store.claim(1);
+    store.db
+      .prepare(
+        "INSERT INTO attempts (message_seq, n, at, code, reply, duration_ms, state) VALUES (?, 1, 0, NULL, '', 0, 'started')",
+      )
+      .run(m!.seq);
+    store.committer.flush();
+    const reopened = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
+    assert.deepEqual(
+      reopened.get(id)!.attempts.map((a) => [a.at, a.reply]),
+      [[new Date(0).toISOString(), INTERRUPTED]],
+    );
+    reopened.close();
   });
 
   it('keeps one message per idempotency key, and refuses the key for another body', async () => {

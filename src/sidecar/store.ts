@@ -5,8 +5,9 @@
  * go through a {@link GroupCommitter}, which syncs the WAL off the event loop: front doors
  * acknowledge only when the promise of their insert resolves (after that sync).
  *
- * An attempt is recorded when a message is claimed, before it is sent: a message whose attempts
- * keep ending with the process gone (a poison message) is abandoned after `maxCrashes` of them.
+ * An attempt is counted in the message's row when it is claimed, before it is sent, and gets its
+ * own row with its outcome, or as interrupted when the process stopped during it: a message whose
+ * attempts keep ending with the process gone (a poison message) is abandoned after `maxCrashes`.
  *
  * The store is the one surface the doors and the worker use; the work is done in modules of one
  * concern each: new mail (store-intake.ts), claims, payloads and outcomes (store-deliveries.ts),
@@ -130,7 +131,7 @@ export class QueueStore {
   }
 
   /**
-   * Moves due messages to `sending`, records an attempt for each, and returns them without their
+   * Moves due messages to `sending`, counts an attempt for each, and returns them without their
    * payloads: at most `limit` messages whose `cost` adds up to `maxCost` (the first one always,
    * when `atLeastOne`). Rides in the next group commit without an fsync: a claim lost to a power
    * cut only means the message is claimed again.

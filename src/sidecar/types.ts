@@ -92,7 +92,7 @@ export interface ClaimedMessage {
   pending: Array<{ n: number; address: string }>;
   /** Recipients already delivered by earlier attempts. */
   delivered: number;
-  /** Attempts so far, this one included (it was recorded at claim time). */
+  /** Attempts so far, this one included (it was counted at claim time). */
   attempts: number;
   createdAt: number;
   /**
