@@ -68,6 +68,8 @@ export class QueueFile {
   #committer!: GroupCommitter;
   #disk!: DiskGuard;
   #base = 0;
+  /** Transactions committed on the files opened before the current one. */
+  #commitsBefore = 0;
   #swapping = false;
   #closed = false;
   /** Rows left in `sending` by the last process wait to be returned to the queue (no room yet). */
@@ -112,6 +114,11 @@ export class QueueFile {
   /** The open database (a fresh one after a corrupt file was moved aside). */
   get db(): DatabaseSync {
     return this.#db;
+  }
+
+  /** Transactions committed since this object opened its first file. */
+  get commits(): number {
+    return this.#commitsBefore + this.#committer.commits;
   }
 
   /** The group committer of the open database. */
@@ -188,6 +195,7 @@ export class QueueFile {
   #open(db: DatabaseSync): void {
     const opts = this.#opts;
     const old = this.#committer;
+    if (old) this.#commitsBefore += old.commits;
     this.#db = db;
     const mode = (db.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode;
     this.#committer = new GroupCommitter(db, {

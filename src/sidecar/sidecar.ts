@@ -111,6 +111,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
     maxQueueBytes: store.disk.maxQueueBytes,
     oldestWaitingAt: () => store.oldestWaitingAt(),
     budgets: { accept: acceptBudget, send: sendBudget },
+    commits: () => store.commits,
   });
   const corrupt = (e: CorruptQueue, when: string) => {
     metrics.queueCorrupt.inc();

@@ -216,6 +216,11 @@ export class QueueStore {
     return this.#file.read(() => listMessages(this.db, q));
   }
 
+  /** Queue transactions committed since the store opened (each a batch of writes). */
+  get commits(): number {
+    return this.#file.commits;
+  }
+
   /** Number of messages in each state. */
   counts(): Record<MessageState, number> {
     const out: Record<MessageState, number> = { queued: 0, sending: 0, sent: 0, deferred: 0, abandoned: 0 };

@@ -149,6 +149,17 @@ describe('front doors', () => {
     );
   });
 
+  it('counts the queue transactions it commits in /metrics', async () => {
+    const commits = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${f.sc.httpPort}/metrics`)).text();
+      return Number(/^mailroom_sidecar_queue_commits_total(?:\{[^}]*\})? (\d+)$/m.exec(text)?.[1]);
+    };
+    const before = await commits();
+    assert.ok(before > 0, `messages were accepted and delivered above: ${before}`);
+    assert.equal((await post(f.sc.httpPort, simple('commits'))).status, 202);
+    assert.ok((await commits()) > before, 'the new message committed at least once more');
+  });
+
   it('returns the first message for a repeated idempotency key', async () => {
     const a = await post(f.sc.httpPort, simple('idem'), { 'idempotency-key': 'reset-42' });
     const b = await post(f.sc.httpPort, simple('idem'), { 'idempotency-key': 'reset-42' });
