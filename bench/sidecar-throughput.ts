@@ -2,8 +2,11 @@
  * Sidecar throughput, in one run, against Postfix's `smtp-sink -u nobody`:
  *
  * 1. `smtp-source` straight to the sink (the reference);
- * 2. N messages through the HTTP API, acknowledged only after commit, until all are delivered;
+ * 2. N messages through the HTTP API, acknowledged only after commit, until all are delivered; and
+ *    what was left to deliver after the last `202`, on its own (delivery without intake beside it);
  * 3. N messages through the SMTP door (sent by `smtp-source`), until all are delivered;
+ *    each with the sidecar's CPU time per message (all its threads) and how busy its main thread
+ *    was: below 100% a phase waits on something other than the CPU;
  * 4. p50, p99 and p99.9 of `POST /v1/messages` acceptance latency at 200 msg/s (open loop), with the
  *    1-minute load average before and after (the tail on a shared machine is mostly other processes);
  * 5. peak RSS of the sidecar process;
@@ -135,6 +138,22 @@ async function untilSent(port: number, n: number): Promise<void> {
   while ((await sentCount(port)) < n) await sleep(20);
 }
 
+/** CPU time (user + system) of a process, or of its main thread, in ms (/proc, clock ticks of 10 ms). */
+function cpuMs(pid: number, mainThread = false): number {
+  const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/** The sidecar's CPU between two marks: µs per message, and how busy its main thread was. */
+function cpuRow(pid: number): (messages: number) => string {
+  const [all, main, t] = [cpuMs(pid), cpuMs(pid, true), performance.now()];
+  return (messages) => {
+    const ms = performance.now() - t;
+    return `CPU ${(((cpuMs(pid) - all) * 1000) / messages).toFixed(0)} µs/msg, main thread ${(((cpuMs(pid, true) - main) / ms) * 100).toFixed(0)}% busy`;
+  };
+}
+
 function peakRss(pid: number, field = 'VmHWM'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
@@ -206,6 +225,8 @@ async function throughput(): Promise<void> {
     rows.push(['smtp-source → sink', `${srcRate.toFixed(0)} msg/s (${N} in ${(srcMs / 1000).toFixed(2)} s)`]);
 
     // 2. HTTP API → queue (fsync before 202) → sink.
+    const pid = sc.child.pid!;
+    let cpu = cpuRow(pid);
     let t0 = performance.now();
     let next = 0;
     await Promise.all(
@@ -214,7 +235,11 @@ async function throughput(): Promise<void> {
       }),
     );
     const acceptMs = performance.now() - t0;
+    const acceptCpu = cpu(N);
+    // What was left to deliver after the last 202: delivery alone, no intake beside it.
+    const [tail, tailCpu, tailT0] = [N - (await sentCount(sc.httpPort)), cpuRow(pid), performance.now()];
     await untilSent(sc.httpPort, N);
+    const tailMs = performance.now() - tailT0;
     const httpMs = performance.now() - t0;
     const httpRate = N / (httpMs / 1000);
     if (process.env.BENCH_DEBUG) {
@@ -225,13 +250,18 @@ async function throughput(): Promise<void> {
         /NODE_OPTIONS=([^\0]*)/.exec(readFileSync(`/proc/${sc.child.pid}/environ`, 'utf8'))?.[1],
       );
     }
-    rows.push(['HTTP API: accepted', `${(N / (acceptMs / 1000)).toFixed(0)} msg/s`]);
+    rows.push(['HTTP API: accepted', `${(N / (acceptMs / 1000)).toFixed(0)} msg/s (${acceptCpu})`]);
+    rows.push([
+      'HTTP API: delivery after the last 202',
+      `${tail} in ${tailMs.toFixed(0)} ms, ${(tail / (tailMs / 1000)).toFixed(0)} msg/s (${tailCpu(Math.max(1, tail))})`,
+    ]);
     rows.push([
       'HTTP API: accepted and delivered',
       `${httpRate.toFixed(0)} msg/s (${(httpRate / srcRate).toFixed(2)}× smtp-source)`,
     ]);
 
     // 3. SMTP door (smtp-source as the app) → queue → sink.
+    cpu = cpuRow(pid);
     t0 = performance.now();
     await run('/usr/sbin/smtp-source', [
       '-s',
@@ -254,7 +284,7 @@ async function throughput(): Promise<void> {
     rows.push(['SMTP door: accepted', `${(N / (smtpAcceptMs / 1000)).toFixed(0)} msg/s`]);
     rows.push([
       'SMTP door: accepted and delivered',
-      `${smtpRate.toFixed(0)} msg/s (${(smtpRate / srcRate).toFixed(2)}× smtp-source)`,
+      `${smtpRate.toFixed(0)} msg/s (${(smtpRate / srcRate).toFixed(2)}× smtp-source; ${cpu(N)})`,
     ]);
 
     // 4. Acceptance latency at a steady rate (open loop: requests leave on schedule, not on replies).
