@@ -53,8 +53,9 @@ function isTree(body: Outgoing['body']): body is MimeTree {
  * itself, and the body and the terminating `.` (pushed by the stream's flush) left in two socket
  * writes. `pipe`, all the connection calls of this object, pauses the stream while it takes both,
  * and one `read()` (without a size: all it holds) hands the socket one chunk: one write per message
- * instead of two, the same bytes on the wire. A loopback write costs ≈30 µs of CPU (the shipped
- * sidecar profiled under `npm run bench:sidecar`: 1.2 s of writeBuffer for ≈40,000 such writes).
+ * instead of two, the same bytes on the wire. A loopback write costs 12-14 µs of the process's CPU
+ * (`perf` on-CPU samples of the shipped sidecar under `npm run bench:sidecar`; V8's profile shows
+ * ≈30 µs, counting the time the process is switched out while the peer wakes).
  */
 export function inOneWrite(body: Buffer): { pipe<T extends Duplex>(stream: T): T } {
   return {

@@ -15,7 +15,7 @@ import { after, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SIDECAR_NODE_OPTIONS } from '../../src/webhook/constants.ts';
 import { type SidecarProcess, sidecarArgs, spawnSidecar } from '../support/sidecar-harness.ts';
-import { renderedConfigFile } from '../support/sidecar-injected.ts';
+import { upstreamAndConfig } from '../support/sidecar-injected.ts';
 import { smtpSession } from '../support/sidecar-smtp.ts';
 import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
@@ -45,12 +45,8 @@ async function loaded(sc: SidecarProcess): Promise<{ builtins: string[]; files: 
 it('loads the mail libraries, node:tls and node:crypto with the first message, not at start', {
   timeout: 60_000,
 }, async () => {
-  const upstream = await startUpstream();
-  cleanups.push(() => upstream.close());
-  const tmp = tempDir();
-  cleanups.push(tmp.remove);
-  const config = renderedConfigFile(tmp.dir, upstream.port).path;
-  const sc = await spawnSidecar(['--config', config, '--data-dir', join(tmp.dir, 'queue')], {
+  const { upstream, dir, config } = await upstreamAndConfig(cleanups);
+  const sc = await spawnSidecar(['--config', config.path, '--data-dir', join(dir, 'queue')], {
     NODE_OPTIONS: `${SIDECAR_NODE_OPTIONS} --import ${preload}`,
   });
   cleanups.push(() => sc.kill('SIGKILL'));

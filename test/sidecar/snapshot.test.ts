@@ -16,11 +16,11 @@ import { after, before, it } from 'node:test';
 import { freePort, post, simple } from '../support/sidecar-harness.ts';
 import {
   injectedSidecar,
-  renderedConfigFile,
   repoRoot as root,
+  upstreamAndConfig,
   withValues,
 } from '../support/sidecar-injected.ts';
-import { startUpstream, tempDir, waitFor } from '../support/sidecar-upstream.ts';
+import { tempDir, waitFor } from '../support/sidecar-upstream.ts';
 
 const injected = injectedSidecar();
 const { command } = injected;
@@ -39,15 +39,11 @@ before(() => {
 it('starts from the snapshot as injected, delivers, reloads its config and stops on SIGTERM', {
   timeout: 60_000,
 }, async () => {
-  const upstream = await startUpstream();
-  cleanups.push(() => upstream.close());
-  const tmp = tempDir();
-  cleanups.push(tmp.remove);
-  const config = renderedConfigFile(tmp.dir, upstream.port);
+  const { upstream, dir, config } = await upstreamAndConfig(cleanups);
   const [http, smtp, metrics] = [await freePort(), await freePort(), await freePort()];
   const args = withValues(injected.args, {
     '--config': config.path,
-    '--data-dir': join(tmp.dir, 'queue'),
+    '--data-dir': join(dir, 'queue'),
     '--http-listen': `127.0.0.1:${http}`,
     '--smtp-listen': `127.0.0.1:${smtp}`,
     '--metrics-listen': `127.0.0.1:${metrics}`,

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderFromFlags } from '../../src/sidecar/config.ts';
 import { sidecarContainer } from '../../src/webhook/inject.ts';
+import { startUpstream, tempDir, type Upstream } from './sidecar-upstream.ts';
 
 /** The checkout's root. */
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -63,4 +64,18 @@ export function renderedConfigFile(
   const write = (f: string) => writeFileSync(path, JSON.stringify(renderFromFlags({ uri, from: f })));
   write(from);
   return { path, write };
+}
+
+/**
+ * A plaintext upstream on loopback, a temporary directory and a rendered config file in it naming
+ * that upstream: what a sidecar started as injected needs. Their removal goes on `cleanups`.
+ */
+export async function upstreamAndConfig(
+  cleanups: Array<() => unknown>,
+): Promise<{ upstream: Upstream; dir: string; config: ConfigFile }> {
+  const upstream = await startUpstream();
+  cleanups.push(() => upstream.close());
+  const tmp = tempDir();
+  cleanups.push(tmp.remove);
+  return { upstream, dir: tmp.dir, config: renderedConfigFile(tmp.dir, upstream.port) };
 }
