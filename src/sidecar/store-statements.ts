@@ -22,7 +22,7 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
       p(`INSERT INTO messages (seq, id, idempotency_key, body_hash, door, kind, recipients, recipient_index,
         subject, size, state, next_attempt_at, created_at, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
-      ON CONFLICT (idempotency_key) DO NOTHING RETURNING seq`),
+      ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING seq`),
     insertPayload: p('INSERT INTO payloads (seq, part, data) VALUES (?, ?, ?)'),
     insertRcpt: p('INSERT INTO recipients (message_seq, n, address) VALUES (?, ?, ?)'),
     byKey: p('SELECT id, body_hash FROM messages WHERE idempotency_key = ?'),
@@ -54,8 +54,9 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
       "SELECT min(next_attempt_at) AS due FROM messages INDEXED BY messages_due WHERE state IN ('queued', 'deferred')",
     ),
     counts: p('SELECT state, n FROM state_counts'),
+    // ORs, not IN: messages_state is partial, and SQLite matches its WHERE term by term.
     oldestWaiting: p(
-      "SELECT min(created_at) AS at FROM messages WHERE state IN ('queued', 'deferred', 'sending')",
+      "SELECT min(created_at) AS at FROM messages WHERE state = 'queued' OR state = 'deferred' OR state = 'sending'",
     ),
   };
 }
