@@ -49,6 +49,8 @@ export class PayloadWriter {
   #error: unknown;
   #ended = false;
   #releaseDisk: Array<() => void> = [];
+  /** The whole payload, once committed, when it was one part: the worker may send it as it is. */
+  #whole: Buffer | undefined;
 
   constructor(sink: PartSink) {
     this.#sink = sink;
@@ -57,6 +59,11 @@ export class PayloadWriter {
   /** Bytes written so far. */
   get size(): number {
     return this.#size;
+  }
+
+  /** The whole payload when it was one part (written by {@link PayloadWriter.commit}); else undefined. */
+  get whole(): Buffer | undefined {
+    return this.#whole;
   }
 
   /** Why the payload cannot be stored (a full disk, the quota, a failed batch), once known. */
@@ -142,10 +149,13 @@ export class PayloadWriter {
     try {
       if (this.#error !== undefined) throw this.#error;
       if (last && !this.#hold(last.length)) throw this.#error;
-      return await this.#sink.write(() => {
+      const out = await this.#sink.write(() => {
         if (last) this.#sink.insertPart(part, last);
         return commit();
       }, true);
+      // Not a pooled part buffer (those are whole parts, written before): nothing reuses it.
+      if (part === 0) this.#whole = last;
+      return out;
     } catch (err) {
       this.#drop();
       throw this.#sink.refusal(err);

@@ -125,7 +125,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
   if (store.movedAside) corrupt(store.movedAside, 'was corrupt or unreadable');
   store.onCorrupt = (e) => {
     corrupt(e, 'turned corrupt while running');
-    worker.notify();
+    worker.queueChanged();
   };
   if (store.opening) logger.error(store.opening);
   store.onOpened = (r) => {
@@ -135,7 +135,7 @@ export async function startSidecar(o: SidecarOptions): Promise<Sidecar> {
         { messages: r.poisoned },
         'abandoned messages whose attempts kept ending with the sidecar stopping',
       );
-    worker.notify();
+    worker.queueChanged();
   };
   if (poisoned > 0)
     logger.error(

@@ -17,7 +17,7 @@ import type { QueueFile } from './queue-file.ts';
 import { readPart } from './store-deliveries.ts';
 import { PAYLOAD_PART } from './store-schema.ts';
 import type { QueueStatements } from './store-statements.ts';
-import type { NewMessage } from './types.ts';
+import type { ClaimedMessage, NewMessage } from './types.ts';
 
 /** Result of an enqueue: the id, and whether an earlier message with the same idempotency key won. */
 export interface Enqueued {
@@ -43,6 +43,27 @@ export class IdempotencyConflictError extends Error {
     this.name = 'IdempotencyConflictError';
     this.id = id;
   }
+}
+
+/**
+ * Who may take a new message straight into delivery (the delivery worker). A message taken at
+ * intake is stored as `sending` with its first attempt counted, in the transaction that stores it,
+ * instead of `queued` and then claimed by a transaction of its own: that claim (the due query, the
+ * row moved out of the due index and into `sending`, the payload read back) was ~10% of the
+ * sidecar's CPU per message at the SMTP door (`npm run bench:sidecar`, profiled). It is sent only
+ * once the message is durable, like a claimed one; a crash before its outcome finds it in `sending`
+ * as it would a claimed one (store-recovery.ts).
+ */
+export interface IntakeTaker {
+  /**
+   * Inside the message's batch, before its row is written: whether the worker takes it (the
+   * message under `seq` holds a send slot from now on). False when it goes to the queue instead.
+   */
+  take(seq: number, size: number, kind: NewMessage['kind'], now: number): boolean;
+  /** A taken message is durable: send it. */
+  taken(m: ClaimedMessage): void;
+  /** A taken message will not come (a duplicate, a failed batch or fsync): its slot is free again. */
+  dropped(seq: number, size: number, kind: NewMessage['kind']): void;
 }
 
 /** A message whose payload was written into the queue as it arrived ({@link MessageIntake.begin}). */
@@ -72,6 +93,8 @@ export class MessageIntake {
   #nextSeq = 1;
   /** Writers begun on the open file, with the seq reserved for each (WeakMap: an abandoned one is let go). */
   #staged = new WeakMap<PayloadWriter, { seq: number; base: number }>();
+  /** See {@link IntakeTaker}; none: every message is queued. */
+  taker: IntakeTaker | undefined;
 
   constructor(file: () => QueueFile, statements: () => QueueStatements) {
     this.#file = file;
@@ -98,21 +121,50 @@ export class MessageIntake {
     const file = this.#file();
     if (file.opening !== undefined)
       return Promise.reject(new QueueRefusedError({ reason: 'DiskFull', message: file.opening }));
+    const taking: Taking = { base: file.base };
     if (msg.payload instanceof PayloadWriter) {
       const writer = msg.payload;
       const seq = this.#staged.get(writer);
       if (seq === undefined || seq.base !== file.base) return Promise.reject(changedFile());
-      return writer.commit(() => this.#insert(seq.seq, msg, writer.size, undefined, now));
+      const write = writer.commit(() => this.#insert(seq.seq, msg, writer.size, undefined, now, taking));
+      return this.#handOver(write, taking, () => writer.whole);
     }
     const payload = msg.payload;
     const refusal = file.disk.check(payload.length);
     if (refusal) return Promise.reject(new QueueRefusedError(refusal));
     const seq = this.#nextSeq++;
     const done = file.disk.hold(payload.length);
-    const write = file.write(() => this.#insert(seq, msg, payload.length, payload, now));
-    return write.finally(done).catch((err: unknown) => {
-      throw this.#refusal(err);
-    });
+    const write = file.write(() => this.#insert(seq, msg, payload.length, payload, now, taking));
+    return this.#handOver(
+      write.finally(done).catch((err: unknown) => {
+        throw this.#refusal(err);
+      }),
+      taking,
+      () => (payload.length <= PAYLOAD_PART ? payload : undefined),
+    );
+  }
+
+  /**
+   * Once the message's write settles: a message the worker took goes to it (with its payload when
+   * it is at hand), or its slot is given back when the write failed. The caller's promise settles
+   * as the write did.
+   */
+  #handOver(write: Promise<Enqueued>, taking: Taking, payload: () => Buffer | undefined): Promise<Enqueued> {
+    return write.then(
+      (r) => {
+        const m = taking.message;
+        if (m) {
+          const p = m.size <= PAYLOAD_PART ? payload() : undefined;
+          if (p) m.payload = p;
+          this.taker?.taken(m);
+        }
+        return r;
+      },
+      (err: unknown) => {
+        if (taking.message) this.taker?.dropped(taking.message.seq, taking.message.size, taking.message.kind);
+        throw err;
+      },
+    );
   }
 
   /** A full disk met by a write becomes a refusal ("try later"); anything else stays what it is. */
@@ -156,6 +208,7 @@ export class MessageIntake {
     size: number,
     payload: Buffer | undefined,
     now: number,
+    taking: Taking,
   ): Enqueued {
     const s = this.#s();
     // node:crypto loads with the first message, not at start: an idle sidecar holds none of it (~4 MB).
@@ -172,6 +225,18 @@ export class MessageIntake {
         msg.fingerprint ??
         createHash('sha256').update(recipients).update('\0').update(payload!).digest('base64url');
     }
+    const taken = this.taker?.take(seq + taking.base, size, msg.kind, now) === true;
+    if (taken)
+      taking.message = {
+        seq: seq + taking.base,
+        id,
+        kind: msg.kind,
+        size,
+        pending: msg.recipients.map((address, n) => ({ n, address })),
+        delivered: 0,
+        attempts: 1,
+        createdAt: now,
+      };
     const row = s.insert!.get(
       seq,
       id,
@@ -183,11 +248,18 @@ export class MessageIntake {
       index,
       msg.subject,
       size,
+      taken ? 'sending' : 'queued',
+      taken ? 1 : 0,
       now,
       now,
       now,
     ) as { seq: number } | undefined;
     if (!row) {
+      // A repeated key: nothing was stored, nothing is sent.
+      if (taken) {
+        delete taking.message;
+        this.taker?.dropped(seq + taking.base, size, msg.kind);
+      }
       if (payload === undefined) s.dropOrphanPayload!.run(seq, seq);
       const existing = s.byKey!.get(msg.idempotencyKey ?? '') as {
         id: string;
@@ -207,6 +279,12 @@ export class MessageIntake {
     });
     return { id, duplicate: false };
   }
+}
+
+/** A message's enqueue: its file's base, and the message once the worker took it (see {@link IntakeTaker}). */
+interface Taking {
+  base: number;
+  message?: ClaimedMessage;
 }
 
 /**

@@ -17,11 +17,13 @@ export type QueueStatements = Record<string, StatementSync>;
 export function prepareStatements(db: DatabaseSync): QueueStatements {
   const p = (sql: string) => db.prepare(sql);
   return {
-    // The seq is given: a streamed payload's parts are written under it before the row exists.
+    // The seq is given: a streamed payload's parts are written under it before the row exists. The
+    // state is `queued`, or `sending` with its first attempt counted when the worker takes the
+    // message at intake (store-intake.ts).
     insert:
       p(`INSERT INTO messages (seq, id, idempotency_key, body_hash, door, kind, recipients, recipient_index,
-        subject, size, state, next_attempt_at, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+        subject, size, state, attempts, next_attempt_at, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING seq`),
     insertPayload: p('INSERT INTO payloads (seq, part, data) VALUES (?, ?, ?)'),
     insertRcpt: p('INSERT INTO recipients (message_seq, n, address) VALUES (?, ?, ?)'),

@@ -23,7 +23,7 @@ import type { GroupCommitter } from './group-commit.ts';
 import type { PayloadWriter } from './payload-writer.ts';
 import { type CorruptQueue, QueueFile, type QueueFileOptions } from './queue-file.ts';
 import { type Claim, DeliveryRecords } from './store-deliveries.ts';
-import { type Enqueued, MessageIntake, type StreamedMessage } from './store-intake.ts';
+import { type Enqueued, type IntakeTaker, MessageIntake, type StreamedMessage } from './store-intake.ts';
 import { prepareStatements, type QueueStatements } from './store-statements.ts';
 import { type ListPage, type ListQuery, listMessages, messageViews } from './store-views.ts';
 import type { ClaimedMessage, MessageState, MessageView, NewMessage, Outcome } from './types.ts';
@@ -34,6 +34,7 @@ export type { Claim } from './store-deliveries.ts';
 export {
   type Enqueued,
   IdempotencyConflictError,
+  type IntakeTaker,
   QueueRefusedError,
   type StreamedMessage,
   timeOrderedId,
@@ -120,6 +121,14 @@ export class QueueStore {
    */
   enqueue(msg: NewMessage | StreamedMessage, now = Date.now()): Promise<Enqueued> {
     return this.#intake.enqueue(msg, now);
+  }
+
+  /**
+   * Who may take a new message straight into delivery as it is stored (the worker; see
+   * {@link IntakeTaker}). Without one every message is queued and waits for a claim.
+   */
+  set taker(t: IntakeTaker | undefined) {
+    this.#intake.taker = t;
   }
 
   /**

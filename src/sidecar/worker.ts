@@ -9,6 +9,10 @@
  * the send timeout is recorded as failed, an outcome that cannot be written is written again, and a
  * sweeper returns to the queue any row no send holds.
  *
+ * A new message can skip the queue: the worker takes it as it is stored when a send slot, the byte
+ * budget and the rate limit allow and nothing in the queue is due before it (see
+ * {@link DeliveryWorker.take}); it is sent once durable, without a claim of its own.
+ *
  * @module
  */
 import type { Logger } from '../runtime/logger.ts';
@@ -21,8 +25,8 @@ import type { SidecarMetrics } from './metrics.ts';
 import { secretsOf } from './retry.ts';
 import { type Snapshot, sendOne } from './send.ts';
 import { learnSmtputf8 } from './smtputf8.ts';
-import type { QueueStore } from './store.ts';
-import type { ClaimedMessage, Outcome } from './types.ts';
+import type { IntakeTaker, QueueStore } from './store.ts';
+import type { ClaimedMessage, NewMessage, Outcome } from './types.ts';
 import { Upstream } from './upstream.ts';
 
 export interface WorkerOptions {
@@ -43,8 +47,11 @@ export interface WorkerOptions {
 
 const SWEEP_MARGIN_MS = 30_000;
 
-/** Sends queued mail. Idle until {@link DeliveryWorker.setConfig} gives it a config. */
-export class DeliveryWorker {
+/**
+ * Sends queued mail, and new mail it takes at intake (it is its store's {@link IntakeTaker}). Idle
+ * until {@link DeliveryWorker.setConfig} gives it a config.
+ */
+export class DeliveryWorker implements IntakeTaker {
   readonly #o: Required<Omit<WorkerOptions, 'metrics'>> & Pick<WorkerOptions, 'metrics'>;
   #snap: Snapshot | undefined;
   /** Messages claimed and not yet recorded, by seq. */
@@ -59,6 +66,16 @@ export class DeliveryWorker {
   #tokensAt = 0;
   #idle: Array<() => void> = [];
   #asking = false;
+  /**
+   * Nothing in the queue is due before this time, as far as the last claim saw (0: something may be
+   * due now; set whenever mail may have gone into the queue unseen). New mail skips the queue only
+   * before it, and no claim is made before it: a claim that finds nothing costs a transaction.
+   */
+  #dueBefore = 0;
+  /** Counts the times mail may have gone into the queue: a claim's view is stale once it moved. */
+  #queueMoves = 0;
+  /** Messages the claim under way may still take (slots new mail must leave to it). */
+  #claimLimit = 0;
 
   constructor(opts: WorkerOptions) {
     this.#o = {
@@ -69,6 +86,7 @@ export class DeliveryWorker {
       budget: new ByteBudget(Number.POSITIVE_INFINITY),
       ...opts,
     };
+    opts.store.taker = this;
   }
 
   /** Messages being sent right now. */
@@ -139,6 +157,61 @@ export class DeliveryWorker {
     return this.#snap?.smtputf8;
   }
 
+  /**
+   * Messages may be due that the worker has not seen go into the queue (a queue opened late, a
+   * fresh queue with what was salvaged from a corrupt one): claim again.
+   */
+  queueChanged(): void {
+    this.#moved();
+    this.notify();
+  }
+
+  #moved(): void {
+    this.#dueBefore = 0;
+    this.#queueMoves++;
+  }
+
+  /** See {@link IntakeTaker.take}: a free slot, room in the budget and the rate, and nothing due first. */
+  take(seq: number, size: number, kind: NewMessage['kind'], now: number): boolean {
+    const snap = this.#snap;
+    const budget = this.#o.budget;
+    const cost = messageCost(size, kind);
+    const room =
+      this.#running &&
+      snap !== undefined &&
+      this.#dueBefore > now &&
+      this.#live.size + this.#claimLimit < this.#o.maxInFlight &&
+      (budget.idle || budget.free >= cost) &&
+      this.#allowance(snap, now) >= 1;
+    if (!room) {
+      // It goes into the queue: the next claim takes it, and new mail does not overtake it.
+      this.#moved();
+      return false;
+    }
+    this.#live.add(seq);
+    budget.reserve(cost);
+    this.#spend(snap, 1);
+    return true;
+  }
+
+  /** See {@link IntakeTaker.taken}. */
+  taken(m: ClaimedMessage): void {
+    const snap = this.#snap;
+    if (!this.#running || !snap) {
+      // Stopped meanwhile: the row returns to the queue when the store closes.
+      this.#o.budget.release(messageCost(m.size, m.kind));
+      this.#done(m.seq);
+      return;
+    }
+    void this.#send(m, snap);
+  }
+
+  /** See {@link IntakeTaker.dropped}. */
+  dropped(seq: number, size: number, kind: NewMessage['kind']): void {
+    this.#o.budget.release(messageCost(size, kind));
+    this.#done(seq);
+  }
+
   /** Something changed (a message was queued): look for work soon. */
   notify(): void {
     if (this.#scheduled || !this.#running) return;
@@ -180,16 +253,27 @@ export class DeliveryWorker {
     // Refill in batches (one claim for many messages) unless the worker is nearly idle.
     if (free <= 0 || (this.#live.size > 0 && free < max / 2)) return;
     const now = Date.now();
+    if (this.#dueBefore > now) {
+      if (this.#dueBefore !== Number.POSITIVE_INFINITY) this.#wakeUpAt(this.#dueBefore);
+      return;
+    }
     const limit = Math.min(free, this.#allowance(snap, now));
     if (limit <= 0) return;
     const budget = this.#o.budget;
     this.#claiming = true;
+    this.#claimLimit = limit;
+    const moves = this.#queueMoves;
     const claimed = this.#o.store.claimDue(limit, budget.free, messageCost, budget.idle, now);
     // Sends under way: the claim commits without waiting for company, or they run out meanwhile.
     if (this.#live.size > 0) this.#o.store.hurry();
     claimed.then(
       ({ messages: batch, nextDueAt: due }) => {
         this.#claiming = false;
+        this.#claimLimit = 0;
+        // Short of the limit, the claim saw all that is due: nothing until `due`, unless mail went
+        // into the queue since it was asked for (its query may have run before that mail).
+        if (batch.length < limit && moves === this.#queueMoves)
+          this.#dueBefore = due ?? Number.POSITIVE_INFINITY;
         for (const m of batch) {
           this.#live.add(m.seq);
           budget.reserve(messageCost(m.size, m.kind));
@@ -198,7 +282,7 @@ export class DeliveryWorker {
         if (!this.#running) {
           for (const m of batch) {
             budget.release(messageCost(m.size, m.kind));
-            this.#done(m);
+            this.#done(m.seq);
           }
           return;
         }
@@ -214,6 +298,7 @@ export class DeliveryWorker {
       },
       (err: unknown) => {
         this.#claiming = false;
+        this.#claimLimit = 0;
         this.#o.logger.error({ err }, 'could not claim messages from the queue; retrying in 1s');
         this.#wakeUpAt(Date.now() + 1000);
       },
@@ -262,7 +347,7 @@ export class DeliveryWorker {
       this.notify();
     });
     await this.#record(m, outcome);
-    this.#done(m);
+    this.#done(m.seq);
   }
 
   /** Writes an outcome, again and again while the queue refuses it (a full disk, an I/O error). */
@@ -282,7 +367,10 @@ export class DeliveryWorker {
     }
     this.#o.metrics?.attempts.inc({ result: outcome.state });
     this.#o.metrics?.attemptDuration.observe({ result: outcome.state }, outcome.attempt.durationMs / 1000);
-    if (outcome.state === 'deferred') this.#wakeUpAt(outcome.nextAttemptAt);
+    if (outcome.state === 'deferred') {
+      this.#moved();
+      this.#wakeUpAt(outcome.nextAttemptAt);
+    }
     if (outcome.state === 'abandoned')
       this.#o.logger.warn(
         { id: m.id, code: outcome.attempt.code, reason: outcome.reason },
@@ -302,19 +390,21 @@ export class DeliveryWorker {
     return this.#live.size >= this.#o.maxInFlight / 2;
   }
 
-  #done(m: ClaimedMessage): void {
-    this.#live.delete(m.seq);
+  #done(seq: number): void {
+    this.#live.delete(seq);
     if (this.#live.size === 0) for (const f of this.#idle.splice(0)) f();
     this.notify();
   }
 
   #sweep(): void {
+    // What the worker knows of the queue is read again at least this often, whatever it missed.
+    this.queueChanged();
     const before = Date.now() - this.#o.sendTimeoutMs - SWEEP_MARGIN_MS;
     this.#o.store.sweep(before, this.#live).then(
       (n) => {
         if (n > 0) {
           this.#o.logger.warn({ messages: n }, 'returned messages left in sending to the queue');
-          this.notify();
+          this.queueChanged();
         }
       },
       (err: unknown) => this.#o.logger.error({ err }, 'could not sweep messages left in sending'),
