@@ -255,10 +255,21 @@ export interface SplitMessage {
   body: Buffer;
 }
 
+// Module constants: a regular expression literal makes a new RegExp each time it is evaluated.
+/** A CR not followed by LF. */
+const BARE_CR = /\r(?!\n)/;
+/** A LF not preceded by CR. */
+const BARE_LF = /(^|[^\r])\n/;
+
 /**
  * Checks and splits the SMTP door's raw message. Refused: a bare CR anywhere in the header block,
  * line endings mixed between CRLF and LF in it (the two ways one header is read as two by one
  * server and as one by another), a NUL, and a line that is neither a field nor a continuation.
+ *
+ * Runs for every message at the door and again when it is composed: the header block is read in
+ * one pass over one string, cutting out only each field's name and value (no array of lines, no
+ * line strings): 2.3 → 1.0 KiB of garbage a call (V8 sampling heap profile of the shipped sidecar,
+ * SMTP door under smtp-source; see the commit).
  */
 export function splitRawMessage(raw: Buffer): SplitMessage {
   const crlfEnd = raw.indexOf('\r\n\r\n');
@@ -275,30 +286,38 @@ export function splitRawMessage(raw: Buffer): SplitMessage {
     headEnd = raw.length;
     bodyStart = raw.length;
   }
-  const head = raw.subarray(0, headEnd).toString('latin1');
+  const head = raw.toString('latin1', 0, headEnd);
   if (head.includes('\0')) throw injection('the header block contains a NUL byte');
-  if (/\r(?!\n)/.test(head))
-    throw injection('a header contains a bare CR (carriage return without line feed)');
+  if (BARE_CR.test(head)) throw injection('a header contains a bare CR (carriage return without line feed)');
   const usesCrlf = head.includes('\r\n');
-  if (usesCrlf && /(^|[^\r])\n/.test(head)) {
+  if (usesCrlf && BARE_LF.test(head)) {
     throw injection('a header contains a bare LF (line feed without carriage return) among CRLF lines');
   }
-  const lines = head === '' ? [] : head.split(usesCrlf ? '\r\n' : '\n');
+  const eol = usesCrlf ? '\r\n' : '\n';
   const headers: SplitMessage['headers'] = [];
-  for (const line of lines) {
-    if (/^[ \t]/.test(line) && headers.length > 0) {
-      headers[headers.length - 1]!.value += `\r\n${line}`;
-      continue;
+  // Line by line as `head.split(eol)` would cut it (an empty last line when head ends with eol).
+  for (let at = 0; head !== ''; at += eol.length) {
+    const found = head.indexOf(eol, at);
+    const end = found < 0 ? head.length : found;
+    const first = head.charCodeAt(at);
+    if ((first === 0x20 || first === 0x09) && headers.length > 0) {
+      headers[headers.length - 1]!.value += `\r\n${head.slice(at, end)}`;
+    } else {
+      const colon = head.indexOf(':', at);
+      const name = colon > at && colon < end ? head.slice(at, colon) : '';
+      if (!HEADER_NAME_PATTERN.test(name)) {
+        throw new MessageRejectedError(
+          'InvalidMessage',
+          `the header line "${head.slice(at, Math.min(end, at + 40))}" is not a header field (name: value)`,
+          'headers',
+        );
+      }
+      // One space after the colon is the separator, not part of the value.
+      const from = colon + 1 < end && head.charCodeAt(colon + 1) === 0x20 ? colon + 2 : colon + 1;
+      headers.push({ name, value: head.slice(from, end) });
     }
-    const colon = line.indexOf(':');
-    if (colon <= 0 || !HEADER_NAME_PATTERN.test(line.slice(0, colon))) {
-      throw new MessageRejectedError(
-        'InvalidMessage',
-        `the header line "${line.slice(0, 40)}" is not a header field (name: value)`,
-        'headers',
-      );
-    }
-    headers.push({ name: line.slice(0, colon), value: line.slice(colon + 1).replace(/^ /, '') });
+    if (found < 0) break;
+    at = found;
   }
   return { headers, body: raw.subarray(bodyStart) };
 }

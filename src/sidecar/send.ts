@@ -26,7 +26,7 @@ import { asciiLocalPart, learnSmtputf8, type Smtputf8State } from './smtputf8.ts
 import type { QueueStore } from './store.ts';
 import { storedJson, storedRaw } from './stored-message.ts';
 import type { ClaimedMessage, Outcome } from './types.ts';
-import type { MimeTree, Outgoing, Upstream } from './upstream.ts';
+import type { MimeTree, Outgoing, SentInfo, Upstream } from './upstream.ts';
 
 /** One config and the connection pool built from it, and what its upstream offers (SMTPUTF8). */
 export interface Snapshot extends Smtputf8State {
@@ -44,13 +44,35 @@ export interface SendContext {
   sendTimeoutMs: number;
 }
 
+/** Printable ASCII only: such an address goes out as it is. */
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
 /** The address with its domain in ASCII form; `local` tells whether the local part is ASCII. */
 export function envelopeForm(address: string): { address: string; asciiLocal: boolean } {
   const at = address.lastIndexOf('@');
+  // The usual address (all ASCII) is its own envelope form: no slices, no new string.
+  if (at >= 0 && PRINTABLE.test(address)) return { address, asciiLocal: true };
   const local = address.slice(0, at);
   const domain = address.slice(at + 1);
-  const ascii = /^[\x20-\x7e]*$/.test(domain) ? domain : domainToASCII(domain) || domain;
+  const ascii = PRINTABLE.test(domain) ? domain : domainToASCII(domain) || domain;
   return { address: `${local}@${ascii}`, asciiLocal: asciiLocalPart(address) };
+}
+
+/** No recipient refused before sending (shared: never written to). */
+const NONE_REFUSED: ReadonlyMap<number, string> = new Map();
+
+const SMTPUTF8_LINE = /^SMTPUTF8\b/i;
+
+/** Whether an EHLO reply offers SMTPUTF8, read once per reply (a connection's lines, kept by nodemailer). */
+const offersSmtputf8 = new WeakMap<object, boolean>();
+
+function smtputf8In(ehlo: unknown[]): boolean {
+  let offered = offersSmtputf8.get(ehlo);
+  if (offered === undefined) {
+    offered = ehlo.some((l) => SMTPUTF8_LINE.test(String(l)));
+    offersSmtputf8.set(ehlo, offered);
+  }
+  return offered;
 }
 
 const NO_SMTPUTF8 =
@@ -114,12 +136,16 @@ export async function sendOne(
   const forms = m.pending.map((r) => envelopeForm(r.address));
   const utf8 = forms.some((f) => !f.asciiLocal);
   if (utf8 && snap.smtputf8 === undefined) await learnSmtputf8(snap, snap.active);
-  const local = new Map<number, string>();
-  forms.forEach((f, i) => {
-    if (!f.asciiLocal && snap.smtputf8 === false) local.set(i, NO_SMTPUTF8);
-  });
+  let local = NONE_REFUSED;
+  if (utf8 && snap.smtputf8 === false) {
+    const refused = new Map<number, string>();
+    forms.forEach((f, i) => {
+      if (!f.asciiLocal) refused.set(i, NO_SMTPUTF8);
+    });
+    local = refused;
+  }
   const envelope = forms.map((f) => f.address);
-  const to = envelope.filter((_, i) => !local.has(i));
+  const to = local.size > 0 ? envelope.filter((_, i) => !local.has(i)) : envelope;
   let result: SendResult | undefined;
   let settled: Promise<void> = Promise.resolve();
   try {
@@ -128,35 +154,32 @@ export async function sendOne(
     const composed = compose(m, to, config, ctx.store);
     if (to.length > 0) {
       const sending = snap.transporter.send(composed);
-      settled = sending.then(
-        () => undefined,
-        () => undefined,
-      );
-      let timer: NodeJS.Timeout | undefined;
       const limit = ctx.sendTimeoutMs + 5000;
-      const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              Object.assign(new Error(`no answer within ${Math.round(limit / 1000)}s`), {
-                code: 'ETIMEDOUT',
-              }),
-            ),
-          limit,
+      // One promise settled by whichever comes first, the answer or the time limit; `settled` is
+      // the chain that clears the timer (Promise.race and a promise for the timer cost more garbage).
+      const info = await new Promise<SentInfo>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const error = new Error(`no answer within ${Math.round(limit / 1000)}s`);
+          reject(Object.assign(error, { code: 'ETIMEDOUT' }));
+        }, limit);
+        settled = sending.then(
+          (sent) => {
+            clearTimeout(timer);
+            resolve(sent);
+          },
+          (err: unknown) => {
+            clearTimeout(timer);
+            reject(err);
+          },
         );
       });
-      try {
-        const info = await Promise.race([sending, timedOut]);
-        const ehlo = (info as { ehlo?: unknown }).ehlo;
-        if (Array.isArray(ehlo)) snap.smtputf8 = ehlo.some((l) => /^SMTPUTF8\b/i.test(String(l)));
-        result = {
-          ok: true,
-          response: String(info.response ?? '250'),
-          rejectedErrors: ((info as { rejectedErrors?: unknown[] }).rejectedErrors ?? []) as unknown[],
-        };
-      } finally {
-        clearTimeout(timer);
-      }
+      const ehlo = (info as { ehlo?: unknown }).ehlo;
+      if (Array.isArray(ehlo)) snap.smtputf8 = smtputf8In(ehlo);
+      result = {
+        ok: true,
+        response: String(info.response ?? '250'),
+        rejectedErrors: ((info as { rejectedErrors?: unknown[] }).rejectedErrors ?? []) as unknown[],
+      };
     }
   } catch (error) {
     result = { ok: false, error };

@@ -72,6 +72,42 @@ export function inOneWrite(body: Buffer): { pipe<T extends Duplex>(stream: T): T
   };
 }
 
+/**
+ * What the pool reads of a message (nodemailer's MailMessage, in part). A class: its methods are
+ * shared, where an object literal made four closures per message.
+ */
+class PoolMessage {
+  readonly #m: Outgoing;
+  readonly #dkim: DKIM | undefined;
+  readonly #envelope: { from: string | false; to: string[] };
+
+  constructor(m: Outgoing, dkim: DKIM | undefined) {
+    this.#m = m;
+    this.#dkim = dkim;
+    this.#envelope = isTree(m.body) ? m.body.getEnvelope() : m.envelope;
+  }
+
+  getEnvelope(): { from: string | false; to: string[] } {
+    return this.#envelope;
+  }
+
+  messageId(): string {
+    return this.#m.messageId;
+  }
+
+  getHeader(key: string): string | undefined {
+    return key.toLowerCase() === 'message-id' ? this.#m.messageId : undefined;
+  }
+
+  createReadStream() {
+    const { body } = this.#m;
+    const dkim = this.#dkim;
+    if (Buffer.isBuffer(body) && !dkim) return inOneWrite(body);
+    const out = isTree(body) ? body.createReadStream() : body;
+    return dkim ? dkim.sign(out) : out;
+  }
+}
+
 /** Pool options as `transportOptions` builds them, with `dkim` when messages are signed. */
 export type UpstreamOptions = SMTPPool.Options & { dkim?: ConstructorParameters<typeof DKIM>[0] };
 
@@ -100,21 +136,9 @@ export class Upstream {
   /** Sends one message; resolves with the upstream's answer, rejects with nodemailer's error. */
   send(m: Outgoing): Promise<SentInfo> {
     const pool = this.#made();
-    const { body } = m;
-    const envelope = isTree(body) ? body.getEnvelope() : m.envelope;
-    const dkim = this.#dkim;
-    const message = {
-      getEnvelope: () => envelope,
-      messageId: () => m.messageId,
-      getHeader: (key: string) => (key.toLowerCase() === 'message-id' ? m.messageId : undefined),
-      createReadStream: () => {
-        if (Buffer.isBuffer(body) && !dkim) return inOneWrite(body);
-        const out = isTree(body) ? body.createReadStream() : body;
-        return dkim ? dkim.sign(out) : out;
-      },
-    };
+    const message = new PoolMessage(m, this.#dkim);
     return new Promise((resolve, reject) => {
-      // The pool's own type asks for nodemailer's MailMessage; it reads only what is above.
+      // The pool's own type asks for nodemailer's MailMessage; it reads only what PoolMessage has.
       const mail = { data: {}, message } as unknown as Parameters<SMTPPool['send']>[0];
       pool.send(mail, (err, info) => (err ? reject(err) : resolve(info as SentInfo)));
     });
