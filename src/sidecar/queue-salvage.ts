@@ -227,17 +227,20 @@ function copier(fresh: DatabaseSync, old: DatabaseSync, now: number, asidePath: 
         return;
       }
       for (const x of parts ?? []) insertPayload.run(seq, x.part, x.data);
-      // Recipients unreadable: the message row still names them all, as pending.
-      const list: RecipientRow[] =
-        rcpts ??
-        (JSON.parse(String(row.recipients)) as string[]).map((address, n) => ({
-          n,
-          address,
-          state: 'pending',
-          code: null,
-          reply: null,
-          updated_at: null,
-        }));
+      // The message row names every recipient: one without a row (no outcome yet, or its rows
+      // unreadable) is pending.
+      const byN = new Map(rcpts?.map((r) => [r.n, r]));
+      const list: RecipientRow[] = (JSON.parse(String(row.recipients)) as string[]).map(
+        (address, n) =>
+          byN.get(n) ?? {
+            n,
+            address,
+            state: 'pending',
+            code: null,
+            reply: null,
+            updated_at: null,
+          },
+      );
       for (const r of list) {
         const pending = r.state === 'pending' && damage !== undefined;
         insertRcpt.run(

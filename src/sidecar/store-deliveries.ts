@@ -175,7 +175,7 @@ export class DeliveryRecords {
       // Not in `sending`: the sweeper already returned it to the queue; this outcome is stale.
       if (recorded.changes === 0) return;
       s.finish!.run(outcome.state, next, now, outcome.configRevision, outcome.reason ?? null, at);
-      for (const r of outcome.recipients) s.setRcpt!.run(r.state, r.code, r.reply, now, at, r.n);
+      for (const r of outcome.recipients) s.setRcpt!.run(r.n, r.state, r.code, r.reply, now, at);
       if (done) s.dropPayload!.run(at);
     }, false);
   }

@@ -1,7 +1,7 @@
 /**
  * The queue's write path for new mail: a message stored whole ({@link MessageIntake.enqueue}) or
  * streamed into the queue as it arrives ({@link MessageIntake.begin}, then `enqueue` with its
- * writer), its row, recipients and payload parts written in one group commit, refused with "try
+ * writer), its row and payload parts written in one group commit, refused with "try
  * later" at the quota or on a full disk, and a repeated idempotency key answered with the first
  * message (or refused when the message differs).
  *
@@ -199,8 +199,8 @@ export class MessageIntake {
   }
 
   /**
-   * Inside a batch: the message row and its recipients under `seq`, and its payload parts when
-   * given (a streamed payload's parts are already there). A repeated idempotency key writes nothing.
+   * Inside a batch: the message row under `seq` (its recipients are the JSON list in it; each gets
+   * a row of its own with its first outcome), and its payload parts when given (a streamed payload's parts are already there). A repeated idempotency key writes nothing.
    */
   #insert(
     seq: number,
@@ -274,9 +274,6 @@ export class MessageIntake {
         s.insertPayload!.run(seq, part, payload.subarray(at, at + PAYLOAD_PART));
       }
     }
-    msg.recipients.forEach((address, n) => {
-      s.insertRcpt!.run(seq, n, address);
-    });
     return { id, duplicate: false };
   }
 }

@@ -58,8 +58,12 @@ export function recoverInterrupted(
     for (const row of poison) {
       const reason = `abandoned: ${row.crashes} attempts ended with the sidecar stopping (a message that crashes it?)`;
       db.prepare("UPDATE messages SET state = 'abandoned', reason = ? WHERE seq = ?").run(reason, row.seq);
+      // Recipients without a row (no outcome yet) get one; those with a final state keep it.
       db.prepare(
-        "UPDATE recipients SET state = 'abandoned', reply = ?, updated_at = ? WHERE message_seq = ? AND state = 'pending'",
+        `INSERT INTO recipients (message_seq, n, address, state, reply, updated_at)
+          SELECT m.seq, j.key, j.value, 'abandoned', ?1, ?2 FROM messages m, json_each(m.recipients) j WHERE m.seq = ?3
+        ON CONFLICT (message_seq, n) DO UPDATE SET state = 'abandoned', reply = ?1, updated_at = ?2
+          WHERE state = 'pending'`,
       ).run(reason, now, row.seq);
       db.prepare('DELETE FROM payloads WHERE seq = ?').run(row.seq);
     }

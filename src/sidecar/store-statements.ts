@@ -26,7 +26,6 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING seq`),
     insertPayload: p('INSERT INTO payloads (seq, part, data) VALUES (?, ?, ?)'),
-    insertRcpt: p('INSERT INTO recipients (message_seq, n, address) VALUES (?, ?, ?)'),
     byKey: p('SELECT id, body_hash FROM messages WHERE idempotency_key = ?'),
     // INDEXED BY: without statistics SQLite picks messages_state (state = ?), reads every waiting
     // message and sorts them; with 3,000 queued that was 325 µs a claim against 53 (and 202 µs
@@ -35,7 +34,10 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
       WHERE state IN ('queued', 'deferred') AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?`),
     claim: p(`UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?
       WHERE seq = ? RETURNING seq, id, kind, size, attempts, created_at, recipients`),
-    recipients: p('SELECT n, address, state FROM recipients WHERE message_seq = ? ORDER BY n'),
+    // A recipient without a row has had no outcome yet: pending (store-schema.ts, recipients).
+    recipients: p(`SELECT j.key AS n, j.value AS address, coalesce(r.state, 'pending') AS state
+      FROM messages m, json_each(m.recipients) j
+      LEFT JOIN recipients r ON r.message_seq = m.seq AND r.n = j.key WHERE m.seq = ? ORDER BY j.key`),
     payload: p('SELECT data FROM payloads WHERE seq = ? ORDER BY part'),
     payloadPart: p('SELECT data FROM payloads WHERE seq = ? AND part = ?'),
     // The attempt's row is written with its outcome: numbered and timed by the claim (attempts,
@@ -45,9 +47,12 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
     finish:
       p(`UPDATE messages SET state = ?, next_attempt_at = ?, updated_at = ?, config_revision = ?, reason = ?
       WHERE seq = ? AND state = 'sending'`),
-    setRcpt: p(
-      'UPDATE recipients SET state = ?, code = ?, reply = ?, updated_at = ? WHERE message_seq = ? AND n = ?',
-    ),
+    // The row is made by the recipient's first outcome, its address from the message's list (the
+    // CAST: node:sqlite binds a number as REAL, which ->> takes for a key, not an array index).
+    setRcpt: p(`INSERT INTO recipients (message_seq, n, address, state, code, reply, updated_at)
+      SELECT seq, ?1, recipients ->> CAST(?1 AS INTEGER), ?2, ?3, ?4, ?5 FROM messages WHERE seq = ?6
+      ON CONFLICT (message_seq, n) DO UPDATE SET
+        state = excluded.state, code = excluded.code, reply = excluded.reply, updated_at = excluded.updated_at`),
     dropPayload: p('DELETE FROM payloads WHERE seq = ?'),
     dropOrphanPayload: p(
       'DELETE FROM payloads WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE seq = ?)',

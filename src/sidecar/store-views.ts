@@ -74,7 +74,10 @@ export function messageViews(db: DatabaseSync, where: string, args: SQLInputValu
   const rcpts = bySeq(
     db
       .prepare(
-        `SELECT message_seq, address, state, code, reply FROM recipients WHERE message_seq IN (${marks}) ORDER BY message_seq, n`,
+        // A recipient without a row has had no outcome yet: pending (store-schema.ts, recipients).
+        `SELECT m.seq AS message_seq, j.value AS address, coalesce(r.state, 'pending') AS state, r.code, r.reply
+        FROM messages m, json_each(m.recipients) j LEFT JOIN recipients r ON r.message_seq = m.seq AND r.n = j.key
+        WHERE m.seq IN (${marks}) ORDER BY m.seq, j.key`,
       )
       .all(...seqs) as Array<{
       message_seq: number;

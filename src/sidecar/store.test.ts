@@ -120,6 +120,47 @@ describe('QueueStore', () => {
     store.close();
   });
 
+  it('keeps a recipient pending until an outcome gives it a row, in the order of the envelope', async () => {
+    const { store } = open();
+    const { id } = await store.enqueue(
+      msg(1, undefined, ['a@example.org', 'b@example.org', 'c@example.org']),
+    );
+    const states = () => store.get(id)!.recipientStates.map((r) => [r.address, r.state, r.code ?? null]);
+    assert.deepEqual(states(), [
+      ['a@example.org', 'pending', null],
+      ['b@example.org', 'pending', null],
+      ['c@example.org', 'pending', null],
+    ]);
+    const deferred = { ...outcome('sent', 250), state: 'deferred' as const, nextAttemptAt: 0 };
+    // The connection failed: no recipient changed, every one is sent to again.
+    await store.finish((await store.claim(1))[0]!.seq, { ...deferred, recipients: [] });
+    const [second] = await store.claim(1);
+    assert.deepEqual(
+      second!.pending.map((r) => [r.n, r.address]),
+      [
+        [0, 'a@example.org'],
+        [1, 'b@example.org'],
+        [2, 'c@example.org'],
+      ],
+    );
+    await store.finish(second!.seq, {
+      ...deferred,
+      recipients: [{ n: 1, state: 'sent', code: 250, reply: '250 ok' }],
+    });
+    const [third] = await store.claim(1);
+    assert.deepEqual(
+      third!.pending.map((r) => r.address),
+      ['a@example.org', 'c@example.org'],
+    );
+    assert.equal(third!.delivered, 1);
+    assert.deepEqual(states(), [
+      ['a@example.org', 'pending', null],
+      ['b@example.org', 'sent', 250],
+      ['c@example.org', 'pending', null],
+    ]);
+    store.close();
+  });
+
   it('stores a large payload in parts and reads it back whole', async () => {
     const { store } = open();
     const payload = Buffer.from(Array.from({ length: 700_000 }, (_, i) => i % 251));
