@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Readable } from 'node:stream';
 import { it } from 'node:test';
 import { type ComposeConfig, composeRaw } from './compose.ts';
-import { CHUNK } from './message.ts';
+import { CHUNK, splitRawMessage } from './message.ts';
 
 const at = Date.UTC(2026, 10, 30, 1, 2, 3);
 
@@ -98,4 +98,21 @@ it('streams a large SMTP message in chunks, with the same header block', async (
   assert.equal(out.slice(0, head.length), head);
   // Byte for byte but for the bare LF, which becomes CRLF.
   assert.ok(out.slice(head.length) === body.replace('x\ny', 'x\r\ny'), 'the body as sent');
+});
+
+it("composes from the door's reading of the header block when it is handed on, the same bytes", async () => {
+  const cfg: ComposeConfig = { from: { address: 'no-reply@example.com' }, headers: { 'X-Tag': 't' } };
+  const block = Buffer.from('From: root@localhost\r\nSubject: s\r\n Folded\r\n\r\n', 'latin1');
+  const raw = Buffer.concat([block, Buffer.from('body\r\n')]);
+  // What the SMTP door hands on: its split of the header block alone.
+  const split = splitRawMessage(block);
+  const head = { headers: split.headers, bodyStart: block.length - split.body.length };
+  const read = await text(composeRaw(raw, ['a@example.org'], 'ID', at, cfg).raw);
+  assert.equal(await text(composeRaw(raw, ['a@example.org'], 'ID', at, cfg, head).raw), read);
+  // Used as it is: the fields come from it, the body from where it says the body starts.
+  const other = { headers: [{ name: 'Subject', value: 'from the door' }], bodyStart: block.length };
+  assert.match(
+    await text(composeRaw(raw, ['a@example.org'], 'ID', at, cfg, other).raw),
+    /\r\nSubject: from the door\r\nX-Tag: t\r\n\r\nbody\r\n$/,
+  );
 });

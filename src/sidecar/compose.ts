@@ -18,9 +18,9 @@ import { Readable } from 'node:stream';
 import { fromDomain } from '../api/address.ts';
 import type { LoadedConfig } from '../api/rendered-config.ts';
 import { encodeWords } from './mail-libs.ts';
-import { CHUNK, splitRawMessage, stringChunks } from './message.ts';
+import { CHUNK, splitAt, splitRawMessage, stringChunks } from './message.ts';
 import { countLetters, type LongBody, type StoredJson, type StoredRaw } from './stored-message.ts';
-import type { JsonMessage } from './types.ts';
+import type { JsonMessage, RawHead } from './types.ts';
 
 /** The parts of the config that shape a message. */
 export type ComposeConfig = Pick<LoadedConfig, 'from' | 'headers'>;
@@ -148,7 +148,9 @@ function mostlyLatin(...parts: Array<string | LongBody | undefined>): boolean {
 
 /**
  * Composes a message that came through the SMTP door: its header block is rewritten, its body is
- * passed on byte for byte.
+ * passed on byte for byte. `head`, the door's reading of the header block of a message taken at
+ * intake, spares reading it again (1.0 KiB of garbage and ≈1.7 µs a message: V8 heap and CPU
+ * profiles, SMTP door under smtp-source; see the commit).
  */
 export function composeRaw(
   raw: Buffer | StoredRaw,
@@ -156,8 +158,13 @@ export function composeRaw(
   id: string,
   createdAt: number,
   cfg: ComposeConfig,
+  head?: RawHead,
 ): Composed {
-  const split = splitRawMessage(Buffer.isBuffer(raw) ? raw : raw.head);
+  const split = !Buffer.isBuffer(raw)
+    ? splitRawMessage(raw.head)
+    : head
+      ? splitAt(raw, head)
+      : splitRawMessage(raw);
   const c = prepared(cfg);
   let existingId: string | undefined;
   let dated = false;
@@ -172,16 +179,16 @@ export function composeRaw(
   const messageId = existingId ?? messageIdFor(id, cfg);
   const idLine = existingId === undefined ? `Message-ID: ${messageId}\r\n` : '';
   const dateLine = dated ? '' : `Date: ${new Date(createdAt).toUTCString()}\r\n`;
-  const head = `${c.fromLine}${idLine}${dateLine}${kept}${c.lines}\r\n`;
+  const block = `${c.fromLine}${idLine}${dateLine}${kept}${c.lines}\r\n`;
   return {
     envelope: { from: cfg.from.address, to: recipients },
     messageId,
     // A small message in one piece (one write upstream); a large one as a stream of chunks.
     raw: !Buffer.isBuffer(raw)
-      ? Readable.from(rawChunks(Buffer.from(head, 'latin1'), raw.body()), { objectMode: false })
+      ? Readable.from(rawChunks(Buffer.from(block, 'latin1'), raw.body()), { objectMode: false })
       : split.body.length <= CHUNK
-        ? oneBuffer(head, crlf(split.body))
-        : Readable.from(rawChunks(Buffer.from(head, 'latin1'), [split.body]), { objectMode: false }),
+        ? oneBuffer(block, crlf(split.body))
+        : Readable.from(rawChunks(Buffer.from(block, 'latin1'), [split.body]), { objectMode: false }),
   };
 }
 

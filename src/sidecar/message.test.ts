@@ -65,9 +65,11 @@ it('reads the header block of a raw message as it arrives, however its chunks fa
   ];
   for (const text of messages) {
     const raw = Buffer.from(text);
+    // The fields, and where the body starts (the door hands both on to compose).
     const split = (b: Buffer) => {
       try {
-        return splitRawMessage(b).headers;
+        const s = splitRawMessage(b);
+        return { headers: s.headers, bodyStart: b.length - s.body.length };
       } catch (err) {
         return (err as Error).message;
       }

@@ -11,7 +11,7 @@ import { HEADER_NAME_PATTERN, headerNameSchema } from '../api/message-fields.ts'
 import { MAX_IDEMPOTENCY_KEY, MAX_RECIPIENTS } from './limits.ts';
 import { addressparser } from './mail-libs.ts';
 import { plainAddress } from './mime.ts';
-import type { JsonMessage, NewMessage } from './types.ts';
+import type { JsonMessage, NewMessage, RawHead, RawHeader } from './types.ts';
 
 /** Characters of a large body handled at once (hashed, encoded, sent): a copy costs a chunk, not the body. */
 export const CHUNK = 64 * 1024;
@@ -250,7 +250,7 @@ export function envelopeAddress(display: string): string {
 /** A raw message split at the end of its header block. */
 export interface SplitMessage {
   /** Header fields, unfolded into name and raw value (continuation lines kept with their CRLF). */
-  headers: Array<{ name: string; value: string }>;
+  headers: RawHeader[];
   /** Everything after the blank line, untouched. */
   body: Buffer;
 }
@@ -320,6 +320,11 @@ export function splitRawMessage(raw: Buffer): SplitMessage {
     at = found;
   }
   return { headers, body: raw.subarray(bodyStart) };
+}
+
+/** A raw message split as the door read its header block ({@link RawHead}), without reading it again. */
+export function splitAt(raw: Buffer, head: RawHead): SplitMessage {
+  return { headers: head.headers, body: raw.subarray(head.bodyStart) };
 }
 
 function injection(message: string): MessageRejectedError {

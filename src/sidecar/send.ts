@@ -116,7 +116,7 @@ function composed(
     throw Object.assign(new Error('the message body is missing from the queue'), { responseCode: 554 });
   return m.kind === 'json'
     ? composeJson(storedJsonMessage(payload), to, m.id, m.createdAt, config)
-    : composeRaw(payload, to, m.id, m.createdAt, config);
+    : composeRaw(payload, to, m.id, m.createdAt, config, m.head);
 }
 
 /** A composed JSON message as bytes, or (a large body, an unusual header) as nodemailer's MIME tree. */

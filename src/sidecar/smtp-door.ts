@@ -23,6 +23,7 @@ import { MessageRejectedError, rawSubject, splitRawMessage } from './message.ts'
 import type { SidecarMetrics } from './metrics.ts';
 import { asciiLocalPart, smtputf8Refusal } from './smtputf8.ts';
 import { type PayloadWriter, QueueRefusedError, type QueueStore } from './store.ts';
+import type { RawHead } from './types.ts';
 
 export interface SmtpDoorOptions {
   store: QueueStore;
@@ -226,8 +227,13 @@ function smtpDoorServer(o: SmtpDoorOptions): SMTPServer {
         return tooBig();
       }
       let subject: string;
+      let read: RawHead;
       try {
-        subject = rawSubject(splitRawMessage(head.block()));
+        const block = head.block();
+        const split = splitRawMessage(block);
+        subject = rawSubject(split);
+        // Handed on to compose with the message (when taken at intake): read once, not twice.
+        read = { headers: split.headers, bodyStart: block.length - split.body.length };
       } catch (err) {
         giveUp();
         release();
@@ -240,7 +246,7 @@ function smtpDoorServer(o: SmtpDoorOptions): SMTPServer {
       head.drop();
       const recipients = session.envelope.rcptTo.map((r) => r.address);
       o.store
-        .enqueue({ door: 'smtp', kind: 'raw', payload: writer, recipients, subject })
+        .enqueue({ door: 'smtp', kind: 'raw', payload: writer, recipients, subject, head: read })
         .then(
           ({ id }) => {
             o.metrics?.accepted.inc({ door: 'smtp' });

@@ -76,21 +76,24 @@ describe('new mail taken at intake', () => {
     store.close();
   });
 
-  it('is handed over with its payload when it was streamed into the queue', async () => {
+  it('is handed over with its payload (and the header block as the door read it) when it was streamed into the queue', async () => {
     const { store } = open();
     const { taker, log } = recordingTaker();
     store.taker = taker;
     const writer = store.begin();
     writer.write(Buffer.from('Subject: a\r\n\r\n'));
     writer.write(Buffer.from('body\r\n'));
+    const head = { headers: [{ name: 'Subject', value: 'a' }], bodyStart: 14 };
     await store.enqueue({
       door: 'smtp',
       kind: 'raw',
       payload: writer,
       recipients: ['a@example.org'],
       subject: 'a',
+      head,
     });
     assert.equal(log.taken[0]?.payload?.toString(), 'Subject: a\r\n\r\nbody\r\n');
+    assert.equal(log.taken[0]?.head, head, 'the door read the header block: compose does not read it again');
     store.close();
   });
 

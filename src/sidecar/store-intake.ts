@@ -236,6 +236,7 @@ export class MessageIntake {
         delivered: 0,
         attempts: 1,
         createdAt: now,
+        ...(msg.head ? { head: msg.head } : {}),
       };
     const row = s.insert!.get(
       seq,

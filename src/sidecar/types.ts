@@ -25,6 +25,22 @@ export interface JsonMessage {
   headers: Record<string, string>;
 }
 
+/** A header field of a raw message: its name and raw value (continuation lines kept with their CRLF). */
+export interface RawHeader {
+  name: string;
+  value: string;
+}
+
+/**
+ * The SMTP door's reading of a raw message's header block: its fields, and where its body starts
+ * in the payload. Handed on to the message's first attempt when it is taken for delivery at
+ * intake, so that the block is not read a second time to compose it.
+ */
+export interface RawHead {
+  headers: RawHeader[];
+  bodyStart: number;
+}
+
 /** What a front door hands to the queue. */
 export interface NewMessage {
   door: Door;
@@ -38,6 +54,8 @@ export interface NewMessage {
   idempotencyKey?: string;
   /** What makes two messages the same for an idempotency key; default: a hash of the payload. */
   fingerprint?: string;
+  /** A raw message's header block as the door read it (see {@link RawHead}). */
+  head?: RawHead;
 }
 
 /** One delivery attempt, as recorded and as the API returns it. */
@@ -100,6 +118,8 @@ export interface ClaimedMessage {
    * `PAYLOAD_PART`): a read on its own costs a read transaction (locks on the WAL index) of its own.
    */
   payload?: Buffer;
+  /** A raw message taken at intake: its header block as the door read it (see {@link RawHead}). */
+  head?: RawHead;
 }
 
 /** What one attempt did to one recipient. */
