@@ -52,7 +52,7 @@ describe('queue schema', () => {
 
     const store = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
     const db = store.db;
-    assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 3);
+    assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 4);
     // Only the id keeps an index over every row; the key's and the state's hold some rows only.
     const indexes = db
       .prepare('SELECT name, "unique", partial FROM pragma_index_list(\'messages\') ORDER BY name')
@@ -63,7 +63,6 @@ describe('queue schema', () => {
         ['messages_due', 0, 1],
         ['messages_key', 1, 1],
         ['messages_state', 0, 1],
-        ['messages_updated', 0, 1],
         ['sqlite_autoindex_messages_1', 1, 0],
       ],
     );
@@ -101,6 +100,32 @@ describe('queue schema', () => {
       ],
     );
     assert.deepEqual(store.counts(), { queued: 0, sending: 3, sent: 1, deferred: 1, abandoned: 0 });
+    store.close();
+  });
+
+  it('migrates a version 3 queue: the index of finished rows by update time goes, the rows stay', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailroom-schema-'));
+    dirs.push(dir);
+    const first = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
+    const { id } = await first.enqueue({
+      door: 'smtp',
+      kind: 'raw',
+      payload: Buffer.from('x'),
+      recipients: ['a@example.org'],
+      subject: 's',
+    });
+    first.close();
+    const old = new DatabaseSync(join(dir, 'queue.db'));
+    old.exec(`CREATE INDEX messages_updated ON messages(updated_at) WHERE state IN ('sent', 'abandoned');
+      PRAGMA user_version = 3;`);
+    old.close();
+    const store = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
+    assert.equal((store.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 4);
+    assert.equal(
+      store.db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'messages_updated'").get(),
+      undefined,
+    );
+    assert.equal(store.get(id)?.state, 'queued');
     store.close();
   });
 });

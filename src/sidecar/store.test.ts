@@ -268,12 +268,19 @@ describe('QueueStore', () => {
 
   it('purges finished messages past retention only', async () => {
     const { store } = open();
-    await store.enqueue(msg(1));
-    await store.enqueue(msg(2));
-    const [m] = await store.claim(1);
-    await store.finish(m!.seq, outcome('abandoned', 550), Date.now() - 10_000);
-    assert.equal(await store.purge(Date.now() - 5_000), 1);
-    assert.deepEqual(store.counts(), { queued: 1, sending: 0, sent: 0, deferred: 0, abandoned: 0 });
+    const t = Date.now();
+    await store.enqueue(msg(1), t - 20_000);
+    await store.enqueue(msg(2), t - 20_000);
+    await store.enqueue(msg(3), t - 20_000);
+    const [m, recent] = await store.claim(2);
+    await store.finish(m!.seq, outcome('abandoned', 550), t - 10_000);
+    await store.finish(recent!.seq, outcome('sent', 250), t);
+    // One finished since, created later: the purge stops at it and deletes what came before.
+    await store.enqueue(msg(4), t);
+    assert.equal(await store.purge(t - 5_000), 1);
+    assert.deepEqual(store.counts(), { queued: 2, sending: 0, sent: 1, deferred: 0, abandoned: 0 });
+    assert.equal(store.get(m!.id), undefined);
+    assert.equal(await store.purge(t + 1), 1, 'and a later run the rest');
     store.close();
   });
 
@@ -285,7 +292,7 @@ describe('QueueStore', () => {
         out[r.state as string] = r.n as number;
       return out;
     };
-    await Promise.all([1, 2, 3, 4, 5].map((n) => store.enqueue(msg(n))));
+    await Promise.all([1, 2, 3, 4, 5].map((n) => store.enqueue(msg(n), Date.now() - 20_000)));
     await store.enqueue(msg(1, 'k'));
     await store.enqueue(msg(1, 'k'));
     // Four in sending: three get an outcome, the sweeper returns the fourth to the queue.

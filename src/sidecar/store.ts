@@ -238,14 +238,27 @@ export class QueueStore {
     return out;
   }
 
-  /** Deletes finished messages (sent, abandoned) last updated before `before`; returns how many. */
+  /**
+   * Deletes finished messages (sent, abandoned) last updated before `before`; returns how many.
+   *
+   * No index on `updated_at` (it cost 1.5 WAL pages a commit that finished messages, see
+   * store-schema.ts): the rows are looked for among those below the first seq created at or after
+   * `before`, a range of the table read in seq order. A message is created before its outcome, so
+   * every row to delete was created before `before`; seqs follow creation but for messages that
+   * were still arriving when a later one was stored, and such a row is deleted by a later run.
+   */
   purge(before: number): Promise<number> {
     return this.#file.write(() => {
-      const old = "SELECT seq FROM messages WHERE state IN ('sent', 'abandoned') AND updated_at < ?";
-      this.db.prepare(`DELETE FROM attempts WHERE message_seq IN (${old})`).run(before);
-      this.db.prepare(`DELETE FROM recipients WHERE message_seq IN (${old})`).run(before);
-      this.db.prepare(`DELETE FROM payloads WHERE seq IN (${old})`).run(before);
-      return Number(this.db.prepare(`DELETE FROM messages WHERE seq IN (${old})`).run(before).changes);
+      const first = this.db
+        .prepare('SELECT seq FROM messages WHERE created_at >= ? ORDER BY seq LIMIT 1')
+        .get(before) as { seq: number } | undefined;
+      const end = first?.seq ?? Number.MAX_SAFE_INTEGER;
+      const old =
+        "SELECT seq FROM messages WHERE seq < ? AND state IN ('sent', 'abandoned') AND updated_at < ?";
+      this.db.prepare(`DELETE FROM attempts WHERE message_seq IN (${old})`).run(end, before);
+      this.db.prepare(`DELETE FROM recipients WHERE message_seq IN (${old})`).run(end, before);
+      this.db.prepare(`DELETE FROM payloads WHERE seq IN (${old})`).run(end, before);
+      return Number(this.db.prepare(`DELETE FROM messages WHERE seq IN (${old})`).run(end, before).changes);
     }, false);
   }
 
