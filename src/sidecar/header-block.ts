@@ -39,7 +39,12 @@ export class HeaderBlock {
     if (at < 0) return;
     const base = this.#chunks.length === 1 ? 0 : from;
     this.#end = base + at;
-    const all = Buffer.concat(this.#chunks, this.#held).subarray(0, this.#end);
+    // In one chunk (the usual small message), a view of it: the chunk is held by the queue's
+    // writer anyway, and copying it cost 0.5 KiB a message (V8 heap profile, SMTP door).
+    const all =
+      this.#chunks.length === 1
+        ? chunk.subarray(0, this.#end)
+        : Buffer.concat(this.#chunks, this.#held).subarray(0, this.#end);
     this.#chunks = [all];
     this.#held = all.length;
   }

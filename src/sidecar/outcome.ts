@@ -37,6 +37,16 @@ function recipientOf(e: unknown): string | undefined {
   return typeof r === 'string' ? r : undefined;
 }
 
+/** The verdict on each recipient a list of nodemailer's per-recipient errors names. */
+function verdicts(list: unknown[], secrets: OutcomePolicy['secrets']): Map<string, Verdict> {
+  const out = new Map<string, Verdict>();
+  for (const e of list) {
+    const to = recipientOf(e);
+    if (to !== undefined) out.set(to, classify(e, secrets));
+  }
+  return out;
+}
+
 /**
  * Decides the outcome of an attempt. `envelope[i]` is the address sent for `m.pending[i]` (domains
  * in ASCII form); `local` holds recipients refused before sending (index into `m.pending` → reply).
@@ -47,30 +57,24 @@ export function decideOutcome(
   result: SendResult | undefined,
   attempt: Omit<Attempt, 'code' | 'reply'>,
   p: OutcomePolicy,
-  local: ReadonlyMap<number, string> = new Map(),
+  local: ReadonlyMap<number, string> = NONE,
 ): Outcome {
-  const perRecipient = new Map<string, Verdict>();
+  // Per-recipient verdicts exist only when the server refused some: most attempts need no Map.
+  let perRecipient: Map<string, Verdict> | undefined;
   let whole: Verdict | undefined;
   let code: number | null = null;
   let reply = '';
   if (result?.ok) {
     code = Number.parseInt(result.response, 10) || 250;
     reply = classify({ responseCode: code, response: result.response }, p.secrets).reply;
-    for (const e of result.rejectedErrors) {
-      const to = recipientOf(e);
-      if (to !== undefined) perRecipient.set(to, classify(e, p.secrets));
-    }
+    if (result.rejectedErrors.length > 0) perRecipient = verdicts(result.rejectedErrors, p.secrets);
   } else if (result) {
     const v = classify(result.error, p.secrets);
     ({ code, reply } = v);
     const list = (result.error as { rejectedErrors?: unknown[] }).rejectedErrors;
     // "All recipients were rejected": each has its own reply. Anything else failed the whole message.
-    if (Array.isArray(list) && list.length > 0) {
-      for (const e of list) {
-        const to = recipientOf(e);
-        if (to !== undefined) perRecipient.set(to, classify(e, p.secrets));
-      }
-    } else whole = v;
+    if (Array.isArray(list) && list.length > 0) perRecipient = verdicts(list, p.secrets);
+    else whole = v;
   } else {
     reply = [...local.values()][0] ?? 'no recipient could be sent to';
   }
@@ -78,27 +82,35 @@ export function decideOutcome(
   const recipients: RecipientOutcome[] = m.pending.map((r, i) => {
     const refused = local.get(i);
     if (refused !== undefined) return { n: r.n, state: 'abandoned', code: null, reply: refused };
-    const v = perRecipient.get(envelope[i]!) ?? whole;
+    const v = perRecipient?.get(envelope[i]!) ?? whole;
     if (!v) return { n: r.n, state: 'sent', code, reply };
     return { n: r.n, state: v.retry ? 'pending' : 'abandoned', code: v.code, reply: v.reply };
   });
 
   const n = m.attempts;
-  const base = { attempt: { ...attempt, code, reply }, configRevision: p.configRevision };
-  const pending = recipients.filter((r) => r.state === 'pending');
-  if (pending.length > 0 && n >= p.maxAttempts) {
-    const why = `gave up after ${n} attempt${n === 1 ? '' : 's'} (delivery.maxAttempts)`;
-    for (const r of pending) Object.assign(r, { state: 'abandoned', reply: `${why}: ${r.reply}` });
+  const spent = n >= p.maxAttempts;
+  // One pass: the pending ones are abandoned when the attempts are spent; the rest are counted.
+  let stillPending = 0;
+  let sent = 0;
+  let refused = 0;
+  for (const r of recipients) {
+    if (r.state === 'pending' && spent) {
+      r.state = 'abandoned';
+      r.reply = `gave up after ${n} attempt${n === 1 ? '' : 's'} (delivery.maxAttempts): ${r.reply}`;
+    }
+    if (r.state === 'pending') stillPending++;
+    else if (r.state === 'sent') sent++;
+    else refused++;
   }
-  const stillPending = recipients.filter((r) => r.state === 'pending').length;
-  const delivered = m.delivered + recipients.filter((r) => r.state === 'sent').length;
-  const refused = recipients.filter((r) => r.state === 'abandoned').length;
+  const delivered = m.delivered + sent;
+  const done = { ...attempt, code, reply };
   if (stillPending > 0) {
     const delay = p.backoffMs(n);
     const some =
       stillPending < m.pending.length ? ` for ${stillPending} of ${m.pending.length} recipients` : '';
     return {
-      ...base,
+      attempt: done,
+      configRevision: p.configRevision,
       state: 'deferred',
       recipients,
       nextAttemptAt: p.now + delay,
@@ -106,16 +118,15 @@ export function decideOutcome(
     };
   }
   if (delivered > 0) {
-    return {
-      ...base,
-      state: 'sent',
-      recipients,
-      ...(refused ? { reason: `${refused} recipient${refused === 1 ? '' : 's'} refused for good` } : {}),
-    };
+    const outcome: Outcome = { attempt: done, configRevision: p.configRevision, state: 'sent', recipients };
+    if (refused) outcome.reason = `${refused} recipient${refused === 1 ? '' : 's'} refused for good`;
+    return outcome;
   }
-  const gaveUp = n >= p.maxAttempts && (whole?.retry ?? [...perRecipient.values()].some((v) => v.retry));
+  const gaveUp =
+    spent && (whole?.retry ?? (perRecipient ? [...perRecipient.values()].some((v) => v.retry) : false));
   return {
-    ...base,
+    attempt: done,
+    configRevision: p.configRevision,
     state: 'abandoned',
     recipients,
     reason: gaveUp
@@ -125,3 +136,6 @@ export function decideOutcome(
         : `permanent failure: ${reply}`,
   };
 }
+
+/** No recipient refused before sending (shared: never written to). */
+const NONE: ReadonlyMap<number, string> = new Map();
