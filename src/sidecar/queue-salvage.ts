@@ -227,20 +227,14 @@ function copier(fresh: DatabaseSync, old: DatabaseSync, now: number, asidePath: 
         return;
       }
       for (const x of parts ?? []) insertPayload.run(seq, x.part, x.data);
-      // The message row names every recipient: one without a row (no outcome yet, or its rows
-      // unreadable) is pending.
+      // A recipient without a row (no outcome of its own yet, or its row unreadable) stays without
+      // one (store-schema.ts, recipients), but for a damaged message: its pending ones are abandoned.
       const byN = new Map(rcpts?.map((r) => [r.n, r]));
-      const list: RecipientRow[] = (JSON.parse(String(row.recipients)) as string[]).map(
-        (address, n) =>
-          byN.get(n) ?? {
-            n,
-            address,
-            state: 'pending',
-            code: null,
-            reply: null,
-            updated_at: null,
-          },
-      );
+      const list = (JSON.parse(String(row.recipients)) as string[]).flatMap((address, n): RecipientRow[] => {
+        const r = byN.get(n);
+        if (r) return [r];
+        return damage ? [{ n, address, state: 'pending', code: null, reply: null, updated_at: null }] : [];
+      });
       for (const r of list) {
         const pending = r.state === 'pending' && damage !== undefined;
         insertRcpt.run(

@@ -12,7 +12,10 @@
  * without a row is pending). Rows made at enqueue as `pending` and grown by their outcome cost 2.5
  * WAL pages a commit of ~5 SMTP messages (a page at the tail, the pages of the messages finishing,
  * which split as their rows grew); made at the outcome, they are appended in about the order
- * messages finish. Files of earlier versions hold `pending` rows, read the same way.
+ * messages finish. A message that ends with every recipient in its own final state and its
+ * attempt's reply (sent to all at once) keeps no rows: a recipient without a row of a finished
+ * message ended as the message did, with its last attempt's reply. Files of earlier versions hold
+ * `pending` rows, read the same way.
  *
  * @module
  */

@@ -46,7 +46,7 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
       SELECT seq, attempts, updated_at, ?, ?, ?, 'done' FROM messages WHERE seq = ? AND state = 'sending'`),
     finish:
       p(`UPDATE messages SET state = ?, next_attempt_at = ?, updated_at = ?, config_revision = ?, reason = ?
-      WHERE seq = ? AND state = 'sending'`),
+      WHERE seq = ? AND state = 'sending' RETURNING json_array_length(recipients) AS recipients`),
     // The row is made by the recipient's first outcome, its address from the message's list (the
     // CAST: node:sqlite binds a number as REAL, which ->> takes for a key, not an array index).
     setRcpt: p(`INSERT INTO recipients (message_seq, n, address, state, code, reply, updated_at)
@@ -54,6 +54,7 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
       ON CONFLICT (message_seq, n) DO UPDATE SET
         state = excluded.state, code = excluded.code, reply = excluded.reply, updated_at = excluded.updated_at`),
     dropPayload: p('DELETE FROM payloads WHERE seq = ?'),
+    dropRcpts: p('DELETE FROM recipients WHERE message_seq = ?'),
     dropOrphanPayload: p(
       'DELETE FROM payloads WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE seq = ?)',
     ),

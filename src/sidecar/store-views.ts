@@ -74,28 +74,36 @@ export function messageViews(db: DatabaseSync, where: string, args: SQLInputValu
   const rcpts = bySeq(
     db
       .prepare(
-        // A recipient without a row has had no outcome yet: pending (store-schema.ts, recipients).
-        `SELECT m.seq AS message_seq, j.value AS address, coalesce(r.state, 'pending') AS state, r.code, r.reply
+        // Every recipient, with its row when it has one (store-schema.ts, recipients).
+        `SELECT m.seq AS message_seq, j.value AS address, r.state, r.code, r.reply
         FROM messages m, json_each(m.recipients) j LEFT JOIN recipients r ON r.message_seq = m.seq AND r.n = j.key
         WHERE m.seq IN (${marks}) ORDER BY m.seq, j.key`,
       )
       .all(...seqs) as Array<{
       message_seq: number;
       address: string;
-      state: RecipientState;
+      state: RecipientState | null;
       code: number | null;
       reply: string | null;
     }>,
   );
   return rows.map((r) => {
+    const finished = r.state === 'sent' || r.state === 'abandoned';
+    const tried = attempts.get(r.seq) ?? [];
     const view: MessageView = {
       id: r.id,
       state: r.state as MessageState,
       door: r.door as MessageView['door'],
       recipients: JSON.parse(r.recipients) as string[],
       recipientStates: (rcpts.get(r.seq) ?? []).map((x) => {
-        const v: RecipientView = { address: x.address, state: x.state };
-        if (x.reply !== null) Object.assign(v, { code: x.code, reply: x.reply });
+        // No row: pending, or, once the message is finished, ended as it did with its last reply.
+        const last = x.state === null && finished ? tried.at(-1) : undefined;
+        const v: RecipientView = {
+          address: x.address,
+          state: x.state ?? (last ? (r.state as RecipientState) : 'pending'),
+        };
+        if (last) Object.assign(v, { code: last.code, reply: last.reply });
+        else if (x.reply !== null) Object.assign(v, { code: x.code, reply: x.reply });
         return v;
       }),
       subject: r.subject,
@@ -104,7 +112,7 @@ export function messageViews(db: DatabaseSync, where: string, args: SQLInputValu
       updatedAt: new Date(r.updated_at).toISOString(),
       // An attempt still under way is shown once it has an outcome (a file written by an earlier
       // version may hold its row, in state `started`).
-      attempts: (attempts.get(r.seq) ?? [])
+      attempts: tried
         .filter((a) => a.state !== 'started')
         .map(
           (a): Attempt => ({

@@ -161,6 +161,37 @@ describe('QueueStore', () => {
     store.close();
   });
 
+  it('keeps no recipient rows for a message that ends for all at once, and shows them with its reply', async () => {
+    const { store } = open();
+    const rows = () => (store.db.prepare('SELECT count(*) AS n FROM recipients').get() as { n: number }).n;
+    const two = ['a@example.org', 'b@example.org'];
+    const { id } = await store.enqueue(msg(1, undefined, two));
+    const later = { n: 0, state: 'pending' as const, code: 451, reply: '451 later' };
+    await store.finish((await store.claim(1))[0]!.seq, {
+      ...outcome('sent', 451),
+      state: 'deferred',
+      nextAttemptAt: 0,
+      recipients: [later, { ...later, n: 1 }],
+    });
+    assert.equal(rows(), 2);
+    await store.finish((await store.claim(1))[0]!.seq, outcome('sent', 250, [0, 1]));
+    assert.equal(rows(), 0, 'the rows of the deferral went with the outcome that covers them');
+    const view = (v: string) =>
+      store.get(v)!.recipientStates.map((r) => [r.address, r.state, r.code, r.reply]);
+    assert.deepEqual(view(id), [
+      ['a@example.org', 'sent', 250, '250'],
+      ['b@example.org', 'sent', 250, '250'],
+    ]);
+    const refused = await store.enqueue(msg(2, undefined, two));
+    await store.finish((await store.claim(1))[0]!.seq, outcome('abandoned', 550, [0, 1]));
+    assert.equal(rows(), 0);
+    assert.deepEqual(view(refused.id), [
+      ['a@example.org', 'abandoned', 550, '550'],
+      ['b@example.org', 'abandoned', 550, '550'],
+    ]);
+    store.close();
+  });
+
   it('stores a large payload in parts and reads it back whole', async () => {
     const { store } = open();
     const payload = Buffer.from(Array.from({ length: 700_000 }, (_, i) => i % 251));
