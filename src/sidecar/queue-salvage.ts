@@ -60,6 +60,10 @@ const COLUMNS = [
   'updated_at',
   'config_revision',
   'reason',
+  'final_at',
+  'final_code',
+  'final_reply',
+  'final_ms',
 ] as const;
 type MessageRow = Record<(typeof COLUMNS)[number], SQLInputValue>;
 interface RecipientRow {
@@ -100,8 +104,16 @@ export function salvageQueue(fresh: DatabaseSync, asidePath: string, now = Date.
     return { ...out, unreadable: true, problem: (err as Error).message };
   }
   try {
+    // A file of an earlier version (found corrupt before it was migrated) lacks the newer columns.
+    const has = new Set(
+      old
+        .prepare("SELECT name FROM pragma_table_info('messages')")
+        .all()
+        .map((c) => c.name),
+    );
+    const columns = COLUMNS.map((c) => (has.has(c) ? c : `NULL AS ${c}`));
     const read = old.prepare(
-      `SELECT ${COLUMNS.join(', ')} FROM messages NOT INDEXED WHERE seq >= ? ORDER BY seq LIMIT ${BATCH}`,
+      `SELECT ${columns.join(', ')} FROM messages NOT INDEXED WHERE seq >= ? ORDER BY seq LIMIT ${BATCH}`,
     );
     const copy = copier(fresh, old, now, asidePath);
     let from = 0;

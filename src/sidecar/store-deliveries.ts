@@ -171,19 +171,26 @@ export class DeliveryRecords {
     return this.#file.write(() => {
       const s = this.#s();
       const at = seq - this.#file.base;
-      const recorded = s.recordAttempt!.run(a.code, a.reply, Math.round(a.durationMs), at);
+      const ms = Math.round(a.durationMs);
+      const reason = outcome.reason ?? null;
+      let row: { recipients: number } | undefined;
+      if (done) {
+        const r = s.finishFinal!.get(
+          outcome.state,
+          now,
+          outcome.configRevision,
+          reason,
+          a.code,
+          a.reply,
+          ms,
+          at,
+        );
+        row = r as typeof row;
+      } else if (s.recordAttempt!.run(a.code, a.reply, ms, at).changes > 0) {
+        row = s.finish!.get(outcome.state, next, now, outcome.configRevision, reason, at) as typeof row;
+      }
       // Not in `sending`: the sweeper already returned it to the queue; this outcome is stale.
-      if (recorded.changes === 0) return;
-      const row = s.finish!.get(
-        outcome.state,
-        next,
-        now,
-        outcome.configRevision,
-        outcome.reason ?? null,
-        at,
-      ) as {
-        recipients: number;
-      };
+      if (!row) return;
       // Every recipient ended as the message did, with the attempt's reply (a message sent to all
       // at once): no rows, the view reads them from the message and its last attempt; rows an
       // earlier attempt left go. Writing them cost ~3 WAL pages a commit of 6 such messages.

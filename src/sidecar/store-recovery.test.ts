@@ -125,6 +125,7 @@ describe('salvage of a queue file moved aside as corrupt', () => {
     assert.match(aside.problem, /malformed|corrupt|quick_check/);
     assert.deepEqual(aside.salvage, { requeued: 27, damaged: 1, history: 2, unreadable: false });
     assert.equal(again.get(ids[0]!)?.state, 'sent', 'the delivery log is kept');
+    assert.equal(again.get(ids[0]!)?.attempts[0]?.code, 250, 'with the attempt that sent it');
     const short = again.get(ids[10]!);
     assert.equal(short?.state, 'abandoned');
     assert.match(short?.reason ?? '', /damaged in a corrupt queue file \(kept as .*queue\.db\.corrupt-/);

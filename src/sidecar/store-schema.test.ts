@@ -52,7 +52,7 @@ describe('queue schema', () => {
 
     const store = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
     const db = store.db;
-    assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 4);
+    assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 5);
     // Only the id keeps an index over every row; the key's and the state's hold some rows only.
     const indexes = db
       .prepare('SELECT name, "unique", partial FROM pragma_index_list(\'messages\') ORDER BY name')
@@ -103,7 +103,7 @@ describe('queue schema', () => {
     store.close();
   });
 
-  it('migrates a version 3 queue: the index of finished rows by update time goes, the rows stay', async () => {
+  it('migrates a version 3 queue: the index of finished rows by update time goes, the final attempt gets its columns', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailroom-schema-'));
     dirs.push(dir);
     const first = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
@@ -117,15 +117,33 @@ describe('queue schema', () => {
     first.close();
     const old = new DatabaseSync(join(dir, 'queue.db'));
     old.exec(`CREATE INDEX messages_updated ON messages(updated_at) WHERE state IN ('sent', 'abandoned');
+      ALTER TABLE messages DROP COLUMN final_at; ALTER TABLE messages DROP COLUMN final_code;
+      ALTER TABLE messages DROP COLUMN final_reply; ALTER TABLE messages DROP COLUMN final_ms;
       PRAGMA user_version = 3;`);
     old.close();
     const store = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
-    assert.equal((store.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 4);
+    assert.equal((store.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 5);
     assert.equal(
       store.db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'messages_updated'").get(),
       undefined,
     );
     assert.equal(store.get(id)?.state, 'queued');
+    const [m] = await store.claim(1);
+    const attempt = { at: new Date().toISOString(), code: 250, reply: '250 ok', durationMs: 7 };
+    await store.finish(m!.seq, {
+      state: 'sent',
+      attempt,
+      configRevision: 'r1',
+      recipients: [{ n: 0, state: 'sent', code: 250, reply: '250 ok' }],
+    });
+    const v = store.get(id)!;
+    assert.deepEqual(
+      v.attempts.map((a) => [a.code, a.reply, a.durationMs]),
+      [[250, '250 ok', 7]],
+    );
+    assert.deepEqual(v.recipientStates, [
+      { address: 'a@example.org', state: 'sent', code: 250, reply: '250 ok' },
+    ]);
     store.close();
   });
 });

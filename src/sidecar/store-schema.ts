@@ -23,9 +23,17 @@ import { chmodSync, closeSync, existsSync, openSync, readSync, renameSync } from
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 export { PAYLOAD_PART } from './limits.ts';
+
+/**
+ * The attempt that finished the message (sent or abandoned): kept in its row, which that outcome
+ * rewrites anyway, instead of a row of `attempts` (a WITHOUT ROWID B-tree whose appends rebalance
+ * its last pages: 2.3 leaf + 0.4 interior pages a commit of 6 messages). Earlier attempts, and
+ * those that ended with the process, have rows there. Added in version 5.
+ */
+const FINAL_ATTEMPT = ['final_at INTEGER', 'final_code INTEGER', 'final_reply TEXT', 'final_ms INTEGER'];
 
 /**
  * The message row. `idempotency_key` has no UNIQUE of its own: a column's UNIQUE indexes every row,
@@ -49,10 +57,11 @@ const MESSAGES_COLUMNS = `(
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   config_revision TEXT,
-  reason TEXT
+  reason TEXT,
+  ${FINAL_ATTEMPT.join(',\n  ')}
 )`;
 
-const COLUMNS = [...MESSAGES_COLUMNS.matchAll(/^\s+(\w+) /gm)].map((m) => m[1]).join(', ');
+const COLUMNS = [...MESSAGES_COLUMNS.matchAll(/^\s+(\w+) /gm)].map((m) => m[1]!);
 
 /**
  * Each B-tree a transaction touches costs at least one page in the WAL (4 KiB + a frame header,
@@ -123,17 +132,18 @@ ALTER TABLE attempts ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
 
 /**
  * Version 2 declared `idempotency_key TEXT UNIQUE`, an index SQLite cannot drop: the table is
- * rebuilt (its rows copied by column name: a file migrated from the first layout has them in
+ * rebuilt (the columns it has copied by name: a file migrated from the first layout has them in
  * another order). Dropping the old table drops its indexes, made again by {@link SCHEMA}, and its
  * state-count triggers, so the counts are made again too.
  */
-const MIGRATE_FROM_2 = `
-CREATE TABLE messages_v3 ${MESSAGES_COLUMNS};
-INSERT INTO messages_v3 (${COLUMNS}) SELECT ${COLUMNS} FROM messages;
-DROP TABLE messages;
-ALTER TABLE messages_v3 RENAME TO messages;
-DROP TABLE IF EXISTS state_counts;
-`;
+function rebuildMessages(db: DatabaseSync, has: ReadonlySet<string>): void {
+  const copied = COLUMNS.filter((c) => has.has(c)).join(', ');
+  db.exec(`CREATE TABLE messages_v3 ${MESSAGES_COLUMNS};
+    INSERT INTO messages_v3 (${copied}) SELECT ${copied} FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_v3 RENAME TO messages;
+    DROP TABLE IF EXISTS state_counts;`);
+}
 
 /** SQLite result codes that mean "this file is not a usable database". */
 const UNUSABLE = new Set([11 /* CORRUPT */, 26 /* NOTADB */, 14 /* CANTOPEN */, 3 /* PERM */]);
@@ -250,7 +260,12 @@ function migrateTables(db: DatabaseSync): void {
   db.exec('BEGIN IMMEDIATE');
   try {
     if (columns.some((c) => c.name === 'payload')) db.exec(MIGRATE_FROM_1);
-    if (columns.length > 0 && version < 3) db.exec(MIGRATE_FROM_2);
+    const has = new Set(columns.map((c) => c.name));
+    if (columns.length > 0 && version < 3) rebuildMessages(db, has);
+    // Version 5: the attempt that finishes a message is kept in its row (store-deliveries.ts).
+    else if (columns.length > 0)
+      for (const c of FINAL_ATTEMPT.filter((x) => !has.has(x.split(' ')[0]!)))
+        db.exec(`ALTER TABLE messages ADD COLUMN ${c}`);
     // Version 4: retention finds old rows by seq (store.ts, purge), not by this index.
     db.exec('DROP INDEX IF EXISTS messages_updated');
     db.exec(SCHEMA);

@@ -40,13 +40,20 @@ export function prepareStatements(db: DatabaseSync): QueueStatements {
       LEFT JOIN recipients r ON r.message_seq = m.seq AND r.n = j.key WHERE m.seq = ? ORDER BY j.key`),
     payload: p('SELECT data FROM payloads WHERE seq = ? ORDER BY part'),
     payloadPart: p('SELECT data FROM payloads WHERE seq = ? AND part = ?'),
-    // The attempt's row is written with its outcome: numbered and timed by the claim (attempts,
-    // updated_at), and only while the message is still in `sending` (else the outcome is stale).
+    // The row of an attempt that defers the message is written with its outcome: numbered and
+    // timed by the claim (attempts, updated_at), and only while the message is still in `sending`
+    // (else the outcome is stale).
     recordAttempt: p(`INSERT OR REPLACE INTO attempts (message_seq, n, at, code, reply, duration_ms, state)
       SELECT seq, attempts, updated_at, ?, ?, ?, 'done' FROM messages WHERE seq = ? AND state = 'sending'`),
     finish:
       p(`UPDATE messages SET state = ?, next_attempt_at = ?, updated_at = ?, config_revision = ?, reason = ?
       WHERE seq = ? AND state = 'sending' RETURNING json_array_length(recipients) AS recipients`),
+    // The outcome that finishes the message, with its attempt (timed by the claim: updated_at
+    // before this update) in the row (store-schema.ts, FINAL_ATTEMPT).
+    finishFinal:
+      p(`UPDATE messages SET state = ?1, next_attempt_at = ?2, updated_at = ?2, config_revision = ?3, reason = ?4,
+        final_at = updated_at, final_code = ?5, final_reply = ?6, final_ms = ?7
+      WHERE seq = ?8 AND state = 'sending' RETURNING json_array_length(recipients) AS recipients`),
     // The row is made by the recipient's first outcome, its address from the message's list (the
     // CAST: node:sqlite binds a number as REAL, which ->> takes for a key, not an array index).
     setRcpt: p(`INSERT INTO recipients (message_seq, n, address, state, code, reply, updated_at)

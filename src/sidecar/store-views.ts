@@ -36,10 +36,14 @@ interface MessageRow {
   updated_at: number;
   config_revision: string | null;
   reason: string | null;
+  final_at: number | null;
+  final_code: number | null;
+  final_reply: string | null;
+  final_ms: number | null;
 }
 
 const COLUMNS =
-  'seq, id, door, recipients, subject, size, state, next_attempt_at, created_at, updated_at, config_revision, reason';
+  'seq, id, door, recipients, subject, size, state, next_attempt_at, created_at, updated_at, config_revision, reason, final_at, final_code, final_reply, final_ms';
 
 function bySeq<T>(rows: Array<T & { message_seq: number }>): Map<number, T[]> {
   const out = new Map<number, T[]>();
@@ -88,8 +92,26 @@ export function messageViews(db: DatabaseSync, where: string, args: SQLInputValu
     }>,
   );
   return rows.map((r) => {
+    // An attempt still under way is shown once it has an outcome (a file written by an earlier
+    // version may hold its row, in state `started`); the one that finished the message is in its row.
+    const tried = (attempts.get(r.seq) ?? [])
+      .filter((a) => a.state !== 'started')
+      .map(
+        (a): Attempt => ({
+          at: new Date(a.at).toISOString(),
+          code: a.code,
+          reply: a.reply,
+          durationMs: a.duration_ms,
+        }),
+      );
+    if (r.final_at !== null)
+      tried.push({
+        at: new Date(r.final_at).toISOString(),
+        code: r.final_code,
+        reply: r.final_reply ?? '',
+        durationMs: r.final_ms ?? 0,
+      });
     const finished = r.state === 'sent' || r.state === 'abandoned';
-    const tried = attempts.get(r.seq) ?? [];
     const view: MessageView = {
       id: r.id,
       state: r.state as MessageState,
@@ -110,18 +132,7 @@ export function messageViews(db: DatabaseSync, where: string, args: SQLInputValu
       size: r.size,
       createdAt: new Date(r.created_at).toISOString(),
       updatedAt: new Date(r.updated_at).toISOString(),
-      // An attempt still under way is shown once it has an outcome (a file written by an earlier
-      // version may hold its row, in state `started`).
-      attempts: tried
-        .filter((a) => a.state !== 'started')
-        .map(
-          (a): Attempt => ({
-            at: new Date(a.at).toISOString(),
-            code: a.code,
-            reply: a.reply,
-            durationMs: a.duration_ms,
-          }),
-        ),
+      attempts: tried,
     };
     if (r.state === 'queued' || r.state === 'deferred')
       view.nextAttemptAt = new Date(r.next_attempt_at).toISOString();

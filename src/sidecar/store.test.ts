@@ -176,6 +176,12 @@ describe('QueueStore', () => {
     assert.equal(rows(), 2);
     await store.finish((await store.claim(1))[0]!.seq, outcome('sent', 250, [0, 1]));
     assert.equal(rows(), 0, 'the rows of the deferral went with the outcome that covers them');
+    const attemptRows = store.db.prepare('SELECT count(*) AS n FROM attempts').get() as { n: number };
+    assert.equal(attemptRows.n, 1, 'the attempt that finished it is kept in its row');
+    assert.deepEqual(
+      store.get(id)!.attempts.map((a) => a.code),
+      [451, 250],
+    );
     const view = (v: string) =>
       store.get(v)!.recipientStates.map((r) => [r.address, r.state, r.code, r.reply]);
     assert.deepEqual(view(id), [

@@ -6,7 +6,8 @@
  * acknowledge only when the promise of their insert resolves (after that sync).
  *
  * An attempt is counted in the message's row when it is claimed, before it is sent, and gets its
- * own row with its outcome, or as interrupted when the process stopped during it: a message whose
+ * own row with its outcome (the one that finishes the message is kept in the message's row), or
+ * as interrupted when the process stopped during it: a message whose
  * attempts keep ending with the process gone (a poison message) is abandoned after `maxCrashes`.
  *
  * The store is the one surface the doors and the worker use; the work is done in modules of one
