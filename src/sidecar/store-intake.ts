@@ -12,6 +12,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import type { Refusal } from './disk-guard.ts';
+import { messageId } from './message-id.ts';
 import { PayloadWriter } from './payload-writer.ts';
 import type { QueueFile } from './queue-file.ts';
 import { readPart } from './store-deliveries.ts';
@@ -68,17 +69,6 @@ export interface IntakeTaker {
 
 /** A message whose payload was written into the queue as it arrived ({@link MessageIntake.begin}). */
 export type StreamedMessage = Omit<NewMessage, 'payload'> & { payload: PayloadWriter };
-
-/**
- * A UUID whose first 48 bits are the time in ms (RFC 9562 version 7), the rest random (from `v4`,
- * a random UUID). Ids taken at about the same time sort together, so the index on `id` gets its
- * new entries on the same page: a batch of 20 new messages wrote 40 pages into the WAL with random
- * ids, 23 with these.
- */
-export function timeOrderedId(v4: string, now: number): string {
-  const t = Math.max(0, Math.floor(now)).toString(16).padStart(12, '0').slice(-12);
-  return `${t.slice(0, 8)}-${t.slice(8)}-7${v4.slice(15, 18)}-${v4.slice(19)}`;
-}
 
 const changedFile = () => new Error('the queue file changed while the message arrived; try again');
 
@@ -213,7 +203,7 @@ export class MessageIntake {
     const s = this.#s();
     // node:crypto loads with the first message, not at start: an idle sidecar holds none of it (~4 MB).
     const { createHash, randomUUID } = process.getBuiltinModule('node:crypto');
-    const id = timeOrderedId(randomUUID(), now);
+    const id = messageId(randomUUID(), now, seq);
     const recipients = JSON.stringify(msg.recipients);
     const index = `,${msg.recipients.map((r) => r.toLowerCase()).join(',')},`;
     // Only a keyed message is ever compared with another.

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
+import { whereId } from './message-id.ts';
 import { QueueStore } from './store.ts';
 import type { NewMessage } from './types.ts';
 
@@ -52,8 +53,8 @@ describe('queue schema', () => {
 
     const store = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
     const db = store.db;
-    assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 5);
-    // Only the id keeps an index over every row; the key's and the state's hold some rows only.
+    assert.equal((db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 6);
+    // No index over every row: the key's, the state's and the old ids' hold some rows only.
     const indexes = db
       .prepare('SELECT name, "unique", partial FROM pragma_index_list(\'messages\') ORDER BY name')
       .all();
@@ -61,12 +62,24 @@ describe('queue schema', () => {
       indexes.map((i) => [i.name, i.unique, i.partial]),
       [
         ['messages_due', 0, 1],
+        ['messages_id', 1, 1],
         ['messages_key', 1, 1],
         ['messages_state', 0, 1],
-        ['sqlite_autoindex_messages_1', 1, 0],
       ],
     );
     assert.deepEqual(store.counts(), { queued: 1, sending: 0, sent: 1, deferred: 1, abandoned: 0 });
+    // An id given before version 6 carries no seq: found through the index of those ids.
+    assert.equal(store.get('done')?.state, 'sent');
+    const byId = whereId('done');
+    assert.match(
+      String(
+        db
+          .prepare(`EXPLAIN QUERY PLAN SELECT seq FROM messages ${byId.where}`)
+          .all(...byId.args)
+          .map((r) => r.detail),
+      ),
+      /USING COVERING INDEX messages_id|USING INDEX messages_id/,
+    );
     assert.deepEqual(
       store.list({ state: 'sent' }).messages.map((m) => [m.id, m.recipientStates[0]?.code]),
       [['done', 250]],
@@ -122,7 +135,7 @@ describe('queue schema', () => {
       PRAGMA user_version = 3;`);
     old.close();
     const store = new QueueStore(dir, { windowMs: 1, spareBytes: 64 * 1024 });
-    assert.equal((store.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 5);
+    assert.equal((store.db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version, 6);
     assert.equal(
       store.db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'messages_updated'").get(),
       undefined,

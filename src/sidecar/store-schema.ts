@@ -22,8 +22,9 @@
 import { chmodSync, closeSync, existsSync, openSync, readSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { LEGACY_ID } from './message-id.ts';
 
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
 
 export { PAYLOAD_PART } from './limits.ts';
 
@@ -36,12 +37,14 @@ export { PAYLOAD_PART } from './limits.ts';
 const FINAL_ATTEMPT = ['final_at INTEGER', 'final_code INTEGER', 'final_reply TEXT', 'final_ms INTEGER'];
 
 /**
- * The message row. `idempotency_key` has no UNIQUE of its own: a column's UNIQUE indexes every row,
- * NULLs included, and only HTTP messages with the header have a key (see `messages_key`).
+ * The message row. `id` and `idempotency_key` have no UNIQUE of their own: a column's UNIQUE
+ * indexes every row, NULLs included. Only HTTP messages with the header have a key (see
+ * `messages_key`); an id carries its row's seq (message-id.ts), but for those given before version
+ * 6 (see `messages_id`).
  */
 const MESSAGES_COLUMNS = `(
   seq INTEGER PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
+  id TEXT NOT NULL,
   idempotency_key TEXT,
   body_hash TEXT,
   door TEXT NOT NULL,
@@ -81,6 +84,7 @@ const COLUMNS = [...MESSAGES_COLUMNS.matchAll(/^\s+(\w+) /gm)].map((m) => m[1]!)
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages ${MESSAGES_COLUMNS};
 CREATE UNIQUE INDEX IF NOT EXISTS messages_key ON messages(idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_id ON messages(id) WHERE ${LEGACY_ID};
 CREATE INDEX IF NOT EXISTS messages_due ON messages(next_attempt_at, seq) WHERE state IN ('queued', 'deferred');
 CREATE INDEX IF NOT EXISTS messages_state ON messages(state, seq)
   WHERE state = 'queued' OR state = 'sending' OR state = 'deferred' OR state = 'abandoned';
@@ -131,17 +135,17 @@ ALTER TABLE attempts ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
 `;
 
 /**
- * Version 2 declared `idempotency_key TEXT UNIQUE`, an index SQLite cannot drop: the table is
- * rebuilt (the columns it has copied by name: a file migrated from the first layout has them in
- * another order). Dropping the old table drops its indexes, made again by {@link SCHEMA}, and its
+ * Versions up to 5 declared `id` UNIQUE (and 2 `idempotency_key`), an index SQLite cannot drop:
+ * the table is rebuilt (the columns it has copied by name: a file migrated from the first layout
+ * has them in another order, one of versions before 5 lacks the final attempt's). Dropping the old table drops its indexes, made again by {@link SCHEMA}, and its
  * state-count triggers, so the counts are made again too.
  */
 function rebuildMessages(db: DatabaseSync, has: ReadonlySet<string>): void {
   const copied = COLUMNS.filter((c) => has.has(c)).join(', ');
-  db.exec(`CREATE TABLE messages_v3 ${MESSAGES_COLUMNS};
-    INSERT INTO messages_v3 (${copied}) SELECT ${copied} FROM messages;
+  db.exec(`CREATE TABLE messages_new ${MESSAGES_COLUMNS};
+    INSERT INTO messages_new (${copied}) SELECT ${copied} FROM messages;
     DROP TABLE messages;
-    ALTER TABLE messages_v3 RENAME TO messages;
+    ALTER TABLE messages_new RENAME TO messages;
     DROP TABLE IF EXISTS state_counts;`);
 }
 
@@ -254,25 +258,22 @@ function migrate(db: DatabaseSync): void {
 function migrateTables(db: DatabaseSync): void {
   const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
   if (version >= SCHEMA_VERSION) return;
-  const columns = db.prepare("SELECT name FROM pragma_table_info('messages')").all() as Array<{
-    name: string;
-  }>;
+  const columns = () =>
+    new Set(
+      (db.prepare("SELECT name FROM pragma_table_info('messages')").all() as Array<{ name: string }>).map(
+        (c) => c.name,
+      ),
+    );
   db.exec('BEGIN IMMEDIATE');
   try {
-    if (columns.some((c) => c.name === 'payload')) db.exec(MIGRATE_FROM_1);
-    const has = new Set(columns.map((c) => c.name));
-    if (columns.length > 0 && version < 3) rebuildMessages(db, has);
-    // Version 5: the attempt that finishes a message is kept in its row (store-deliveries.ts).
-    else if (columns.length > 0)
-      for (const c of FINAL_ATTEMPT.filter((x) => !has.has(x.split(' ')[0]!)))
-        db.exec(`ALTER TABLE messages ADD COLUMN ${c}`);
-    // Version 4: retention finds old rows by seq (store.ts, purge), not by this index.
-    db.exec('DROP INDEX IF EXISTS messages_updated');
+    if (columns().has('payload')) db.exec(MIGRATE_FROM_1);
+    const has = columns();
+    if (has.size > 0) rebuildMessages(db, has);
     db.exec(SCHEMA);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec('COMMIT');
   } catch (err) {
-    // The move to version 3 copies the message rows: on a full disk SQLite rolls back by itself,
+    // The move to version 6 copies the message rows: on a full disk SQLite rolls back by itself,
     // and a second ROLLBACK would throw instead of the SQLITE_FULL the queue file waits out.
     if (db.isTransaction) db.exec('ROLLBACK');
     throw err;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
+import { whereId } from './message-id.ts';
 import type { Attempt, MessageState, MessageView, RecipientState, RecipientView } from './types.ts';
 
 /** Filter and page of a listing. */
@@ -166,6 +167,7 @@ export function listMessages(db: DatabaseSync, q: ListQuery): ListPage {
   const views = messageViews(db, sql, [...args, limit + 1]);
   const page = views.slice(0, limit);
   if (views.length <= limit) return { messages: page };
-  const last = db.prepare('SELECT seq FROM messages WHERE id = ?').get(page.at(-1)!.id) as { seq: number };
+  const { where: byId, args: idArgs } = whereId(page.at(-1)!.id);
+  const last = db.prepare(`SELECT seq FROM messages ${byId}`).get(...idArgs) as { seq: number };
   return { messages: page, nextCursor: Buffer.from(String(last.seq)).toString('base64url') };
 }

@@ -21,6 +21,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { DiskGuard } from './disk-guard.ts';
 import type { GroupCommitter } from './group-commit.ts';
+import { whereId } from './message-id.ts';
 import type { PayloadWriter } from './payload-writer.ts';
 import { type CorruptQueue, QueueFile, type QueueFileOptions } from './queue-file.ts';
 import { type Claim, DeliveryRecords } from './store-deliveries.ts';
@@ -38,7 +39,6 @@ export {
   type IntakeTaker,
   QueueRefusedError,
   type StreamedMessage,
-  timeOrderedId,
 } from './store-intake.ts';
 export type { ListPage, ListQuery } from './store-views.ts';
 
@@ -218,7 +218,8 @@ export class QueueStore {
   get(id: string): MessageView | undefined {
     // Not "no such message": the message may well be in the file that could not be opened yet.
     if (this.opening !== undefined) throw new Error(this.opening);
-    return this.#file.read(() => messageViews(this.db, `WHERE id = ?`, [id])[0]);
+    const { where, args } = whereId(id);
+    return this.#file.read(() => messageViews(this.db, where, args)[0]);
   }
 
   /** Messages newest first, filtered, paged by an opaque cursor. */
