@@ -20,6 +20,7 @@ import { transportOptions } from '../smtp/transport.ts';
 import { redactedUri } from '../smtp/uri.ts';
 import { ByteBudget } from './budget.ts';
 import type { ActiveConfig } from './config.ts';
+import { DueWatch } from './due-watch.ts';
 import { messageCost } from './limits.ts';
 import type { SidecarMetrics } from './metrics.ts';
 import { secretsOf } from './retry.ts';
@@ -66,14 +67,8 @@ export class DeliveryWorker implements IntakeTaker {
   #tokensAt = 0;
   #idle: Array<() => void> = [];
   #asking = false;
-  /**
-   * Nothing in the queue is due before this time, as far as the last claim saw (0: something may be
-   * due now; set whenever mail may have gone into the queue unseen). New mail skips the queue only
-   * before it, and no claim is made before it: a claim that finds nothing costs a transaction.
-   */
-  #dueBefore = 0;
-  /** Counts the times mail may have gone into the queue: a claim's view is stale once it moved. */
-  #queueMoves = 0;
+  /** When the queue next has something due: new mail skips it, and no claim is asked, only before. */
+  readonly #due = new DueWatch();
   /** Messages the claim under way may still take (slots new mail must leave to it). */
   #claimLimit = 0;
 
@@ -162,13 +157,8 @@ export class DeliveryWorker implements IntakeTaker {
    * fresh queue with what was salvaged from a corrupt one): claim again.
    */
   queueChanged(): void {
-    this.#moved();
+    this.#due.moved();
     this.notify();
-  }
-
-  #moved(): void {
-    this.#dueBefore = 0;
-    this.#queueMoves++;
   }
 
   /** See {@link IntakeTaker.take}: a free slot, room in the budget and the rate, and nothing due first. */
@@ -179,13 +169,13 @@ export class DeliveryWorker implements IntakeTaker {
     const room =
       this.#running &&
       snap !== undefined &&
-      this.#dueBefore > now &&
+      this.#due.nothingDue(now) &&
       this.#live.size + this.#claimLimit < this.#o.maxInFlight &&
       (budget.idle || budget.free >= cost) &&
       this.#allowance(snap, now) >= 1;
     if (!room) {
       // It goes into the queue: the next claim takes it, and new mail does not overtake it.
-      this.#moved();
+      this.#due.moved();
       return false;
     }
     this.#live.add(seq);
@@ -253,8 +243,9 @@ export class DeliveryWorker implements IntakeTaker {
     // Refill in batches (one claim for many messages) unless the worker is nearly idle.
     if (free <= 0 || (this.#live.size > 0 && free < max / 2)) return;
     const now = Date.now();
-    if (this.#dueBefore > now) {
-      if (this.#dueBefore !== Number.POSITIVE_INFINITY) this.#wakeUpAt(this.#dueBefore);
+    if (this.#due.nothingDue(now)) {
+      const next = this.#due.next;
+      if (next !== undefined) this.#wakeUpAt(next);
       return;
     }
     const limit = Math.min(free, this.#allowance(snap, now));
@@ -262,7 +253,7 @@ export class DeliveryWorker implements IntakeTaker {
     const budget = this.#o.budget;
     this.#claiming = true;
     this.#claimLimit = limit;
-    const moves = this.#queueMoves;
+    const mark = this.#due.mark();
     const claimed = this.#o.store.claimDue(limit, budget.free, messageCost, budget.idle, now);
     // Sends under way: the claim commits without waiting for company, or they run out meanwhile.
     if (this.#live.size > 0) this.#o.store.hurry();
@@ -270,10 +261,7 @@ export class DeliveryWorker implements IntakeTaker {
       ({ messages: batch, nextDueAt: due }) => {
         this.#claiming = false;
         this.#claimLimit = 0;
-        // Short of the limit, the claim saw all that is due: nothing until `due`, unless mail went
-        // into the queue since it was asked for (its query may have run before that mail).
-        if (batch.length < limit && moves === this.#queueMoves)
-          this.#dueBefore = due ?? Number.POSITIVE_INFINITY;
+        this.#due.claimed(mark, batch.length < limit, due);
         for (const m of batch) {
           this.#live.add(m.seq);
           budget.reserve(messageCost(m.size, m.kind));
@@ -368,7 +356,7 @@ export class DeliveryWorker implements IntakeTaker {
     this.#o.metrics?.attempts.inc({ result: outcome.state });
     this.#o.metrics?.attemptDuration.observe({ result: outcome.state }, outcome.attempt.durationMs / 1000);
     if (outcome.state === 'deferred') {
-      this.#moved();
+      this.#due.moved();
       this.#wakeUpAt(outcome.nextAttemptAt);
     }
     if (outcome.state === 'abandoned')
