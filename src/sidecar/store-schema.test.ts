@@ -6,6 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
 import { whereId } from './message-id.ts';
 import { QueueStore } from './store.ts';
+import { openQueueDb } from './store-schema.ts';
 import type { NewMessage } from './types.ts';
 
 const dirs: string[] = [];
@@ -44,6 +45,24 @@ PRAGMA user_version = 2;
 `;
 
 describe('queue schema', () => {
+  it('makes a fresh file in WAL mode at the current version, and hands it back syncing as before', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailroom-schema-'));
+    dirs.push(dir);
+    const { db } = openQueueDb(dir);
+    const pragma = (name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get() as object)[0];
+    // Made without SQLite's syncs (and synced once made): the connection must not keep that.
+    assert.equal(pragma('synchronous'), 2, 'FULL');
+    assert.equal(pragma('journal_mode'), 'wal');
+    assert.equal(pragma('auto_vacuum'), 2, 'INCREMENTAL');
+    assert.ok(Number(pragma('user_version')) > 0);
+    db.close();
+    // And the file opened again (not fresh) is the same queue.
+    const again = openQueueDb(dir);
+    assert.equal(again.movedAside, undefined);
+    assert.equal(Object.values(again.db.prepare('PRAGMA journal_mode').get() as object)[0], 'wal');
+    again.db.close();
+  });
+
   it('migrates a version 2 queue: partial indexes, the same messages, counts and idempotency keys', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailroom-schema-'));
     dirs.push(dir);

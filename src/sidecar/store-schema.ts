@@ -19,8 +19,8 @@
  *
  * @module
  */
-import { chmodSync, closeSync, existsSync, openSync, readSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, closeSync, existsSync, fsyncSync, openSync, readSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { LEGACY_ID } from './message-id.ts';
 
@@ -188,20 +188,29 @@ function checkHeader(path: string): void {
 }
 
 function openChecked(path: string): DatabaseSync {
-  if (!existsSync(path)) closeSync(openSync(path, 'wx', 0o600));
+  const fresh = !existsSync(path);
+  if (fresh) closeSync(openSync(path, 'wx', 0o600));
   checkHeader(path);
   // SQLite gives the -wal and -shm files the mode of the database file.
   chmodSync(path, 0o600);
   const db = new DatabaseSync(path);
   try {
+    // A fresh file is made without SQLite's syncs and synced once made (syncMade): it holds no
+    // mail until this open returns, and a file cut short by a crash before that is moved aside
+    // as corrupt at the next start. Made with them, a new queue took 12 fsyncs (two rollback-journal
+    // transactions to set auto_vacuum and WAL, then the schema's): 25-67 ms of a sidecar's start
+    // (V8 profiles of the shipped sidecar's start, strace), against 3 here.
+    if (fresh) db.exec('PRAGMA synchronous = OFF');
     // auto_vacuum takes effect only before the first table: a fresh file can give pages back.
-    db.exec(`PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+    db.exec(`PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;
       PRAGMA busy_timeout = 5000; PRAGMA journal_size_limit = ${JOURNAL_SIZE_LIMIT};`);
     const check = db.prepare('PRAGMA quick_check(1)').get() as { quick_check: string } | undefined;
     if (check?.quick_check !== 'ok') {
       throw Object.assign(new Error(`quick_check: ${check?.quick_check ?? 'no answer'}`), { errcode: 11 });
     }
     migrate(db);
+    if (fresh) syncMade(path);
+    db.exec('PRAGMA synchronous = FULL');
     return db;
   } catch (err) {
     db.close();
@@ -277,6 +286,19 @@ function migrateTables(db: DatabaseSync): void {
     // and a second ROLLBACK would throw instead of the SQLITE_FULL the queue file waits out.
     if (db.isTransaction) db.exec('ROLLBACK');
     throw err;
+  }
+}
+
+/** The new database file, its WAL and their directory entries on disk, before any mail relies on them. */
+function syncMade(path: string): void {
+  for (const file of [path, `${path}-wal`, dirname(path)]) {
+    if (!existsSync(file)) continue;
+    const fd = openSync(file, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
