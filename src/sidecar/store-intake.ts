@@ -130,7 +130,7 @@ export class MessageIntake {
         throw this.#refusal(err);
       }),
       taking,
-      () => (payload.length <= PAYLOAD_PART ? payload : undefined),
+      () => payload,
     );
   }
 
